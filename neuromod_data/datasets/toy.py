@@ -502,7 +502,7 @@ def toy_cortex_profile(*, n_genes_background: int = 300) -> pd.DataFrame:
     Examples
     --------
     >>> prof = toy_cortex_profile(n_genes_background=10)
-    >>> prof.loc["Sst Nts", "Nts"] > prof.drop(index="Sst Nts")["Nts"].max()
+    >>> bool(prof.loc["Sst Nts", "Nts"] > prof.drop(index="Sst Nts")["Nts"].max())
     True
     """
     if n_genes_background < 0:
