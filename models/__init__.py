@@ -6,4 +6,27 @@ Trains with BPTT, e-prop or MDGL; MDGL's modulatory signals follow the data-deri
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .modulation import modulatory_matrix, resolve_gate, type_averaged_weights
+from .network import NetworkOutput, SpikingNetwork
+from .neurons import NeuronParameters, NeuronState, initial_state, make_parameters, step
+from .rules import BPTT, MDGL, EProp, LearningRule, OnlineEprop, RuleOutput, make_rule
+
+__all__ = [
+    "BPTT",
+    "MDGL",
+    "EProp",
+    "LearningRule",
+    "NetworkOutput",
+    "NeuronParameters",
+    "NeuronState",
+    "OnlineEprop",
+    "RuleOutput",
+    "SpikingNetwork",
+    "initial_state",
+    "make_parameters",
+    "make_rule",
+    "modulatory_matrix",
+    "resolve_gate",
+    "step",
+    "type_averaged_weights",
+]

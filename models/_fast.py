@@ -1,0 +1,241 @@
+"""Fused sequence code: the whole forward pass and a hand-written backward over all time steps.
+
+Per-step Python and small-op overhead dominates spiking-network training (DESIGN §6), so the
+forward loop does the fewest possible operations per step (input currents for all steps are one
+product before the loop, per-step inputs come from ``unbind(0)``, ψ is computed for all steps at
+once after the loop) and the backward pass is written by hand:
+
+* BPTT: the exact adjoint of DESIGN §3.2, with one recurrent product per step;
+* e-prop: the same adjoint with the recurrent path cut (z^{t-1} detached in the Wrec path), so the
+  backward in time is element-wise per neuron (a 2-variable linear recursion for v and b);
+* MDGL: e-prop with the learning signal ``L̃ = L + (1-α)·((L ψ)_{t+1} @ W̃)`` — one extra product.
+
+In all three the weight gradients are single ``(B·T × N)ᵀ (B·T × N_pre)`` products at the end and the
+readout is filtered in output space only, so nothing of size B×T×N×N (or B×N×N) ever exists.
+
+The adjoint variables are ``av = dE/dv^t`` and ``ab = dE/db^t`` (total derivatives through the
+neuron's own future), with ``Gz^t = L^t - v_th av^{t+1} + (1-ρ) ab^{t+1}`` the total gradient on z^t::
+
+    av^t = α av^{t+1} + ψ^t Gz^t
+    ab^t = ρ ab^{t+1} - β ψ^t Gz^t
+    dE/dWrec = Σ_t ((1-α) av^t)ᵀ z^{t-1},   dE/dWin = Σ_t ((1-α) av^t)ᵀ x^t
+
+(BPTT adds ``((1-α) av^{t+1}) @ Wrec`` to ``Gz^t``.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .neurons import SIGMOID_STEEPNESS, NeuronParameters, pseudo_derivative
+
+__all__ = ["SequenceConfig", "flush_denormal", "run_sequence", "exp_filter", "exp_filter_reverse"]
+
+
+def _flush_is_on() -> bool:
+    # torch has no getter: a denormal input reads as zero when denormals-are-zero is active
+    return bool((torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0)
+
+
+@contextlib.contextmanager
+def flush_denormal() -> Iterator[None]:
+    """Flush denormal floats to zero inside the block, restoring the previous setting after.
+
+    Decaying membrane/adaptation variables and adjoints otherwise fall into denormals, which made an
+    eager ALIF forward pass ~100× slower (DESIGN §6).
+    """
+    was_on = _flush_is_on()
+    if not was_on:
+        torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not was_on:
+            torch.set_flush_denormal(False)
+
+
+class SequenceConfig(NamedTuple):
+    """Everything the fused sequence needs besides tensors with gradients.
+
+    ``mode``: ``"bptt"`` or ``"eprop"`` (MDGL is e-prop with ``modulation`` set).
+    ``feedback``: ``[n_out, N]`` matrix used instead of ``w_out`` for e-prop's learning signal
+    (random feedback), or ``None`` (symmetric). ``modulation``: MDGL's ``W̃`` ``[N, N]`` (row j =
+    the modulated neuron's target, column p = the neuron receiving the credit), or ``None``.
+    """
+
+    params: NeuronParameters
+    kappa: float
+    mode: str = "bptt"
+    feedback: Tensor | None = None
+    modulation: Tensor | None = None
+
+
+def exp_filter(u: Tensor, kappa: float) -> Tensor:
+    """``out^t = κ out^{t-1} + (1-κ) u^t`` along dim 0 (time), starting from 0."""
+    outs = []
+    acc = torch.zeros_like(u[0])
+    one_m = 1.0 - kappa
+    for ut in u.unbind(0):
+        acc = torch.add(ut * one_m, acc, alpha=kappa)
+        outs.append(acc)
+    return torch.stack(outs)
+
+
+def exp_filter_reverse(g: Tensor, kappa: float) -> Tensor:
+    """``a^t = g^t + κ a^{t+1}`` along dim 0 (time), ending at 0 (adjoint of the filter, without 1-κ)."""
+    outs = []
+    acc = torch.zeros_like(g[0])
+    for gt in reversed(g.unbind(0)):
+        acc = torch.add(gt, acc, alpha=kappa)
+        outs.append(acc)
+    outs.reverse()
+    return torch.stack(outs)
+
+
+def _forward_loop(
+    i_in: Tensor, w_rec_t: Tensor, p: NeuronParameters
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the neurons; ``i_in`` is ``(1-α)·Win x`` for all steps, ``w_rec_t`` is ``((1-α)·Wrec)ᵀ``.
+
+    Returns spikes ``z``, ``d = v - A`` and the not-refractory mask, each ``[T, B, N]``.
+    """
+    _, bsz, n = i_in.shape
+    dtype = i_in.dtype
+    alpha, rho, beta = p.alpha, p.rho, p.beta
+    one_m_rho = 1.0 - rho
+    v_th, n_ref = p.v_th, float(p.n_ref)
+    adaptive = bool((beta != 0).any())
+    sigmoid = p.surrogate == "sigmoid"
+    v = i_in.new_zeros(bsz, n)
+    b = i_in.new_zeros(bsz, n)
+    z = i_in.new_zeros(bsz, n)
+    ref = i_in.new_zeros(bsz, n)
+    zs, ds, frees = [], [], []
+    for it in i_in.unbind(0):
+        cur = torch.addmm(it, z, w_rec_t)
+        v = torch.addcmul(cur, v, alpha)
+        v.sub_(z, alpha=v_th)
+        if adaptive:
+            b = torch.addcmul(b * rho, z, one_m_rho)
+            d = torch.addcmul(v, beta, b, value=-1.0).sub_(v_th)
+        else:
+            d = v - v_th
+        free = ref.le(0).to(dtype)
+        if sigmoid:
+            z = torch.sigmoid(d * (SIGMOID_STEEPNESS / v_th)).mul_(free)
+            spiked = z.gt(0.5).to(dtype)
+        else:
+            z = d.gt(0).to(dtype).mul_(free)
+            spiked = z
+        ref = (ref - 1).clamp_(min=0).add_(spiked, alpha=n_ref)
+        zs.append(z)
+        ds.append(d)
+        frees.append(free)
+    return torch.stack(zs), torch.stack(ds), torch.stack(frees)
+
+
+def _backward_loop(
+    sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec_scaled: Tensor | None
+) -> Tensor:
+    """Reverse-time adjoint; returns ``δ^t = (1-α) dE/dv^t`` ``[T, B, N]``.
+
+    ``sig`` is the external gradient on ``z^t`` (learning signal), ``w_rec_scaled`` = ``Wrec`` for
+    BPTT (its product with δ carries credit to presynaptic neurons) or ``None`` for e-prop.
+    """
+    alpha, rho, beta = p.alpha, p.rho, p.beta
+    one_m_alpha = 1.0 - alpha
+    one_m_rho = 1.0 - rho
+    adaptive = bool((beta != 0).any())
+    v_th = p.v_th
+    bsz, n = sig.shape[1:]
+    av = sig.new_zeros(bsz, n)
+    ab = sig.new_zeros(bsz, n)
+    delta = sig.new_zeros(bsz, n)
+    out = []
+    for lt, pt in zip(reversed(sig.unbind(0)), reversed(psi.unbind(0))):
+        gz = lt.sub(av, alpha=v_th)
+        if adaptive:
+            gz.addcmul_(ab, one_m_rho)
+        if w_rec_scaled is not None:
+            gz.addmm_(delta, w_rec_scaled)
+        pg = pt * gz
+        av = torch.addcmul(pg, av, alpha)
+        if adaptive:
+            ab = torch.addcmul(ab * rho, beta, pg, value=-1.0)
+        delta = av * one_m_alpha
+        out.append(delta)
+    out.reverse()
+    return torch.stack(out)
+
+
+class _Sequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w_in, w_rec, w_out, b_out, cfg: SequenceConfig):  # type: ignore[override]
+        p = cfg.params
+        t_len, bsz, n_in = x.shape
+        n = w_rec.shape[0]
+        one_m_alpha = 1.0 - p.alpha
+        with flush_denormal():
+            i_in = (x.reshape(t_len * bsz, n_in) @ (w_in * one_m_alpha[:, None]).T).reshape(
+                t_len, bsz, n
+            )
+            z, d, free = _forward_loop(i_in, (w_rec * one_m_alpha[:, None]).T.contiguous(), p)
+            del i_in
+            psi = pseudo_derivative(d, p).mul_(free)
+            del d, free
+            u = (z.reshape(t_len * bsz, n) @ w_out.T).reshape(t_len, bsz, -1)
+            y = exp_filter(u, cfg.kappa) + b_out
+        ctx.save_for_backward(x, w_in, w_rec, w_out, z, psi)
+        ctx.cfg = cfg
+        return y, z
+
+    @staticmethod
+    def backward(ctx, gy, gz):  # type: ignore[override]
+        x, w_in, w_rec, w_out, z, psi = ctx.saved_tensors
+        cfg: SequenceConfig = ctx.cfg
+        p = cfg.params
+        t_len, bsz, n = z.shape
+        kappa = cfg.kappa
+        with flush_denormal():
+            grad_w_out = grad_b_out = None
+            if gy is not None:
+                gyf = exp_filter_reverse(gy, kappa).mul_(1.0 - kappa)
+                grad_w_out = gyf.reshape(t_len * bsz, -1).T @ z.reshape(t_len * bsz, n)
+                grad_b_out = gy.sum((0, 1))
+                fb = w_out if (cfg.mode == "bptt" or cfg.feedback is None) else cfg.feedback
+                sig = (gyf.reshape(t_len * bsz, -1) @ fb).reshape(t_len, bsz, n)
+                if gz is not None:
+                    sig = sig + gz
+            elif gz is not None:
+                sig = gz.clone()
+            else:
+                sig = z.new_zeros(z.shape)
+            if cfg.mode != "bptt" and cfg.modulation is not None:
+                # MDGL: one-step credit through the (type-averaged) modulatory weights
+                lpsi = (sig[1:] * psi[1:] * (1.0 - p.alpha)).reshape((t_len - 1) * bsz, n)
+                sig[:-1] += (lpsi @ cfg.modulation).reshape(t_len - 1, bsz, n)
+            delta = _backward_loop(sig, psi, p, w_rec if cfg.mode == "bptt" else None)
+            del sig
+            flat = delta.reshape(t_len * bsz, n)
+            grad_w_in = flat.T @ x.reshape(t_len * bsz, -1)
+            z_prev = torch.cat([z.new_zeros(1, bsz, n), z[:-1]]).reshape(t_len * bsz, n)
+            grad_w_rec = flat.T @ z_prev
+            grad_x = None
+            if ctx.needs_input_grad[0]:
+                grad_x = (flat @ w_in).reshape(x.shape)
+        return grad_x, grad_w_in, grad_w_rec, grad_w_out, grad_b_out, None
+
+
+def run_sequence(
+    x: Tensor, w_in: Tensor, w_rec: Tensor, w_out: Tensor, b_out: Tensor, cfg: SequenceConfig
+) -> tuple[Tensor, Tensor]:
+    """Fused forward over ``x`` ``[T, B, n_in]`` from the resting state; returns ``(y, z)``.
+
+    Differentiable with the backward that ``cfg.mode`` selects (exact BPTT, e-prop or MDGL).
+    """
+    return _Sequence.apply(x, w_in, w_rec, w_out, b_out, cfg)

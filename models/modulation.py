@@ -1,0 +1,138 @@
+"""MDGL's modulatory weights: type-averaged recurrent weights, gated by the data-derived graph.
+
+MDGL (Liu et al. 2021) replaces the per-synapse weight ``Wrec_jp`` of the one-step credit term by a
+cell-type average ``W̄_{type(j)←type(p)}`` recomputed every iteration from the current weights:
+
+``local``
+    ``W̄_{a←b}`` = mean of the nonzero ``Wrec_jp`` with ``j ∈ a``, ``p ∈ b``; the signal reaches only
+    ``p``'s synaptic targets: ``W̃_jp = [Wrec_jp ≠ 0]·W̄_{type(j)←type(p)}``.
+``nonlocal``
+    block means including zeros (``sum / (n_a·n_b)``), signal to every neuron of the type
+    (``W̃_jp = W̄_{type(j)←type(p)}`` for ``j ≠ p``): diffusive signalling.
+``exact``
+    the per-synapse weight itself, ``W̃ = Wrec`` (the one-step truncation MDGL approximates).
+
+Modulation that follows the data: with K transcriptomic types and a gate ``G`` (K × K, sender
+``a`` → receiver ``b``, from :meth:`CellTypeStructure.gate`), the modulatory signal that neurons of
+type ``a`` emit reaches neurons of type ``b`` in proportion to ``G[a, b]``:
+``W̄_{a←b} → G[a, b]·W̄_{a←b}`` (for ``exact``, ``W̃_jp = G[type(j), type(p)]·Wrec_jp``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuromod_data.structure import CellTypeStructure
+
+__all__ = ["GATES", "VARIANTS", "modulatory_matrix", "resolve_gate", "type_averaged_weights"]
+
+VARIANTS = ("local", "nonlocal", "exact")
+GATES = (None, "ei", "data", "binary", "shuffled", "uniform")
+
+
+def _onehot(type_index: Tensor, n_types: int, dtype: torch.dtype) -> Tensor:
+    return torch.nn.functional.one_hot(type_index.long(), n_types).to(dtype)
+
+
+def type_averaged_weights(
+    w_rec: Tensor,
+    type_index: Tensor,
+    n_types: int,
+    *,
+    variant: Literal["local", "nonlocal"] = "local",
+) -> Tensor:
+    """``W̄`` ``[K, K]``, ``W̄[a, b]`` = average weight from type ``b`` (pre) to type ``a`` (post).
+
+    ``local``: mean of the nonzero weights of the block (0 for a block without synapses);
+    ``nonlocal``: block sum over ``n_a·n_b`` (zeros included).
+
+    Examples
+    --------
+    >>> w = torch.tensor([[0.0, 2.0, -1.0], [4.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    >>> type_averaged_weights(w, torch.tensor([0, 0, 1]), 2).tolist()
+    [[3.0, -1.0], [1.0, 0.0]]
+    >>> type_averaged_weights(w, torch.tensor([0, 0, 1]), 2, variant="nonlocal").tolist()
+    [[1.5, -0.5], [1.0, 0.0]]
+    """
+    w = w_rec.detach()
+    onehot = _onehot(type_index.to(w.device), n_types, w.dtype)
+    sums = onehot.T @ w @ onehot
+    if variant == "local":
+        counts = onehot.T @ (w != 0).to(w.dtype) @ onehot
+    elif variant == "nonlocal":
+        n_per = onehot.sum(0)
+        counts = n_per[:, None] * n_per[None, :]
+    else:
+        raise ValueError(
+            f"variant must be 'local' or 'nonlocal' for type averages, got {variant!r}"
+        )
+    return torch.where(counts > 0, sums / counts.clamp(min=1), torch.zeros_like(sums))
+
+
+def modulatory_matrix(
+    w_rec: Tensor,
+    type_index: Tensor,
+    n_types: int,
+    *,
+    variant: Literal["local", "nonlocal", "exact"] = "local",
+    gate: Tensor | np.ndarray | None = None,
+) -> Tensor:
+    """MDGL's ``W̃`` ``[N, N]`` (``[j, p]``: from the modulated neuron ``j`` back to ``p``), detached.
+
+    ``gate`` is ``G`` (K × K, sender type → receiver type) or ``None`` (all ones).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown MDGL variant {variant!r}; choose one of {VARIANTS}")
+    w = w_rec.detach()
+    ti = type_index.to(w.device).long()
+    g = None
+    if gate is not None:
+        g = torch.as_tensor(np.asarray(gate), dtype=w.dtype, device=w.device)
+        if g.shape != (n_types, n_types):
+            raise ValueError(f"gate has shape {tuple(g.shape)}, expected ({n_types}, {n_types})")
+    if variant == "exact":
+        return w if g is None else w * g[ti][:, ti]
+    wbar = type_averaged_weights(w, ti, n_types, variant=variant)
+    if g is not None:
+        wbar = wbar * g
+    full = wbar[ti][:, ti]
+    if variant == "local":
+        return full * (w != 0).to(w.dtype)
+    return full * (1.0 - torch.eye(len(ti), dtype=w.dtype, device=w.device))
+
+
+def resolve_gate(
+    structure: CellTypeStructure, gate: str | None, *, seed: int = 0
+) -> tuple[np.ndarray | None, bool]:
+    """Turn a gate name into ``(G, use_ei_types)``.
+
+    ``None``: no gate (types of the structure, all couplings 1); ``"ei"``: the paper's two types,
+    excitatory and inhibitory, no gate; ``"data"``: the weighted gate of the structure (largest
+    entry 1); ``"binary"``: 1 where any ligand-receptor pair couples the types; ``"shuffled"``: the
+    weighted gate of the structure's shuffled control; ``"uniform"``: every entry equal to the mean of
+    the data gate (same total strength, no specificity).
+
+    Examples
+    --------
+    >>> g, ei = resolve_gate(CellTypeStructure.ei(), "data")
+    >>> g.tolist(), ei
+    ([[1.0, 1.0], [1.0, 1.0]], False)
+    """
+    if gate is None:
+        return None, False
+    if gate == "ei":
+        return None, True
+    if gate == "data":
+        return structure.gate(kind="weighted"), False
+    if gate == "binary":
+        return structure.gate(kind="binary"), False
+    if gate == "shuffled":
+        return structure.control("shuffled", seed=seed).gate(kind="weighted"), False
+    if gate == "uniform":
+        data = structure.gate(kind="weighted")
+        return np.full_like(data, float(data.mean())), False
+    raise ValueError(f"unknown gate {gate!r}; choose one of {GATES}")

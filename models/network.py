@@ -1,0 +1,275 @@
+"""A recurrent network of LIF/ALIF neurons that carry the cell types of a :class:`CellTypeStructure`.
+
+Neurons are assigned to types in proportion to the type abundances (contiguous blocks in type order),
+take their Dale sign from their type, and half of them (by default, drawn at random) are adaptive.
+Connectivity is sparse and random (input, recurrent without self-connections, output), and weights
+keep their sign: ``W = mask ⊙ sign ⊙ relu(θ)``.
+
+* recurrent weights: sign of the presynaptic neuron's type (Dale's law);
+* input weights: a fixed random sign per synapse drawn at initialisation (input channels have no
+  cell type; the authors' rewiring code keeps input signs fixed the same way);
+* output weights: free (the readout is not a synapse onto a typed neuron).
+
+A weight that would flip sign is cut (:meth:`SpikingNetwork.apply_constraints` sets its θ to 0).
+Time-major tensors: ``x`` ``[T, B, n_in]`` → ``y`` ``[T, B, n_out]``, ``z`` ``[T, B, N]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from neuromod_data.errors import CellTypeError
+from neuromod_data.structure import CellTypeStructure
+
+from ._fast import SequenceConfig, exp_filter, flush_denormal, run_sequence
+from .init import allocate_types, balanced_recurrent, random_mask
+from .neurons import NeuronParameters, NeuronState, initial_state, step
+
+__all__ = ["NetworkOutput", "SpikingNetwork"]
+
+
+class NetworkOutput(NamedTuple):
+    """Result of a forward pass: readout ``y`` ``[T, B, n_out]`` and spikes ``z`` ``[T, B, N]``."""
+
+    y: Tensor
+    z: Tensor
+
+
+class SpikingNetwork(nn.Module):
+    """Recurrent spiking network (DESIGN §3.2) with cell types, Dale's law and sparse connectivity.
+
+    Parameters
+    ----------
+    n_in, n_rec, n_out
+        Numbers of input channels, recurrent neurons and outputs.
+    structure
+        Cell types (abundances, E/I signs, modulation); default ``CellTypeStructure.ei(0.8)``.
+    n_adaptive
+        Number of ALIF neurons (default half), drawn at random.
+    tau_m, tau_a, beta, v_th, n_ref, tau_out, dt, gamma
+        Neuron and readout constants (ms, dt = 1 ms).
+    p_in, p_rec, p_out
+        Connection probabilities.
+    seed
+        Seed of every random draw (types are deterministic; masks, weights, adaptive set are drawn).
+    w_in_scale
+        Multiplies the initial input weights.
+    surrogate
+        ``"heaviside"`` (the model) or the smooth test-only ``"sigmoid"``.
+    device, dtype
+        Where the parameters live.
+
+    Examples
+    --------
+    >>> net = SpikingNetwork(4, 10, 2, seed=0)
+    >>> out = net(torch.rand(30, 3, 4))
+    >>> out.y.shape, out.z.shape, int((net.signs < 0).sum())
+    (torch.Size([30, 3, 2]), torch.Size([30, 3, 10]), 2)
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_rec: int,
+        n_out: int,
+        *,
+        structure: CellTypeStructure | None = None,
+        n_adaptive: int | None = None,
+        tau_m: float = 20.0,
+        tau_a: float = 2000.0,
+        beta: float = 1.8,
+        v_th: float = 0.01,
+        n_ref: int = 5,
+        tau_out: float = 20.0,
+        dt: float = 1.0,
+        gamma: float = 0.3,
+        p_in: float = 0.1,
+        p_rec: float = 0.1,
+        p_out: float = 0.1,
+        seed: int = 0,
+        w_in_scale: float = 1.0,
+        surrogate: str = "heaviside",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        for name, val in (("n_in", n_in), ("n_rec", n_rec), ("n_out", n_out)):
+            if int(val) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {val}")
+        if surrogate not in ("heaviside", "sigmoid"):
+            raise ValueError(f"surrogate must be 'heaviside' or 'sigmoid', got {surrogate!r}")
+        structure = (
+            structure if structure is not None else CellTypeStructure.ei(frac_excitatory=0.8)
+        )
+        if not isinstance(structure, CellTypeStructure):
+            raise CellTypeError(
+                f"structure must be a CellTypeStructure, got {type(structure).__name__}"
+            )
+        self.structure = structure
+        self.n_in, self.n_rec, self.n_out = int(n_in), int(n_rec), int(n_out)
+        n = self.n_rec
+        n_adaptive = n // 2 if n_adaptive is None else int(n_adaptive)
+        if not 0 <= n_adaptive <= n:
+            raise ValueError(f"n_adaptive must lie in [0, {n}], got {n_adaptive}")
+        self.config = dict(
+            n_in=n_in,
+            n_rec=n_rec,
+            n_out=n_out,
+            n_adaptive=n_adaptive,
+            tau_m=tau_m,
+            tau_a=tau_a,
+            beta=beta,
+            v_th=v_th,
+            n_ref=n_ref,
+            tau_out=tau_out,
+            dt=dt,
+            gamma=gamma,
+            p_in=p_in,
+            p_rec=p_rec,
+            p_out=p_out,
+            seed=seed,
+            w_in_scale=w_in_scale,
+            surrogate=surrogate,
+        )
+        gen = torch.Generator().manual_seed(int(seed))
+
+        counts = allocate_types(structure.abundances, n)
+        type_index = torch.repeat_interleave(
+            torch.arange(structure.n_types), torch.as_tensor(counts)
+        )
+        signs = torch.as_tensor(structure.signs.astype(np.float64))[type_index]
+        adaptive = torch.zeros(n, dtype=torch.bool)
+        adaptive[torch.randperm(n, generator=gen)[:n_adaptive]] = True
+
+        in_mask = random_mask(n, self.n_in, p_in, gen)
+        rec_mask = (
+            random_mask(n, n, p_rec, gen, no_diagonal=True)
+            if n > 1
+            else torch.zeros(1, 1, dtype=torch.bool)
+        )
+        out_mask = random_mask(self.n_out, n, p_out, gen, min_per_row=1)
+        in_sign = torch.where(torch.rand(n, self.n_in, generator=gen) < 0.5, -1.0, 1.0).double()
+
+        w_rec0 = (
+            balanced_recurrent(rec_mask, signs, gen)
+            if n > 1
+            else torch.zeros(1, 1, dtype=torch.float64)
+        )
+        w_in0 = torch.randn(n, self.n_in, generator=gen, dtype=torch.float64).abs() * in_mask
+        w_in0 = w_in0 * (w_in_scale / np.sqrt(max(self.n_in * p_in, 1.0)))
+        w_out0 = torch.randn(self.n_out, n, generator=gen, dtype=torch.float64) * out_mask
+        w_out0 = w_out0 / np.sqrt(max(n * p_out, 1.0))
+
+        fkw = dict(device=device, dtype=dtype)
+        self.register_buffer("type_index", type_index.to(device))
+        self.register_buffer("signs", signs.to(**fkw))
+        self.register_buffer("adaptive", adaptive.to(device))
+        self.register_buffer("in_mask", in_mask.to(**fkw))
+        self.register_buffer("rec_mask", rec_mask.to(**fkw))
+        self.register_buffer("out_mask", out_mask.to(**fkw))
+        self.register_buffer("in_sign", in_sign.to(**fkw))
+        alpha = torch.full((n,), float(np.exp(-dt / tau_m)), dtype=torch.float64)
+        rho = torch.full((n,), float(np.exp(-dt / tau_a)), dtype=torch.float64)
+        self.register_buffer("alpha", alpha.to(**fkw))
+        self.register_buffer("rho", rho.to(**fkw))
+        self.register_buffer("beta", (float(beta) * adaptive.double()).to(**fkw))
+        self.v_th, self.n_ref, self.gamma = float(v_th), int(n_ref), float(gamma)
+        self.kappa = float(np.exp(-dt / tau_out))
+        self.surrogate = surrogate
+
+        self.theta_in = nn.Parameter(w_in0.abs().to(**fkw))
+        self.theta_rec = nn.Parameter(w_rec0.abs().to(**fkw))
+        self.w_out_free = nn.Parameter(w_out0.to(**fkw))
+        self.b_out = nn.Parameter(torch.zeros(self.n_out, **fkw))
+
+    # ---------------------------------------------------------------- weights
+    @property
+    def w_in(self) -> Tensor:
+        """Effective input weights ``[N, n_in]``."""
+        return self.in_mask * self.in_sign * torch.relu(self.theta_in)
+
+    @property
+    def w_rec(self) -> Tensor:
+        """Effective recurrent weights ``[post, pre]`` (column ``p`` has the sign of neuron ``p``)."""
+        return self.rec_mask * self.signs[None, :] * torch.relu(self.theta_rec)
+
+    @property
+    def w_out(self) -> Tensor:
+        """Effective output weights ``[n_out, N]``."""
+        return self.out_mask * self.w_out_free
+
+    @property
+    def n_types(self) -> int:
+        return self.structure.n_types
+
+    @property
+    def params(self) -> NeuronParameters:
+        """Neuron constants as :class:`NeuronParameters`."""
+        return NeuronParameters(
+            self.alpha, self.rho, self.beta, self.v_th, self.n_ref, self.gamma, self.surrogate
+        )
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        """Cut weights that would flip sign (θ < 0 → 0) and zero θ outside the masks."""
+        self.theta_rec.clamp_(min=0).mul_(self.rec_mask)
+        self.theta_in.clamp_(min=0).mul_(self.in_mask)
+        self.w_out_free.mul_(self.out_mask)
+
+    # ---------------------------------------------------------------- forward
+    def sequence_config(
+        self, mode: str = "bptt", *, feedback=None, modulation=None
+    ) -> SequenceConfig:
+        return SequenceConfig(self.params, self.kappa, mode, feedback, modulation)
+
+    def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[2] != self.n_in:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"input must be a tensor [T, B, n_in={self.n_in}], got {shape}")
+        if x.shape[0] < 1:
+            raise ValueError("input has no time steps")
+
+    def forward(self, x: Tensor) -> NetworkOutput:
+        """Run the network over ``x`` ``[T, B, n_in]`` from rest (fused; differentiable by exact BPTT)."""
+        self._check_input(x)
+        x = x.to(dtype=self.theta_rec.dtype, device=self.theta_rec.device)
+        y, z = run_sequence(
+            x, self.w_in, self.w_rec, self.w_out, self.b_out, self.sequence_config()
+        )
+        return NetworkOutput(y, z)
+
+    def forward_steps(
+        self, x: Tensor, *, detach_recurrent: bool = False
+    ) -> tuple[NetworkOutput, Tensor]:
+        """Reference forward pass built from :func:`neurons.step` (autograd through every step).
+
+        ``detach_recurrent`` detaches ``z^{t-1}`` in the Wrec path only: autograd then computes e-prop.
+        Returns the output and ψ ``[T, B, N]``. Slower than :meth:`forward`; used for checks.
+        """
+        self._check_input(x)
+        x = x.to(dtype=self.theta_rec.dtype, device=self.theta_rec.device)
+        p = self.params
+        w_in, w_rec = self.w_in, self.w_rec
+        t_len, bsz, _ = x.shape
+        with flush_denormal():
+            i_in = torch.einsum("tbi,ni->tbn", x, w_in)
+            state: NeuronState = initial_state(bsz, self.n_rec, device=x.device, dtype=x.dtype)
+            zs, psis = [], []
+            for it in i_in.unbind(0):
+                zp = state.z.detach() if detach_recurrent else state.z
+                state, psi = step(state, it + zp @ w_rec.T, p)
+                zs.append(state.z)
+                psis.append(psi)
+            z = torch.stack(zs)
+            y = exp_filter(z @ self.w_out.T, self.kappa) + self.b_out
+        return NetworkOutput(y, z), torch.stack(psis)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_in={self.n_in}, n_rec={self.n_rec}, n_out={self.n_out}, "
+            f"types={self.n_types}, adaptive={int(self.adaptive.sum())}"
+        )
