@@ -1,0 +1,24 @@
+"""Per-type expression of the modulator genes at every label level."""
+
+
+rule aggregate:
+    """Types × genes table of one statistic (first column the type label)."""
+    conda:
+        "../envs/neuromod.yaml"
+    input:
+        **data_inputs(),
+    output:
+        f"{R}/aggregate/{{level}}.{{stat}}.csv",
+    params:
+        read=read_args(),
+        groupby=lambda wc: q(LEVELS[wc.level]),
+        genes=lambda wc: aggregate_genes(),
+        min_cells=config["aggregate"]["min_cells"],
+    log:
+        f"{R}/logs/aggregate/{{level}}.{{stat}}.log",
+    benchmark:
+        f"{R}/benchmarks/aggregate/{{level}}.{{stat}}.tsv"
+    shell:
+        "neuromod aggregate {input.data:q} {params.read} --groupby {params.groupby} "
+        "--stat {wildcards.stat} {params.genes} --min-cells {params.min_cells} "
+        "--out {output:q} > {log:q} 2>&1"

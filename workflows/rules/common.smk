@@ -1,0 +1,105 @@
+"""Shared helpers: config validation, paths, wildcard constraints and the target list."""
+
+import re
+import shlex
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, schema="../config/schema.yaml")
+
+R = config["results"].rstrip("/")
+DATASET = config["dataset"]
+
+
+def _slug(column):
+    """A path-safe name for a label column ("RNA family" -> "RNA_family")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", column).strip("_") or "label"
+
+
+LEVELS = {_slug(c): c for c in config["groupby"]}
+if len(LEVELS) != len(config["groupby"]):
+    raise ValueError(f"groupby columns {config['groupby']} collide once made path-safe")
+
+STATS = config["aggregate"]["stats"]
+STRUCTURES = config["structures"]
+TRAIN = config["train"]
+
+wildcard_constraints:
+    level="|".join(map(re.escape, LEVELS)),
+    stat="|".join(STATS),
+    structure="|".join(STRUCTURES),
+    learning_rule="bptt|eprop|mdgl",
+    seed=r"\d+",
+
+
+def q(value):
+    """Shell-quote a value for a command line."""
+    return shlex.quote(str(value))
+
+
+def data_file():
+    """The data file every reading step takes: generated, downloaded or the user's own."""
+    source = DATASET["source"]
+    if source == "local":
+        if not DATASET.get("path"):
+            raise ValueError("dataset.source is 'local' but dataset.path is not set")
+        return DATASET["path"]
+    return f"{R}/data/{DATASET['name']}.h5ad"
+
+
+def data_inputs():
+    """The data file and, where given, its metadata table (so edits to either re-run the steps)."""
+    files = {"data": data_file()}
+    if DATASET.get("metadata"):
+        files["metadata"] = DATASET["metadata"]
+    return files
+
+
+def read_args():
+    """Reader options shared by info, aggregate and graph."""
+    args = []
+    if DATASET.get("metadata"):
+        args.append(f"--metadata {q(DATASET['metadata'])}")
+    if DATASET.get("read_args"):
+        args.append(DATASET["read_args"])
+    return " ".join(args)
+
+
+def aggregate_genes():
+    """--genes option: the resource's ligand and receptor genes, all genes, or the configured list."""
+    genes = config["aggregate"]["genes"]
+    if genes == "all":
+        return ""
+    if genes == "resource":
+        from neuromod_data.resources import load_resource
+
+        table = load_resource(config["graph"]["resource"])
+        symbols = []
+        for column in ("ligand_genes", "receptor_genes"):
+            for entry in table[column]:
+                symbols.extend(g for g in str(entry).split("_") if g)
+        genes = list(dict.fromkeys(symbols))
+    return f"--genes {q(','.join(genes))}"
+
+
+def train_targets():
+    return expand(
+        f"{R}/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}/metrics.csv",
+        level=LEVELS,
+        structure=STRUCTURES,
+        learning_rule=TRAIN["rules"],
+        seed=TRAIN["seeds"],
+    )
+
+
+def aggregate_targets():
+    return expand(f"{R}/aggregate/{{level}}.{{stat}}.csv", level=LEVELS, stat=STATS)
+
+
+def graph_targets():
+    return expand(
+        f"{R}/graph/{{level}}/{{name}}",
+        level=LEVELS,
+        name=["interactions.csv", "graph.graphml", "structure.npz"],
+    )

@@ -1,0 +1,53 @@
+"""Train the spiking networks: a grid over label levels, structures, learning rules and seeds."""
+
+import json
+
+
+rule train_options:
+    """Task / network / optimiser settings shared by every run (passed as `neuromod train --config`)."""
+    conda:
+        "../envs/neuromod.yaml"
+    output:
+        f"{R}/train/options.json",
+    params:
+        options=json.dumps(TRAIN["options"], sort_keys=True),
+    log:
+        f"{R}/logs/train_options.log",
+    benchmark:
+        f"{R}/benchmarks/train_options.tsv"
+    shell:
+        "python workflows/scripts/write_json.py {params.options:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule train:
+    """One network trained with one rule and seed; resumes from its checkpoint when re-run."""
+    conda:
+        "../envs/neuromod.yaml"
+    input:
+        structure=f"{R}/structure/{{level}}/{{structure}}.npz",
+        options=f"{R}/train/options.json",
+    output:
+        f"{R}/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}/metrics.csv",
+    params:
+        outdir=lambda wc, output: q(Path(output[0]).parent),
+        task=TRAIN["task"],
+        iterations=TRAIN["iterations"],
+        batch_size=TRAIN["batch_size"],
+        device=TRAIN["device"],
+        options=lambda wc, input: f"--config {q(input.options)}" if TRAIN["options"] else "",
+        extra=TRAIN["extra_args"],
+    threads: TRAIN["threads"]
+    resources:
+        gpu=TRAIN["gpus"],
+    log:
+        f"{R}/logs/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}.tsv"
+    shell:
+        "device={params.device}; "
+        'if [ "$device" = auto ]; then device=$(python -c '
+        "'import torch; print(\"cuda\" if torch.cuda.is_available() else \"cpu\")'); fi; "
+        "OMP_NUM_THREADS={threads} neuromod train --task {params.task} --rule {wildcards.learning_rule} "
+        "--structure {input.structure:q} --iterations {params.iterations} "
+        "--batch-size {params.batch_size} --seed {wildcards.seed} --device $device "
+        "{params.options} {params.extra} --out {params.outdir} > {log:q} 2>&1"
