@@ -6,11 +6,10 @@ rule aggregate:
     conda:
         "../envs/neuromod.yaml"
     input:
-        **data_inputs(),
+        data=data_file(),
     output:
         f"{R}/aggregate/{{level}}.{{stat}}.csv",
     params:
-        read=read_args(),
         groupby=lambda wc: q(LEVELS[wc.level]),
         genes=lambda wc: aggregate_genes(),
         min_cells=config["aggregate"]["min_cells"],
@@ -19,6 +18,6 @@ rule aggregate:
     benchmark:
         f"{R}/benchmarks/aggregate/{{level}}.{{stat}}.tsv"
     shell:
-        "neuromod aggregate {input.data:q} {params.read} --groupby {params.groupby} "
+        "neuromod aggregate {input.data:q} --groupby {params.groupby} "
         "--stat {wildcards.stat} {params.genes} --min-cells {params.min_cells} "
         "--out {output:q} > {log:q} 2>&1"

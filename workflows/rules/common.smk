@@ -21,6 +21,13 @@ LEVELS = {_slug(c): c for c in config["groupby"]}
 if len(LEVELS) != len(config["groupby"]):
     raise ValueError(f"groupby columns {config['groupby']} collide once made path-safe")
 
+TRAIN_LEVELS = {
+    _slug(c): c for c in (config["train"]["levels"] or config["groupby"])
+}
+_unknown = sorted(set(TRAIN_LEVELS.values()) - set(config["groupby"]))
+if _unknown:
+    raise ValueError(f"train.levels {_unknown} are not among groupby {config['groupby']}")
+
 STATS = config["aggregate"]["stats"]
 STRUCTURES = config["structures"]
 TRAIN = config["train"]
@@ -39,31 +46,29 @@ def q(value):
 
 
 def data_file():
-    """The data file every reading step takes: generated, downloaded or the user's own."""
+    """The h5ad every reading step takes: generated, downloaded, converted, or the user's own h5ad."""
     source = DATASET["source"]
     if source == "local":
         if not DATASET.get("path"):
             raise ValueError("dataset.source is 'local' but dataset.path is not set")
-        return DATASET["path"]
+        if DATASET["path"].endswith(".h5ad") and not DATASET.get("metadata"):
+            return DATASET["path"]  # used in place (atlas-scale files are read backed, never copied)
     return f"{R}/data/{DATASET['name']}.h5ad"
 
 
-def data_inputs():
-    """The data file and, where given, its metadata table (so edits to either re-run the steps)."""
-    files = {"data": data_file()}
+def raw_inputs():
+    """The user's file and, where given, its metadata table."""
+    files = {"data": DATASET["path"]}
     if DATASET.get("metadata"):
         files["metadata"] = DATASET["metadata"]
     return files
 
 
-def read_args():
-    """Reader options shared by info, aggregate and graph."""
-    args = []
-    if DATASET.get("metadata"):
-        args.append(f"--metadata {q(DATASET['metadata'])}")
-    if DATASET.get("read_args"):
-        args.append(DATASET["read_args"])
-    return " ".join(args)
+def source_files():
+    """Files whose checksums the report records."""
+    if DATASET["source"] == "local":
+        return list(raw_inputs().values())
+    return [data_file()]
 
 
 def aggregate_genes():
@@ -86,7 +91,7 @@ def aggregate_genes():
 def train_targets():
     return expand(
         f"{R}/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}/metrics.csv",
-        level=LEVELS,
+        level=TRAIN_LEVELS,
         structure=STRUCTURES,
         learning_rule=TRAIN["rules"],
         seed=TRAIN["seeds"],

@@ -1,5 +1,7 @@
 """Fetch or locate the data, then describe what was read."""
 
+import json
+
 
 rule toy_data:
     """Write the embedded synthetic dataset (toy_cortex) as an h5ad file."""
@@ -38,10 +40,32 @@ rule fetch_data:
         "--out {output:q} > {log:q} 2>&1"
 
 
+rule read_data:
+    """Read a local file in any supported format (plus its metadata) once and store it as h5ad."""
+    conda:
+        "../envs/neuromod.yaml"
+    input:
+        **raw_inputs() if DATASET["source"] == "local" else {},
+    output:
+        f"{R}/data/{DATASET['name']}.h5ad",
+    params:
+        metadata=lambda wc, input: f"--metadata {q(input.metadata)}" if "metadata" in input.keys() else "",
+        options=json.dumps(DATASET["read_options"], sort_keys=True),
+    log:
+        f"{R}/logs/read_data.log",
+    benchmark:
+        f"{R}/benchmarks/read_data.tsv"
+    shell:
+        "python workflows/scripts/read_data.py {input.data:q} {params.metadata} "
+        "--options {params.options:q} --out {output:q} > {log:q} 2>&1"
+
+
 if DATASET["source"] == "toy":
-    ruleorder: toy_data > fetch_data
+    ruleorder: toy_data > fetch_data > read_data
+elif DATASET["source"] == "fetch":
+    ruleorder: fetch_data > toy_data > read_data
 else:
-    ruleorder: fetch_data > toy_data
+    ruleorder: read_data > toy_data > fetch_data
 
 
 rule info:
@@ -49,14 +73,13 @@ rule info:
     conda:
         "../envs/neuromod.yaml"
     input:
-        **data_inputs(),
+        data=data_file(),
     output:
         f"{R}/info/dataset.txt",
     params:
-        read=read_args(),
     log:
         f"{R}/logs/info.log",
     benchmark:
         f"{R}/benchmarks/info.tsv"
     shell:
-        "neuromod info {input.data:q} {params.read} > {output:q} 2> {log:q}"
+        "neuromod info {input.data:q} > {output:q} 2> {log:q}"

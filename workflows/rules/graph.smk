@@ -6,13 +6,12 @@ rule graph:
     conda:
         "../envs/neuromod.yaml"
     input:
-        **data_inputs(),
+        data=data_file(),
     output:
         interactions=f"{R}/graph/{{level}}/interactions.csv",
         graphml=f"{R}/graph/{{level}}/graph.graphml",
         structure=f"{R}/graph/{{level}}/structure.npz",
     params:
-        read=read_args(),
         groupby=lambda wc: q(LEVELS[wc.level]),
         outdir=lambda wc: q(f"{R}/graph/{wc.level}"),
         resource=q(config["graph"]["resource"]),
@@ -25,7 +24,7 @@ rule graph:
     benchmark:
         f"{R}/benchmarks/graph/{{level}}.tsv"
     shell:
-        "neuromod graph {input.data:q} {params.read} --groupby {params.groupby} "
+        "neuromod graph {input.data:q} --groupby {params.groupby} "
         "--resource {params.resource} --method {params.method} --n-perms {params.n_perms} "
         "--seed {params.seed} {params.extra} --out {params.outdir} > {log:q} 2>&1"
 

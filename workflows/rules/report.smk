@@ -41,7 +41,7 @@ rule report:
     conda:
         "../envs/neuromod.yaml"
     input:
-        **data_inputs(),
+        data=source_files(),
         info=f"{R}/info/dataset.txt",
         aggregate=aggregate_targets(),
         graph=graph_targets(),
@@ -52,9 +52,7 @@ rule report:
     params:
         results=lambda wc, output: q(Path(output[0]).parent),
         title=q(config["report"]["title"]),
-        data=lambda wc, input: " ".join(
-            q(f) for f in [input.data, *([input.metadata] if "metadata" in input.keys() else [])]
-        ),
+        data=lambda wc, input: " ".join(q(f) for f in input.data),
     log:
         f"{R}/logs/report.log",
     benchmark:
