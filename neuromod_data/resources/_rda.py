@@ -1,0 +1,32 @@
+"""Reading R ``.rda`` files (pure Python, via ``rdata``) with one clear error on failure."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from neuromod_data._files import require_file
+from neuromod_data.errors import FormatError
+
+
+def read_rda_objects(path: str | os.PathLike, *, what: str) -> dict[str, Any]:
+    """Every object stored in an ``.rda`` file, by name (R lists → dicts, data frames → DataFrames)."""
+    p = require_file(path, what)
+    import rdata
+
+    try:
+        objects = rdata.read_rda(p)
+    except Exception as exc:  # rdata raises many exception types on non-R input
+        raise FormatError(f"{what} {p} is not a readable R data (.rda) file: {exc}") from exc
+    if not isinstance(objects, dict) or len(objects) == 0:
+        raise FormatError(f"{what} {p} holds no R objects")
+    return {str(k): v for k, v in objects.items()}
+
+
+def describe(obj: Any) -> str:
+    """A short description of an R object for error messages."""
+    if isinstance(obj, dict):
+        keys = [str(k) for k in list(obj)[:5]]
+        return f"a list with {len(obj)} element(s) ({', '.join(keys)}{', ...' if len(obj) > 5 else ''})"
+    shape = getattr(obj, "shape", None)
+    return f"a {type(obj).__name__}" + (f" of shape {shape}" if shape is not None else "")
