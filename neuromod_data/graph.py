@@ -1,0 +1,538 @@
+"""The modulation graph: cell types as nodes, one edge per coupled ligand–receptor pair.
+
+``build_graph`` turns the long table of :func:`neuromod_data.score.score_interactions` into an
+``nx.MultiDiGraph``: nodes are types (attributes ``n_cells``, ``class``, ``sign``, ``color``), and every
+significant or above-threshold (sender, receiver, pair) row is one edge keyed by the interaction name
+(``"Npy→Npy1r"``) with ``weight`` (the score), ``pvalue``, ``family``, ``g_protein``, ``ligand``,
+``receptor``.
+
+Signs follow the class label: GABAergic → −1, Glutamatergic → +1. Non-neuronal types get sign 0 in the
+graph (they have no Dale sign); :func:`to_structure` leaves them out by default, since the network models
+are made of neurons only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from neuromod_data._files import atomic_path, require_file
+from neuromod_data.errors import CellTypeError, ColumnError, FormatError, NeuromodWarning
+from neuromod_data.structure import CellTypeStructure
+
+GABA, GLUT, NONNEURONAL = "GABAergic", "Glutamatergic", "Non-Neuronal"
+_GABA_RE = re.compile(
+    r"^(Lamp5|Pvalb|Sst|Vip|Sncg|Serpinf1|Meis2|Chandelier|Gad|GABA|Inh|CGE|MGE)", re.IGNORECASE
+)
+_GLUT_RE = re.compile(
+    r"^(L\d|IT|ET|PT|CT|NP|Car3|Glut|Exc|Slc17|L2/3|L4/5|L5/6|L6b)(\b|_|\s|$)", re.IGNORECASE
+)
+_CLASS_COLORS = {GABA: "#F05A28", GLUT: "#27AAE1", NONNEURONAL: "#808080"}
+_TABLE_REQUIRED = ("source", "target", "interaction", "score")
+
+
+# -------------------------------------------------------------------- types
+def infer_class(name: str) -> str:
+    """Guess the class of an Allen-style type name (used where no class column exists).
+
+    Examples
+    --------
+    >>> [infer_class(n) for n in ["Sst Chodl", "L5 IT_1", "ET", "Astro Aqp4", "low quality"]]
+    ['GABAergic', 'Glutamatergic', 'Glutamatergic', 'Non-Neuronal', 'Non-Neuronal']
+    """
+    n = str(name).strip()
+    if _GABA_RE.match(n):
+        return GABA
+    if _GLUT_RE.match(n) or re.search(r"\b(IT|ET|PT|CT|NP)\b", n):
+        return GLUT
+    return NONNEURONAL
+
+
+def type_sign(class_label: str, name: str = "") -> int:
+    """Dale sign from a class label: GABAergic → −1, Glutamatergic → +1, anything else → 0.
+
+    Examples
+    --------
+    >>> type_sign("GABAergic"), type_sign("Glutamatergic"), type_sign("Non-Neuronal"), type_sign("", "Vip Igfbp6")
+    (-1, 1, 0, -1)
+    """
+    c = str(class_label).lower()
+    if "gaba" in c or "inhib" in c:
+        return -1
+    if "glut" in c or "excit" in c:
+        return 1
+    if c in ("", "nan", "none") and name:
+        return type_sign(infer_class(name))
+    return 0
+
+
+def default_colors(names: Sequence[str], classes: Sequence[str] | None = None) -> list[str]:
+    """One hex colour per type: shades of the class colour (red GABA, blue Glut, grey other)."""
+    import matplotlib.colors as mcolors
+
+    classes = list(classes) if classes is not None else [infer_class(n) for n in names]
+    out = []
+    counters: dict[str, int] = {}
+    totals = pd.Series(classes).value_counts().to_dict()
+    for c in classes:
+        base = np.array(mcolors.to_rgb(_CLASS_COLORS.get(c, _CLASS_COLORS.get(infer_class(c), "#808080"))))
+        i = counters.get(c, 0)
+        counters[c] = i + 1
+        f = 0.35 + 0.65 * (i / max(totals[c] - 1, 1)) if totals[c] > 1 else 1.0
+        out.append(mcolors.to_hex(np.clip(base * f + (1 - f) * 0.15, 0, 1)))
+    return out
+
+
+def _nodes_frame(table: pd.DataFrame, nodes) -> pd.DataFrame:
+    if nodes is not None and hasattr(nodes, "obs") and hasattr(nodes, "uns"):
+        nodes = nodes.obs
+    if nodes is None:
+        names = list(dict.fromkeys(list(table["source"]) + list(table["target"])))
+        df = pd.DataFrame(index=pd.Index(names, dtype=str))
+    else:
+        df = pd.DataFrame(nodes).copy()
+        df.index = df.index.astype(str)
+    names = list(df.index)
+    if "n_cells" not in df.columns:
+        df["n_cells"] = 1
+    if "class" not in df.columns:
+        df["class"] = (
+            df["class_label"].astype(str) if "class_label" in df.columns else [infer_class(n) for n in names]
+        )
+    if "color" not in df.columns:
+        df["color"] = default_colors(names, df["class"].astype(str).tolist())
+    if "sign" not in df.columns:
+        df["sign"] = [type_sign(c, n) for c, n in zip(df["class"], names)]
+    unknown = sorted(set(table["source"]).union(table["target"]) - set(names))
+    if unknown:
+        raise CellTypeError(f"the table names types absent from the nodes: {unknown[:8]}")
+    return df
+
+
+def _check_table(table: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected the long interaction table (DataFrame), got {type(table)}")
+    missing = [c for c in _TABLE_REQUIRED if c not in table.columns]
+    if missing:
+        raise ColumnError(f"interaction table lacks columns {missing}; it has {list(table.columns)}")
+    return table
+
+
+# -------------------------------------------------------------------- graph
+def select_edges(
+    table: pd.DataFrame,
+    *,
+    pvalue: float | None = 0.05,
+    quantile: float | None = None,
+    top_k: int | None = None,
+    min_score: float = 0.0,
+) -> pd.DataFrame:
+    """Rows of ``table`` that become edges.
+
+    A row is kept when its score is above ``min_score``, its p-value (if the table has any) is at most
+    ``pvalue``, its score is at least the ``quantile`` of all scores of the table (Smith et al. used the
+    90th percentile, ``quantile=0.9``), and it is among the ``top_k`` highest scores.
+    """
+    _check_table(table)
+    keep = table["score"].to_numpy(dtype=float) > min_score
+    if pvalue is not None and "pvalue" in table.columns:
+        pv = table["pvalue"].to_numpy(dtype=float)
+        if np.isfinite(pv).any():
+            keep &= pv <= pvalue
+    if quantile is not None:
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"quantile must lie in [0, 1], got {quantile}")
+        cut = np.quantile(table["score"].to_numpy(dtype=float), quantile)
+        keep &= table["score"].to_numpy(dtype=float) >= cut
+    out = table[keep]
+    if top_k is not None:
+        out = out.sort_values("score", ascending=False, kind="stable").head(int(top_k))
+    return out
+
+
+def build_graph(
+    table: pd.DataFrame,
+    *,
+    pvalue: float | None = 0.05,
+    quantile: float | None = None,
+    top_k: int | None = None,
+    min_score: float = 0.0,
+    nodes: pd.DataFrame | Any | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> nx.MultiDiGraph:
+    """Modulation graph from a long interaction table.
+
+    Parameters
+    ----------
+    table
+        Long table (``source``, ``target``, ``interaction``, ``score`` + optional ``pvalue``,
+        ``family``, ``g_protein``, ``ligand``, ``receptor``).
+    pvalue, quantile, top_k, min_score
+        Edge thresholds, see :func:`select_edges`.
+    nodes
+        Type annotations: the aggregate (AnnData, its ``obs``) or a DataFrame indexed by type with
+        ``n_cells``, ``class``, ``color``, ``sign``; inferred from the names when absent.
+    meta
+        Graph attributes (method, resource, ...); scalars only, for GraphML.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["A", "A"], "target": ["B", "A"], "interaction": ["Npy→Npy1r"] * 2,
+    ...                   "score": [0.9, 0.0], "pvalue": [0.01, 1.0]})
+    >>> g = build_graph(t)
+    >>> sorted(g.edges(keys=True)), g.nodes["A"]["sign"]
+    ([('A', 'B', 'Npy→Npy1r')], 0)
+    """
+    _check_table(table)
+    nd = _nodes_frame(table, nodes)
+    g = nx.MultiDiGraph()
+    interactions = list(dict.fromkeys(table["interaction"].astype(str)))
+    g.graph.update({k: _graphml_value(v) for k, v in (meta or {}).items()})
+    g.graph["interactions"] = json.dumps(interactions, ensure_ascii=False)
+    g.graph["thresholds"] = json.dumps(
+        {"pvalue": pvalue, "quantile": quantile, "top_k": top_k, "min_score": min_score}
+    )
+    for name, row in nd.iterrows():
+        g.add_node(
+            str(name),
+            n_cells=int(row["n_cells"]),
+            **{"class": str(row["class"])},
+            sign=int(row["sign"]),
+            color=str(row["color"]),
+        )
+    sel = select_edges(table, pvalue=pvalue, quantile=quantile, top_k=top_k, min_score=min_score)
+    get = {c: (sel[c].to_numpy() if c in sel.columns else None) for c in
+           ("pvalue", "family", "g_protein", "ligand", "receptor")}  # fmt: skip
+    for i, (s, t, key, w) in enumerate(zip(sel["source"], sel["target"], sel["interaction"], sel["score"])):
+        g.add_edge(
+            str(s),
+            str(t),
+            key=str(key),
+            weight=float(w),
+            pvalue=float(get["pvalue"][i]) if get["pvalue"] is not None else float("nan"),
+            family=str(get["family"][i]) if get["family"] is not None else "",
+            g_protein=str(get["g_protein"][i]) if get["g_protein"] is not None else "",
+            ligand=str(get["ligand"][i]) if get["ligand"] is not None else str(key).split("→")[0],
+            receptor=str(get["receptor"][i]) if get["receptor"] is not None else str(key).split("→")[-1],
+        )
+    return g
+
+
+def graph_from_scores(adata, *, key: str = "neuromod_interactions", **thresholds) -> nx.MultiDiGraph:
+    """:func:`build_graph` from the aggregate returned by ``score_interactions``."""
+    if key not in adata.uns:
+        raise ColumnError(f"no interaction table under .uns[{key!r}]; run score_interactions first")
+    params = adata.uns.get(key + "_params", {})
+    meta = {k: v for k, v in dict(params).items() if isinstance(v, str | int | float | bool)}
+    return build_graph(adata.uns[key], nodes=adata.obs, meta=meta, **thresholds)
+
+
+def _graphml_value(v: Any) -> Any:
+    if isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, np.generic):
+        return v.item()
+    return json.dumps(v, default=str, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------- tensor
+def graph_interactions(g: nx.MultiDiGraph) -> list[str]:
+    """All interactions the graph was built from (also those without an edge), in order."""
+    listed = json.loads(g.graph.get("interactions", "[]"))
+    seen = list(dict.fromkeys(listed + [k for _, _, k in g.edges(keys=True)]))
+    return seen
+
+
+def to_tensor(
+    obj: nx.MultiDiGraph | pd.DataFrame,
+    *,
+    names: Sequence[str] | None = None,
+    pairs: Sequence[str] | None = None,
+    weight: str = "weight",
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(P, K, K)`` coupling tensor ``[pair, sender, receiver]`` from a graph (edge weights) or a table
+    (scores), zero where there is no edge / row. Returns the tensor, type names and pair names."""
+    if isinstance(obj, pd.DataFrame):
+        _check_table(obj)
+        names = list(names) if names is not None else list(
+            dict.fromkeys(list(obj["source"].astype(str)) + list(obj["target"].astype(str)))
+        )
+        pairs = list(pairs) if pairs is not None else list(dict.fromkeys(obj["interaction"].astype(str)))
+        rows = zip(obj["interaction"].astype(str), obj["source"].astype(str), obj["target"].astype(str),
+                   obj["score"].astype(float))  # fmt: skip
+    else:
+        names = list(names) if names is not None else [str(n) for n in obj.nodes]
+        pairs = list(pairs) if pairs is not None else graph_interactions(obj)
+        rows = ((k, s, t, d.get(weight, 1.0)) for s, t, k, d in obj.edges(keys=True, data=True))
+    ni = {n: i for i, n in enumerate(names)}
+    pi = {p: i for i, p in enumerate(pairs)}
+    out = np.zeros((len(pairs), len(names), len(names)))
+    for p, s, t, w in rows:
+        if p in pi and s in ni and t in ni:
+            out[pi[p], ni[s], ni[t]] = w
+    return out, names, pairs
+
+
+def _tensor_to_table(tensor, names, pairs, template: pd.DataFrame | None) -> pd.DataFrame:
+    p_n, k, _ = tensor.shape
+    pi, ai, bi = np.meshgrid(np.arange(p_n), np.arange(k), np.arange(k), indexing="ij")
+    names_a, pairs_a = np.asarray(names, dtype=object), np.asarray(pairs, dtype=object)
+    df = pd.DataFrame(
+        {
+            "source": names_a[ai.ravel()],
+            "target": names_a[bi.ravel()],
+            "interaction": pairs_a[pi.ravel()],
+            "score": tensor.ravel(),
+        }
+    )
+    if template is not None:
+        info_cols = [c for c in ("ligand", "receptor", "ligand_complex", "receptor_complex", "family",
+                                  "g_protein") if c in template.columns]  # fmt: skip
+        info = template.drop_duplicates("interaction").set_index("interaction")[info_cols]
+        df = df.join(info, on="interaction")
+    df["pvalue"] = np.nan
+    return df
+
+
+# --------------------------------------------------------------- coarsening
+def _mapping_series(mapping, names: Sequence[str]) -> pd.Series:
+    m = pd.Series(mapping) if isinstance(mapping, Mapping) else pd.Series(mapping)
+    m.index = m.index.astype(str)
+    absent = [n for n in names if n not in m.index]
+    if absent:
+        raise CellTypeError(f"coarsening mapping lacks the types {absent[:8]}")
+    return m.loc[list(names)].astype(str)
+
+
+def coarsen_table(
+    table: pd.DataFrame,
+    mapping: Mapping[str, str] | pd.Series,
+    *,
+    weights: Mapping[str, float] | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Pool a table to a higher label level by block means (as Smith et al. pooled to 12 major types).
+
+    The coarse score of pair ``p`` from group ``A`` to group ``B`` is the mean of the fine scores over all
+    senders ``a ∈ A`` and receivers ``b ∈ B`` (absent rows count as 0), weighted by ``weights[a] ·
+    weights[b]`` when given (e.g. ``n_cells``). Ligand / receptor means and props are pooled the same way
+    per type. p-values do not pool and are NaN.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["a1", "a2"], "target": ["b", "b"], "interaction": ["X→Y"] * 2,
+    ...                   "score": [1.0, 3.0]})
+    >>> coarsen_table(t, {"a1": "A", "a2": "A", "b": "B"}).query("source == 'A' and target == 'B'").score.item()
+    2.0
+    """
+    _check_table(table)
+    tensor, names, pairs = to_tensor(table)
+    m = _mapping_series(mapping, names)
+    groups = list(dict.fromkeys(m.tolist()))
+    w = np.ones(len(names)) if weights is None else pd.Series(weights).astype(float).loc[names].to_numpy()
+    c = np.zeros((len(groups), len(names)))
+    c[[groups.index(x) for x in m], np.arange(len(names))] = w
+    c /= c.sum(axis=1, keepdims=True)
+    coarse = np.einsum("ga,pab,hb->pgh", c, tensor, c)
+    out = _tensor_to_table(coarse, groups, pairs, table)
+    for side, col in (("source", "ligand"), ("target", "receptor")):
+        for stat in (f"{col}_means", f"{col}_props"):
+            if stat in table.columns:
+                per = table.drop_duplicates(["interaction", side]).pivot(index=side, columns="interaction",
+                                                                         values=stat)  # fmt: skip
+                per = per.reindex(index=names, columns=pairs).fillna(0.0).to_numpy()
+                pooled = c @ per  # (groups, pairs)
+                gi = out[side].map({g: i for i, g in enumerate(groups)}).to_numpy()
+                pj = out["interaction"].map({p: i for i, p in enumerate(pairs)}).to_numpy()
+                out[stat] = pooled[gi, pj]
+    return out
+
+
+def coarsen_graph(
+    g: nx.MultiDiGraph, mapping: Mapping[str, str] | pd.Series, *, weights: str | None = None
+) -> nx.MultiDiGraph:
+    """Coarsen a graph's edge weights to a higher label level by block means (zeros where no edge).
+
+    ``weights="n_cells"`` weights each fine type by its node attribute. Node attributes of a coarse node:
+    summed ``n_cells``, the majority ``class`` and its sign, the colour of its largest member.
+    """
+    tensor, names, pairs = to_tensor(g)
+    m = _mapping_series(mapping, names)
+    table = _tensor_to_table(tensor, names, pairs, None)
+    info = {(s, t, k): d for s, t, k, d in g.edges(keys=True, data=True)}
+    for k in pairs:
+        d = next((d for (_, _, kk), d in info.items() if kk == k), None)
+        if d is not None:
+            table.loc[table.interaction == k, "family"] = d.get("family", "")
+            table.loc[table.interaction == k, "g_protein"] = d.get("g_protein", "")
+    w = {n: g.nodes[n].get(weights, 1) for n in names} if weights else None
+    coarse = coarsen_table(table, m, weights=w)
+    rows = []
+    for grp, members in m.groupby(m):
+        cells = [int(g.nodes[n].get("n_cells", 1)) for n in members.index]
+        classes = pd.Series([g.nodes[n].get("class", "") for n in members.index])
+        cls = classes.value_counts().index[0]
+        big = members.index[int(np.argmax(cells))]
+        rows.append({"name": grp, "n_cells": sum(cells), "class": cls, "sign": type_sign(cls, grp),
+                     "color": g.nodes[big].get("color", "#808080")})  # fmt: skip
+    nodes = pd.DataFrame(rows).set_index("name")
+    meta = {k: v for k, v in g.graph.items() if k not in ("interactions", "thresholds")}
+    meta["coarsened_from"] = len(names)
+    return build_graph(coarse, pvalue=None, nodes=nodes, meta=meta)
+
+
+# ------------------------------------------------------------------ summary
+def graph_summary(g: nx.MultiDiGraph) -> dict[str, Any]:
+    """Density, degrees and per-family counts of a modulation graph.
+
+    ``density``: fraction of ordered (sender, receiver) type pairs, self pairs included, joined by at
+    least one edge; ``edge_density``: edges / (pairs × K²). ``degrees``: DataFrame of in/out edge counts
+    and in/out summed weights per type. ``per_family`` / ``per_interaction``: edge counts.
+    """
+    k = g.number_of_nodes()
+    pairs = graph_interactions(g)
+    linked = {(s, t) for s, t in g.edges()}
+    nodes = list(g.nodes)
+    deg = pd.DataFrame(
+        {
+            "out_degree": [g.out_degree(n) for n in nodes],
+            "in_degree": [g.in_degree(n) for n in nodes],
+            "out_weight": [g.out_degree(n, weight="weight") for n in nodes],
+            "in_weight": [g.in_degree(n, weight="weight") for n in nodes],
+        },
+        index=pd.Index(nodes, name="type"),
+    )
+    fam = pd.Series([d.get("family", "") for _, _, d in g.edges(data=True)], dtype=str).value_counts()
+    per_int = pd.Series([kk for _, _, kk in g.edges(keys=True)], dtype=str).value_counts()
+    return {
+        "n_types": k,
+        "n_edges": g.number_of_edges(),
+        "n_interactions": len(pairs),
+        "density": len(linked) / (k * k) if k else 0.0,
+        "edge_density": g.number_of_edges() / (len(pairs) * k * k) if k and pairs else 0.0,
+        "degrees": deg,
+        "per_family": fam.to_dict(),
+        "per_interaction": per_int.to_dict(),
+    }
+
+
+# ---------------------------------------------------------------- structure
+def to_structure(
+    obj: nx.MultiDiGraph | pd.DataFrame,
+    *,
+    nodes: pd.DataFrame | Any | None = None,
+    non_neuronal: str = "drop",
+    meta: Mapping[str, Any] | None = None,
+    **thresholds: Any,
+) -> CellTypeStructure:
+    """The :class:`CellTypeStructure` hand-off from a graph (or a table, via :func:`build_graph`).
+
+    ``modulation[p, a, b]`` is the weight of edge ``a → b`` keyed by pair ``p`` (0 where no edge),
+    abundances are the types' ``n_cells``, signs their Dale signs. Types with sign 0 (non-neuronal) are
+    dropped (``non_neuronal="drop"``, warned) or raise (``"error"``).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["Sst", "L5 IT"], "target": ["L5 IT", "Sst"],
+    ...                   "interaction": ["Sst→Sstr2", "Sst→Sstr2"], "score": [2.0, 0.0]})
+    >>> s = to_structure(t, pvalue=None)
+    >>> s.names, s.signs.tolist(), s.modulation[0].tolist()
+    (('Sst', 'L5 IT'), [-1, 1], [[0.0, 2.0], [0.0, 0.0]])
+    """
+    if isinstance(obj, pd.DataFrame):
+        g = build_graph(obj, nodes=nodes, **thresholds)
+    elif isinstance(obj, nx.MultiDiGraph):
+        if thresholds:
+            raise TypeError(f"thresholds {list(thresholds)} apply to a table, not to a built graph")
+        g = obj
+    else:
+        raise TypeError(f"expected a MultiDiGraph or the long table, got {type(obj)}")
+    if non_neuronal not in ("drop", "error"):
+        raise ValueError(f"non_neuronal must be 'drop' or 'error', got {non_neuronal!r}")
+    names = [str(n) for n in g.nodes]
+    zero = [n for n in names if int(g.nodes[n].get("sign", 0)) == 0]
+    if zero:
+        if non_neuronal == "error":
+            raise CellTypeError(f"types without an E/I sign (non-neuronal): {zero}")
+        warnings.warn(f"non-neuronal types left out of the structure: {zero}", NeuromodWarning, stacklevel=2)
+    keep = [n for n in names if n not in zero]
+    if not keep:
+        raise CellTypeError("no neuronal (signed) types left for the structure")
+    tensor, _, pairs = to_tensor(g, names=keep)
+    info = {k: v for k, v in g.graph.items() if k != "interactions"}
+    return CellTypeStructure(
+        names=tuple(keep),
+        abundances=np.array([g.nodes[n].get("n_cells", 1) for n in keep], dtype=float),
+        signs=np.array([int(g.nodes[n]["sign"]) for n in keep]),
+        modulation=tensor,
+        pairs=tuple(pairs),
+        classes=tuple(str(g.nodes[n].get("class", "")) for n in keep),
+        colors=tuple(str(g.nodes[n].get("color", "")) for n in keep),
+        meta={**info, "dropped_types": zero, **dict(meta or {})},
+    )
+
+
+# ----------------------------------------------------------------------- io
+def write_graphml(g: nx.MultiDiGraph, path: str | os.PathLike) -> Path:
+    """Write the graph as GraphML (atomically); every attribute is a GraphML scalar."""
+    path = Path(path)
+    h = g.copy()
+    h.graph = {k: _graphml_value(v) for k, v in g.graph.items()}
+    for _, d in h.nodes(data=True):
+        for k, v in list(d.items()):
+            d[k] = _graphml_value(v)
+    for _, _, d in h.edges(data=True):
+        for k, v in list(d.items()):
+            d[k] = _graphml_value(v)
+    with atomic_path(path, suffix=".graphml") as tmp:
+        nx.write_graphml(h, tmp, named_key_ids=True)
+    return path
+
+
+def read_graphml(path: str | os.PathLike) -> nx.MultiDiGraph:
+    """Read a graph written by :func:`write_graphml` (edge keys = interaction names)."""
+    p = require_file(path, "GraphML file")
+    try:
+        g = nx.read_graphml(p, force_multigraph=True)
+    except Exception as exc:  # networkx raises several XML / parse errors
+        raise FormatError(f"{p} is not a readable GraphML file: {exc}") from exc
+    if not g.is_directed():
+        raise FormatError(f"{p}: expected a directed graph")
+    out = nx.MultiDiGraph()
+    out.graph.update(g.graph)
+    out.add_nodes_from(g.nodes(data=True))
+    for s, t, k, d in g.edges(keys=True, data=True):
+        out.add_edge(s, t, key=d.pop("id", k) if "id" in d else k, **d)
+    return out
+
+
+def write_scores(adata, path: str | os.PathLike) -> Path:
+    """Write the aggregate with its interaction table(s) to ``.h5ad`` (atomically)."""
+    path = Path(path)
+    with atomic_path(path, suffix=".h5ad") as tmp:
+        adata.write_h5ad(tmp)
+    return path
+
+
+def read_scores(path: str | os.PathLike):
+    """Read an aggregate written by :func:`write_scores`; tables come back as DataFrames with the same
+    columns, and lists in the parameters as lists."""
+    import anndata as ad
+
+    p = require_file(path, "h5ad file")
+    try:
+        a = ad.read_h5ad(p)
+    except Exception as exc:
+        raise FormatError(f"{p} is not a readable h5ad file: {exc}") from exc
+    for key, val in list(a.uns.items()):
+        if key.endswith("_params") and isinstance(val, Mapping):
+            a.uns[key] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in val.items()}
+    return a
