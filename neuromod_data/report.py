@@ -633,7 +633,7 @@ def build_report(
     doc = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n{body}\n"
-        f"<script type='application/json' id='provenance'>{_script_json(prov)}"
+        f"<script type='application/json' id='neuromod-provenance'>{_script_json(prov)}"
         "</script></body></html>\n"
     )
     with atomic_path(out, suffix=".html") as tmp:

@@ -1,0 +1,197 @@
+"""The HTML report and the run summary: numbers against direct computations, self-containment, errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuromod_data import report
+from neuromod_data.cli import main
+from neuromod_data.errors import FormatError, InputFileError
+from neuromod_data.structure import CellTypeStructure
+
+RULES = ("bptt", "eprop", "mdgl")
+SEEDS = (0, 1, 2)
+ITERS = np.arange(0, 60, 10)
+
+
+def _fake_results(root: Path, rng: np.random.Generator) -> dict:
+    """A results folder in the workflow layout with random metrics; returns the values written."""
+    (root / "aggregate").mkdir(parents=True)
+    table = pd.DataFrame(
+        rng.random((4, 5)), index=["Vip", "Sst", "Pvalb", "L4 IT"], columns=list("ABCDE")
+    )
+    table.index.name = "subclass_label"
+    table.to_csv(root / "aggregate" / "subclass_label.smith2019.csv")
+    (root / "graph" / "subclass_label").mkdir(parents=True)
+    CellTypeStructure(
+        names=table.index,
+        abundances=[1, 2, 3, 4],
+        signs=[-1, -1, -1, 1],
+        modulation=rng.random((2, 4, 4)),
+        pairs=("Vip→Vipr1", "Sst→Sstr2"),
+    ).save(root / "graph" / "subclass_label" / "structure.npz")
+    (root / "info").mkdir()
+    (root / "info" / "dataset.txt").write_text("3000 cells × 500 genes <synthetic>\n")
+    written = {}
+    for structure in ("data", "shuffled"):
+        for rule in RULES:
+            for seed in SEEDS:
+                loss = rng.random(len(ITERS))
+                acc = rng.random(len(ITERS))
+                d = root / "train" / "subclass_label" / structure / rule / f"seed{seed}"
+                d.mkdir(parents=True)
+                val = pd.DataFrame(
+                    {"iteration": ITERS, "split": "validation", "loss": loss, "accuracy": acc}
+                )
+                trn = val.assign(split="train", loss=9.0, accuracy=0.0)
+                pd.concat([trn, val]).to_csv(d / "metrics.csv", index=False)
+                written[(f"subclass_label/{structure}", rule, seed)] = (loss, acc)
+    return written
+
+
+@pytest.fixture
+def results(tmp_path):
+    rng = np.random.default_rng(7)
+    root = tmp_path / "results"
+    return root, _fake_results(root, rng)
+
+
+def test_collect_runs_identifies_condition_rule_seed(results):
+    root, written = results
+    runs = report.collect_runs(root / "train")
+    assert len(runs) == len(written) * len(ITERS) * 2  # train + validation rows
+    ids = set(map(tuple, runs[["condition", "rule", "seed"]].drop_duplicates().to_numpy().tolist()))
+    assert ids == set(written)
+    one = runs[
+        (runs.condition == "subclass_label/shuffled")
+        & (runs.rule == "mdgl")
+        & (runs.seed == 2)
+        & (runs.split == "validation")
+    ]
+    np.testing.assert_allclose(one["loss"], written[("subclass_label/shuffled", "mdgl", 2)][0])
+
+
+def test_summary_matches_direct_computation(results):
+    root, written = results
+    summary = report.summarize_runs(report.collect_runs(root / "train"))
+    assert len(summary) == 6
+    assert summary["rule"].tolist()[:3] == list(RULES)
+    for _, row in summary.iterrows():
+        finals = np.array([written[(row.condition, row.rule, s)][0][-1] for s in SEEDS])
+        accs = np.array([written[(row.condition, row.rule, s)][1][-1] for s in SEEDS])
+        assert row.n_seeds == 3 and row.iterations == ITERS[-1]
+        assert row.final_loss_mean == pytest.approx(finals.sum() / 3)
+        # sample SD written out, not np.std's default
+        sd = np.sqrt(((finals - finals.mean()) ** 2).sum() / 2)
+        assert row.final_loss_sd == pytest.approx(sd)
+        assert row.final_accuracy_mean == pytest.approx(accs.mean())
+        reached = []
+        for s in SEEDS:
+            acc = written[(row.condition, row.rule, s)][1]
+            hit = [it for it, a in zip(ITERS, acc) if a >= 0.8]
+            if hit:
+                reached.append(hit[0])
+        assert row.n_reached == len(reached)
+        if reached:
+            assert row.iters_to_threshold_mean == pytest.approx(np.mean(reached))
+
+
+def test_summary_threshold_hand_case():
+    runs = pd.DataFrame(
+        {
+            "condition": "c",
+            "rule": "eprop",
+            "seed": [0, 0, 0, 1, 1, 1],
+            "iteration": [10, 20, 30, 10, 20, 30],
+            "split": "val",
+            "loss": [1, 0.5, 0.2, 1, 0.9, 0.8],
+            "accuracy": [0.5, 0.85, 0.9, 0.5, 0.6, 0.7],
+        }
+    )
+    s = report.summarize_runs(runs).iloc[0]
+    assert s.iters_to_threshold_mean == 20 and s.n_reached == 1
+    assert s.final_loss_mean == pytest.approx(0.5)
+    assert s.final_accuracy_mean == pytest.approx(0.8)
+
+
+def test_report_is_self_contained_with_provenance(results, tmp_path):
+    root, _ = results
+    data = tmp_path / "data.bin"
+    payload = bytes(range(256)) * 1000
+    data.write_bytes(payload)
+    out = report.build_report(
+        root,
+        out=root / "report.html",
+        data=[data],
+        config={"train": {"seeds": [0, 1, 2]}},
+        title="T",
+    )
+    text = out.read_text()
+    # every image is inlined: no src pointing outside the file
+    srcs = re.findall(r"src='([^']*)'", text)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    for s in srcs:
+        assert base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    # heatmap, structure, loss curves, accuracy curves
+    assert len(srcs) == 4
+    assert "4 types (1 E, 3 I), 2 pairs" in text  # the structure summary
+    prov = json.loads(re.search(r"id='neuromod-provenance'>(.*?)</script>", text, re.S).group(1))
+    assert prov["files"][0]["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert prov["files"][0]["bytes"] == len(payload)
+    assert prov["config"] == {"train": {"seeds": [0, 1, 2]}}
+    assert "numpy" in prov["versions"] and "anndata" in prov["versions"]
+    # the results table shows each rule of each condition
+    table = text[text.index("id='results'") :]
+    assert sum(table.count(f"<td class='l'>{r}</td>") for r in RULES) == 6
+
+
+def test_cli_summary_and_report(results, tmp_path):
+    root, _ = results
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"results": str(root)}))
+    rc = main(
+        [
+            "report",
+            "--results",
+            str(root),
+            "--summary",
+            str(tmp_path / "s.csv"),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--config",
+            str(cfg),
+        ]
+    )
+    assert rc == 0
+    got = pd.read_csv(tmp_path / "s.csv")
+    want = report.summarize_runs(report.collect_runs(root / "train"))
+    np.testing.assert_allclose(got["final_loss_mean"], want["final_loss_mean"])
+    assert (tmp_path / "r.html").stat().st_size > 10_000
+
+
+def test_bad_metrics_names_the_file(results):
+    root, _ = results
+    bad = root / "train" / "subclass_label" / "data" / "bptt" / "seed0" / "metrics.csv"
+    bad.write_text("step,value\n1,2\n")
+    with pytest.raises(FormatError, match=r"seed0/metrics\.csv.*iteration"):
+        report.collect_runs(root / "train")
+    # a failed report leaves no file behind
+    with pytest.raises(FormatError):
+        report.build_report(root, out=root / "report.html")
+    assert not (root / "report.html").exists()
+    assert not list(root.glob(".report.html*"))
+
+
+def test_missing_results_folder(tmp_path):
+    with pytest.raises(InputFileError, match="nowhere"):
+        report.build_report(tmp_path / "nowhere", out=tmp_path / "r.html")
+    with pytest.raises(InputFileError, match="missing.csv"):
+        report.provenance([tmp_path / "missing.csv"])
