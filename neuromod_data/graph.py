@@ -167,6 +167,7 @@ def build_graph(
     top_k: int | None = None,
     min_score: float = 0.0,
     nodes: pd.DataFrame | Any | None = None,
+    interactions: Sequence[str] | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> nx.MultiDiGraph:
     """Modulation graph from a long interaction table.
@@ -181,6 +182,9 @@ def build_graph(
     nodes
         Type annotations: the aggregate (AnnData, its ``obs``) or a DataFrame indexed by type with
         ``n_cells``, ``class``, ``color``, ``sign``; inferred from the names when absent.
+    interactions
+        All interactions scored, also those with no row left in the table (kept in the graph's
+        ``interactions`` attribute so the structure has one slice per pair); default: the table's.
     meta
         Graph attributes (method, resource, ...); scalars only, for GraphML.
 
@@ -195,7 +199,7 @@ def build_graph(
     _check_table(table)
     nd = _nodes_frame(table, nodes)
     g = nx.MultiDiGraph()
-    interactions = list(dict.fromkeys(table["interaction"].astype(str)))
+    interactions = list(dict.fromkeys(list(interactions or []) + list(table["interaction"].astype(str))))
     g.graph.update({k: _graphml_value(v) for k, v in (meta or {}).items()})
     g.graph["interactions"] = json.dumps(interactions, ensure_ascii=False)
     g.graph["thresholds"] = json.dumps(
@@ -231,9 +235,14 @@ def graph_from_scores(adata, *, key: str = "neuromod_interactions", **thresholds
     """:func:`build_graph` from the aggregate returned by ``score_interactions``."""
     if key not in adata.uns:
         raise ColumnError(f"no interaction table under .uns[{key!r}]; run score_interactions first")
-    params = adata.uns.get(key + "_params", {})
-    meta = {k: v for k, v in dict(params).items() if isinstance(v, str | int | float | bool)}
-    return build_graph(adata.uns[key], nodes=adata.obs, meta=meta, **thresholds)
+    params = dict(adata.uns.get(key + "_params", {}))
+    meta = {k: v for k, v in params.items() if isinstance(v, str | int | float | bool)}
+    for k in ("missing_interactions", "dropped_types"):
+        if k in params:
+            meta[k] = json.dumps(list(np.atleast_1d(params[k]).tolist()), ensure_ascii=False)
+    inter = params.get("interactions")
+    inter = None if inter is None else [str(x) for x in np.atleast_1d(inter)]
+    return build_graph(adata.uns[key], nodes=adata.obs, interactions=inter, meta=meta, **thresholds)
 
 
 def _graphml_value(v: Any) -> Any:
@@ -507,7 +516,7 @@ def read_graphml(path: str | os.PathLike) -> nx.MultiDiGraph:
     if not g.is_directed():
         raise FormatError(f"{p}: expected a directed graph")
     out = nx.MultiDiGraph()
-    out.graph.update(g.graph)
+    out.graph.update({k: v for k, v in g.graph.items() if k not in ("node_default", "edge_default")})
     out.add_nodes_from(g.nodes(data=True))
     for s, t, k, d in g.edges(keys=True, data=True):
         out.add_edge(s, t, key=d.pop("id", k) if "id" in d else k, **d)
