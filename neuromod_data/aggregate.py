@@ -1,0 +1,615 @@
+"""Per-type expression: aggregate cells × genes into types × genes, sparse all the way.
+
+Statistics
+----------
+``mean``, ``median``, ``trimmed_mean`` (fraction ``trim`` cut from each end, as
+:func:`scipy.stats.trim_mean`: ``int(trim · n)`` values per end), ``trimean``
+((Q1 + 2·median + Q3) / 4), ``frac_expressing`` (fraction of cells with a value > ``threshold``) and
+``n_cells`` (in ``obs``). Quantiles use numpy's default ``"linear"`` definition (Hyndman & Fan type 7:
+position (n − 1)·q, linear interpolation between neighbours), so ``median`` equals :func:`numpy.median`.
+
+How order statistics stay sparse
+--------------------------------
+The cells × genes matrix is never densified. Per type, the stored values are regrouped by gene (a CSC
+conversion, i.e. a counting sort); a gene's implicit zeros are known by count (cells − stored values),
+and because values are ≥ 0 they are the smallest. Only genes whose requested order statistics can
+reach the stored values are sorted at all. Their values go into a few padded 2-D buffers (one per
+power-of-two length, zero padding is harmless since zeros sort first) that :func:`numpy.sort` sorts
+row-wise in one call each; every order statistic is then one column (or column range) of a buffer.
+
+Out of core
+-----------
+For backed AnnData (``anndata.read_h5ad(path, backed="r")``), rows are streamed in chunks: mean,
+``frac_expressing`` and ``n_cells`` in one pass, exactly as in memory. Order statistics need all cells
+of a type at once: the types are split into batches holding at most ``max_nnz`` stored values (after
+gene selection) and each batch takes one more pass over the file, keeping only its types' rows. Peak
+memory is therefore one chunk plus one batch, not the file. (A single type larger than ``max_nnz``
+still forms its own batch.)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from neuromod_data.errors import (
+    CellTypeError,
+    ColumnError,
+    DataValueError,
+    MissingGenesWarning,
+    NeuromodWarning,
+)
+from neuromod_data.labels import check_labels
+from neuromod_data.normalize import to_cpm_values, x_kind
+
+__all__ = ["aggregate", "smith2019", "STATS"]
+
+#: Statistics :func:`aggregate` computes (``n_cells`` is always in ``obs``).
+STATS = ("mean", "median", "trimmed_mean", "trimean", "frac_expressing")
+_ORDER = {"median": (0.5,), "trimean": (0.25, 0.5, 0.75)}
+_CPM_KINDS = ("cpm", "log10_cpm1", "log1p_cpm")
+_WS = re.compile(r"\s+")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _clean(x: Any) -> str:
+    return _WS.sub(" ", str(x)).strip()
+
+
+def _as_list(x: str | Sequence[str] | None) -> list[str] | None:
+    if x is None:
+        return None
+    if isinstance(x, str):
+        return [x]
+    return list(x)
+
+
+def _default_chunk(n_vars: int, dense: bool) -> int:
+    # ~50 M dense values or ~2·10⁸ / n_vars rows of a ~10 % dense sparse matrix per chunk
+    per_row = n_vars if dense else max(1.0, 0.1 * n_vars)
+    return int(max(256, min(100_000, 2e7 / per_row)))
+
+
+def _iter_rows(M: Any, n_obs: int, chunk: int) -> Iterator[tuple[int, Any]]:
+    """Yield ``(first_row, csr_chunk)``; an in-memory sparse matrix in one piece is yielded whole."""
+    if sp.issparse(M):
+        if M.format != "csr":
+            M = M.tocsr()
+        if chunk >= n_obs:
+            yield 0, M
+            return
+    for a in range(0, n_obs, chunk):
+        m = M[a : min(a + chunk, n_obs)]
+        if sp.issparse(m):
+            m = m.tocsr() if m.format != "csr" else m
+        else:
+            m = sp.csr_matrix(np.asarray(m))
+        yield a, m
+
+
+class _Prep:
+    """Per-chunk processing: validation, CPM, gene selection, transform (never mutates the input)."""
+
+    def __init__(self, adata, gene_idx, cpm_from, transform):
+        self.obs_names = adata.obs_names
+        self.var_names = adata.var_names
+        self.gene_idx = gene_idx
+        self.cpm_from = cpm_from
+        self.transform = transform
+        self.n_empty = 0
+
+    def __call__(self, m: Any, row0: int) -> Any:
+        if not m.has_canonical_format:  # duplicates would be counted twice
+            m = m.copy()
+            m.sum_duplicates()
+        data = m.data
+        bad = ~np.isfinite(data)
+        bad |= data < 0
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            row = int(np.searchsorted(m.indptr, i, side="right") - 1)
+            raise DataValueError(
+                f"negative or non-finite value {data[i]!r} for gene {self.var_names[m.indices[i]]!r} "
+                f"in cell {self.obs_names[row0 + row]!r} ({int(bad.sum())} such value(s) in rows "
+                f"{row0}–{row0 + m.shape[0] - 1}); expression values must be finite and >= 0"
+            )
+        lib = None
+        if self.cpm_from == "counts":
+            lib = np.asarray(m.sum(axis=1, dtype=np.float64)).ravel()
+            self.n_empty += int((lib == 0).sum())
+        modify = lib is not None or self.cpm_from in ("log10_cpm1", "log1p_cpm") or self.transform
+        if self.gene_idx is not None:
+            m = m[:, self.gene_idx]
+        elif modify or m.dtype != np.float32:
+            m = m.copy()
+        if m.dtype != np.float32:
+            m.data = m.data.astype(np.float32)
+        if lib is not None:
+            scale = np.divide(1e6, lib, out=np.zeros_like(lib), where=lib > 0)
+            m.data = (m.data * np.repeat(scale, np.diff(m.indptr))).astype(np.float32)
+        elif self.cpm_from in ("log10_cpm1", "log1p_cpm"):
+            m.data = to_cpm_values(m.data, self.cpm_from)
+        if self.transform == "log1p":
+            np.log1p(m.data, out=m.data)
+        elif self.transform == "log10":
+            np.log1p(m.data, out=m.data)
+            m.data /= np.float32(np.log(10.0))
+        return m
+
+
+def _by_type(m: sp.csr_matrix, codes: np.ndarray):
+    """Rows regrouped by type code (codes < 0 dropped): (matrix, type ids, row bounds)."""
+    if len(codes) and codes.min() >= 0 and np.all(codes[1:] >= codes[:-1]):
+        mp, sc = m, codes
+    else:
+        order = np.argsort(codes, kind="stable")
+        order = order[codes[order] >= 0]
+        mp, sc = m[order], codes[order]
+    if len(sc) == 0:
+        return mp, np.zeros(0, np.int64), np.zeros(1, np.int64)
+    tids, starts = np.unique(sc, return_index=True)
+    return mp, tids, np.append(starts, len(sc))
+
+
+def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | None):
+    """Quantiles ``qs`` and the ``k``-trimmed sum of one type (block = all its cells)."""
+    G = block.shape[1]
+    out_q = {q: np.zeros(G) for q in qs}
+    out_t = np.zeros(G) if k is not None else None
+    c = block.tocsc()
+    cnt = np.diff(c.indptr)
+    need = np.zeros(G, bool)
+    for q in qs:
+        need |= cnt >= n - math.ceil((n - 1) * q)
+    if k is not None:
+        need |= cnt > k
+    need &= cnt > 0
+    cols = np.flatnonzero(need)
+    if len(cols) == 0:
+        return out_q, out_t
+    width = np.minimum(1 << np.ceil(np.log2(cnt[cols])).astype(np.int64), n)
+    o = np.argsort(width, kind="stable")
+    cols, width = cols[o], width[o]
+    offsets = np.concatenate([[0], np.cumsum(width)])
+    sub = c[:, cols]
+    sc = np.diff(sub.indptr)
+    buf = np.zeros(int(offsets[-1]), np.float32)
+    buf[np.arange(sub.nnz) + np.repeat(offsets[:-1] - sub.indptr[:-1], sc)] = sub.data
+    uw, first = np.unique(width, return_index=True)
+    ends = np.append(first[1:], len(width))
+    for m, s, e in zip(uw.tolist(), first.tolist(), ends.tolist()):
+        view = buf[offsets[s] : offsets[e]].reshape(e - s, m)
+        view.sort(axis=1)
+        zpad = n - m  # zeros known by count, ahead of the buffer's row
+        sel = cols[s:e]
+        for q in qs:
+            h = (n - 1) * q
+            lo = math.floor(h)
+            fr = h - lo
+            v_lo = view[:, lo - zpad].astype(np.float64) if lo >= zpad else 0.0
+            if fr > 0:
+                v_hi = view[:, lo + 1 - zpad].astype(np.float64) if lo + 1 >= zpad else 0.0
+                out_q[q][sel] = v_lo + fr * (v_hi - v_lo)
+            else:
+                out_q[q][sel] = v_lo
+        if k is not None:
+            a, b = max(0, k - zpad), max(0, m - k)
+            if b > a:
+                out_t[sel] = view[:, a:b].sum(axis=1, dtype=np.float64)
+    return out_q, out_t
+
+
+def _constant_obs(obs: pd.DataFrame, codes: np.ndarray, T: int, skip: str) -> pd.DataFrame:
+    """Columns of ``obs`` constant within every type, one row per type."""
+    keep = codes >= 0
+    cols = [c for c in obs.columns if c != skip]
+    if not cols or not keep.any():
+        return pd.DataFrame(index=range(T))
+    df = obs.loc[keep, cols].copy()
+    for c in cols:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(object)
+    g = df.groupby(codes[keep], sort=True)
+    nun = g.nunique(dropna=False)
+    const = [c for c in cols if (nun[c] <= 1).all()]
+    return g[const].first().reindex(range(T))
+
+
+def _type_order(raw: pd.Series, labels: pd.Series) -> list[str]:
+    present = set(labels.dropna())
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        cats = [c for c in dict.fromkeys(_clean(c) for c in raw.cat.categories) if c in present]
+        return cats + sorted(present - set(cats))
+    return sorted(present)
+
+
+def _uns_safe(v: Any) -> Any:
+    if v is None:
+        return "none"
+    if isinstance(v, (list, tuple)):
+        return np.array([str(x) for x in v], dtype=object) if len(v) else np.array([], dtype=str)
+    return v
+
+
+# ------------------------------------------------------------------------------------------ aggregate
+def aggregate(
+    adata: AnnData,
+    groupby: str,
+    *,
+    stats: str | Sequence[str] = ("mean",),
+    genes: str | Sequence[str] | None = None,
+    layer: str | None = None,
+    normalize: str | None = None,
+    transform: str | None = None,
+    trim: float = 0.05,
+    threshold: float = 0.0,
+    min_cells: int = 1,
+    merge_case: bool = False,
+    chunk_size: int | None = None,
+    max_nnz: int = 50_000_000,
+    progress: bool | None = None,
+) -> AnnData:
+    """Aggregate cells into types: one row per label of ``groupby``, one column per gene.
+
+    Parameters
+    ----------
+    adata
+        Cells × genes, in memory or backed (``read_h5ad(path, backed="r")``); sparse or dense.
+    groupby
+        Label column of ``obs`` (e.g. ``"cluster_label"``, ``"subclass_label"``).
+    stats
+        One or more of :data:`STATS`; ``.X`` holds the first.
+    genes
+        Only these genes (in this order). Absent ones are skipped with a :class:`MissingGenesWarning`
+        and listed in ``uns["neuromod_aggregate"]["missing_genes"]``.
+    layer
+        Aggregate this layer instead of ``.X``.
+    normalize
+        ``"cpm"``: make the values counts per million before aggregating. If ``.X`` already holds CPM
+        (``uns["neuromod"]["X"]`` is ``"cpm"``, ``"log10_cpm1"`` or ``"log1p_cpm"``) it is used or
+        un-logged, never normalised twice; otherwise library sizes come from all genes of the cell.
+    transform
+        ``"log1p"`` or ``"log10"`` (log10(x + 1)), applied per cell after ``normalize`` and before the
+        statistic (and ``threshold`` compares transformed values).
+    trim
+        Fraction cut from each end for ``trimmed_mean`` (``int(trim · n)`` values), 0 ≤ trim < 0.5.
+    threshold
+        A cell expresses a gene when its value is > ``threshold`` (``frac_expressing``).
+    min_cells
+        Types with fewer cells are dropped (warned, listed in ``uns``).
+    merge_case
+        Fold labels that differ only in case into one type (otherwise such clashes are warned).
+    chunk_size
+        Rows per streamed chunk (default: all rows for in-memory sparse data, else ~2·10⁷ values).
+    max_nnz
+        Out of core: most stored values held at once for order statistics (see module notes).
+    progress
+        Show a tqdm progress bar (default: for backed data or ≥ 200,000 cells).
+
+    Returns
+    -------
+    AnnData, types × genes: ``.layers[stat]`` per statistic, ``.X`` the first, ``obs["n_cells"]``,
+    ``obs[groupby]`` and the ``obs`` columns constant within each type (e.g. ``class_label``,
+    ``subclass_label`` and colours when grouping by cluster), ``uns["neuromod_aggregate"]`` the
+    parameters plus what was skipped. Types are in category order for a categorical column, else sorted.
+
+    Raises
+    ------
+    ColumnError
+        ``groupby`` or ``layer`` absent (available ones listed), or none of ``genes`` present.
+    DataValueError
+        A negative or non-finite value (gene and cell named); duplicated gene names.
+    CellTypeError
+        No type has ``min_cells`` cells.
+
+    Examples
+    --------
+    >>> import anndata, numpy as np, pandas as pd, scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[0, 1], [2, 3], [4, 0]], dtype=np.float32))
+    >>> a = anndata.AnnData(X, obs=pd.DataFrame({"t": ["A", "A", "B"]}, index=["c1", "c2", "c3"]))
+    >>> agg = aggregate(a, "t", stats=["mean", "frac_expressing"])
+    >>> agg.layers["mean"].tolist(), agg.obs["n_cells"].tolist()
+    ([[1.0, 2.0], [4.0, 0.0]], [2, 1])
+    """
+    stats = tuple(_as_list(stats) or ())
+    unknown = [s for s in stats if s not in STATS]
+    if not stats or unknown:
+        raise ValueError(f"unknown statistic(s) {unknown or stats}; choose from {', '.join(STATS)}")
+    stats = tuple(dict.fromkeys(stats))
+    if not 0 <= trim < 0.5:
+        raise ValueError(f"trim must be in [0, 0.5), got {trim}")
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0 (values are non-negative), got {threshold}")
+    if normalize not in (None, "cpm"):
+        raise ValueError(f"normalize must be None or 'cpm', got {normalize!r}")
+    if transform not in (None, "log1p", "log10"):
+        raise ValueError(f"transform must be None, 'log1p' or 'log10', got {transform!r}")
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"aggregate expects an AnnData, got {type(adata).__name__}")
+    record: dict[str, Any] = {}
+
+    # ---- labels and types
+    chk = check_labels(adata, groupby, merge_case=merge_case)
+    labels = chk.labels
+    order = _type_order(adata.obs[groupby], labels)
+    if not order:
+        raise CellTypeError(f"label column {groupby!r} holds no labels")
+    codes_all = pd.Categorical(labels, categories=order).codes.astype(np.int64)
+    n_all = np.bincount(codes_all[codes_all >= 0], minlength=len(order))
+    if chk.n_missing:
+        warnings.warn(
+            f"{chk.n_missing} cell(s) have no {groupby!r} label and are left out",
+            NeuromodWarning,
+            stacklevel=2,
+        )
+    small = np.flatnonzero(n_all < min_cells)
+    if len(small):
+        names = [order[i] for i in small]
+        shown = ", ".join(f"{order[i]!r} ({n_all[i]})" for i in small[:10])
+        more = f" and {len(small) - 10} more" if len(small) > 10 else ""
+        if len(small) == len(order):
+            raise CellTypeError(
+                f"no {groupby!r} type has at least min_cells={min_cells} cells "
+                f"(largest: {order[int(n_all.argmax())]!r} with {int(n_all.max())})"
+            )
+        warnings.warn(
+            f"{len(small)} {groupby!r} type(s) have fewer than min_cells={min_cells} cells and are "
+            f"dropped: {shown}{more}",
+            NeuromodWarning,
+            stacklevel=2,
+        )
+    else:
+        names = []
+    kept = np.flatnonzero(n_all >= min_cells)
+    remap = np.full(len(order), -1, np.int64)
+    remap[kept] = np.arange(len(kept))
+    codes = np.where(codes_all >= 0, remap[np.maximum(codes_all, 0)], -1)
+    types = [order[i] for i in kept]
+    n_cells = n_all[kept]
+    T = len(types)
+
+    # ---- genes
+    var_names = adata.var_names
+    if not var_names.is_unique:
+        dup = var_names[var_names.duplicated()].unique()[:10].tolist()
+        raise DataValueError(f"duplicated gene names in var_names: {', '.join(map(repr, dup))}")
+    req = _as_list(genes)
+    missing: list[str] = []
+    if req is None:
+        gene_idx = None
+        gene_names = list(var_names)
+    else:
+        req = list(dict.fromkeys(req))
+        pos = var_names.get_indexer(req)
+        missing = [g for g, p in zip(req, pos) if p < 0]
+        if len(missing) == len(req):
+            raise ColumnError(
+                f"none of the {len(req)} requested gene(s) are in the data "
+                f"(e.g. {', '.join(map(repr, req[:5]))}); the data has {len(var_names)} genes"
+            )
+        if missing:
+            warnings.warn(
+                f"{len(missing)} requested gene(s) absent from the data, skipped: "
+                + ", ".join(missing[:20])
+                + (" ..." if len(missing) > 20 else ""),
+                MissingGenesWarning,
+                stacklevel=2,
+            )
+        gene_idx = pos[pos >= 0]
+        gene_names = [var_names[i] for i in gene_idx]
+    G = len(gene_names)
+
+    # ---- the matrix and what it holds
+    if layer is None:
+        M = adata.X
+    else:
+        if layer not in adata.layers:
+            raise ColumnError(
+                f"layer {layer!r} not found; available: {', '.join(adata.layers.keys()) or '(none)'}"
+            )
+        M = adata.layers[layer]
+    if M is None:
+        raise DataValueError("the AnnData has no expression matrix (.X is None)")
+    kind = x_kind(adata, layer)
+    cpm_from = None
+    if normalize == "cpm":
+        if kind in _CPM_KINDS:
+            cpm_from = kind
+        elif kind.startswith("log"):
+            raise DataValueError(
+                f"cannot compute CPM: {'.X' if layer is None else 'layer ' + repr(layer)} holds "
+                f"{kind!r}; pass counts or CPM"
+            )
+        else:
+            cpm_from = "counts"
+    backed = bool(adata.isbacked) and layer is None
+    dense = not (sp.issparse(M) or getattr(M, "format", None) in ("csr", "csc"))
+    n_obs = adata.n_obs
+    if chunk_size is None:
+        chunk_size = n_obs if not (backed or dense) else _default_chunk(adata.n_vars, dense)
+    chunk_size = max(1, int(chunk_size))
+    show = progress if progress is not None else (backed or n_obs >= 200_000)
+    prep = _Prep(adata, gene_idx, cpm_from, transform)
+
+    need_sum = "mean" in stats or "trimmed_mean" in stats
+    need_frac = "frac_expressing" in stats
+    qs = sorted({q for s in stats for q in _ORDER.get(s, ())})
+    need_order = bool(qs) or "trimmed_mean" in stats
+    sums = np.zeros((T, G)) if need_sum else None
+    above = np.zeros((T, G)) if need_frac else None
+    nnz_t = np.zeros(T, np.int64)
+    kept_chunks: list[tuple[sp.csr_matrix, np.ndarray]] = []
+    cached = None
+
+    from tqdm.auto import tqdm
+
+    n_pass = 1
+    with tqdm(total=n_obs, unit="cells", desc=f"aggregate by {groupby}", disable=not show) as bar:
+        for row0, m in _iter_rows(M, n_obs, chunk_size):
+            mc = prep(m, row0)
+            cc = codes[row0 : row0 + m.shape[0]]
+            mp, tids, bounds = _by_type(mc, cc)
+            ip, ind, dat = mp.indptr, mp.indices, mp.data
+            for j, t in enumerate(tids.tolist()):
+                a, b = ip[bounds[j]], ip[bounds[j + 1]]
+                nnz_t[t] += b - a
+                if need_sum:
+                    sums[t] += np.bincount(ind[a:b], weights=dat[a:b], minlength=G)
+                if need_frac:
+                    d = dat[a:b]
+                    above[t] += np.bincount(ind[a:b][d > threshold], minlength=G)
+            if need_order and not backed:
+                if row0 == 0 and m.shape[0] == n_obs:
+                    cached = (mp, tids, bounds)
+                else:
+                    kept_chunks.append((mc, cc))
+            bar.update(m.shape[0])
+
+        if prep.n_empty:
+            warnings.warn(
+                f"{prep.n_empty} cell(s) have no counts at all; their CPM is 0",
+                NeuromodWarning,
+                stacklevel=2,
+            )
+        res: dict[str, np.ndarray] = {}
+        if "mean" in stats:
+            res["mean"] = sums / n_cells[:, None]
+        if need_frac:
+            res["frac_expressing"] = above / n_cells[:, None]
+        if need_order:
+            ks = [int(trim * n) for n in n_cells] if "trimmed_mean" in stats else None
+            qv = {q: np.zeros((T, G)) for q in qs}
+            tsum = np.zeros((T, G)) if ks is not None else None
+
+            def run(mp, tids, bounds):
+                for j, t in enumerate(tids.tolist()):
+                    n = int(n_cells[t])
+                    k = None if ks is None or ks[t] == 0 else ks[t]
+                    if not qs and k is None:
+                        continue
+                    block = mp[bounds[j] : bounds[j + 1]]
+                    oq, ot = _order_stats(block, n, qs, k)
+                    for q in qs:
+                        qv[q][t] = oq[q]
+                    if k is not None:
+                        tsum[t] = ot
+
+            if cached is not None:
+                run(*cached)
+            elif not backed:
+                if kept_chunks:
+                    mall = sp.vstack([c for c, _ in kept_chunks], format="csr")
+                    call = np.concatenate([c for _, c in kept_chunks])
+                    kept_chunks.clear()
+                    run(*_by_type(mall, call))
+            else:
+                batches: list[list[int]] = [[]]
+                load = 0
+                for t in range(T):
+                    if batches[-1] and load + nnz_t[t] > max_nnz:
+                        batches.append([])
+                        load = 0
+                    batches[-1].append(t)
+                    load += int(nnz_t[t])
+                for batch in batches:
+                    n_pass += 1
+                    inb = np.zeros(T + 1, bool)
+                    inb[batch] = True
+                    parts, pcodes = [], []
+                    bar.reset(total=n_obs)
+                    bar.set_description(f"order statistics, pass {n_pass}")
+                    for row0, m in _iter_rows(M, n_obs, chunk_size):
+                        cc = codes[row0 : row0 + m.shape[0]]
+                        rows = np.flatnonzero(inb[cc])  # codes of -1 index the False sentinel
+                        if len(rows):
+                            parts.append(prep(m[rows], row0))  # validated in pass 1
+                            pcodes.append(cc[rows])
+                        bar.update(m.shape[0])
+                    if parts:
+                        run(*_by_type(sp.vstack(parts, format="csr"), np.concatenate(pcodes)))
+            if ks is not None:
+                kk = np.asarray(ks)
+                res["trimmed_mean"] = np.where(
+                    (kk > 0)[:, None], tsum / (n_cells - 2 * kk)[:, None], sums / n_cells[:, None]
+                )
+            if "median" in stats:
+                res["median"] = qv[0.5]
+            if "trimean" in stats:
+                res["trimean"] = (qv[0.25] + 2 * qv[0.5] + qv[0.75]) / 4
+
+    # ---- assemble
+    obs = _constant_obs(adata.obs, codes, T, groupby)
+    obs.index = pd.Index(types, name=None)
+    obs.insert(0, groupby, types)
+    obs["n_cells"] = n_cells.astype(np.int64)
+    var = adata.var.iloc[gene_idx].copy() if gene_idx is not None else adata.var.copy()
+    var.index = pd.Index(gene_names)
+    layers = {s: res[s] for s in stats}
+    out = AnnData(X=layers[stats[0]].copy(), obs=obs, var=var, layers=layers)
+    meta = adata.uns.get("neuromod", {}) or {}
+    record.update(
+        groupby=groupby,
+        stats=list(stats),
+        layer=layer or "X",
+        input_kind=kind,
+        normalize=normalize,
+        cpm_from=cpm_from,
+        transform=transform,
+        trim=float(trim),
+        threshold=float(threshold),
+        min_cells=int(min_cells),
+        quantile_method="linear (numpy default, Hyndman-Fan type 7)",
+        n_cells_total=int(n_obs),
+        n_cells_unlabelled=int(chk.n_missing),
+        n_genes_requested=len(req) if req is not None else G,
+        missing_genes=missing,
+        dropped_types=names,
+        dropped_type_sizes=[int(n_all[order.index(x)]) for x in names],
+        whitespace_fixed=chk.whitespace_fixed,
+        case_clashes=[" / ".join(g) for g in chk.case_clashes],
+        backed=backed,
+        n_passes=n_pass,
+        source=str(meta.get("source", "")),
+    )
+    out.uns["neuromod_aggregate"] = {k: _uns_safe(v) for k, v in record.items()}
+    return out
+
+
+def smith2019(adata: AnnData, groupby: str, **kw: Any) -> AnnData:
+    """Smith et al. 2019's per-type value: 5 % trimmed mean of CPM → log10(x + 1) → / max over types.
+
+    Layers: ``"trimmed_mean"`` (unscaled trimmed-mean CPM, what coupling scores use),
+    ``"log10_trimmed_mean"`` (log10(x + 1) of it) and ``"smith2019"`` (scaled to each gene's maximum
+    across types; a gene expressed nowhere stays 0), which is also ``.X``. Other keywords go to
+    :func:`aggregate` (``genes``, ``min_cells``, ``stats`` to add e.g. ``"frac_expressing"``...).
+
+    Examples
+    --------
+    >>> import anndata, numpy as np, pandas as pd, scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[0, 10], [0, 10], [5, 5]], dtype=np.float32))
+    >>> a = anndata.AnnData(X, obs=pd.DataFrame({"t": ["A", "A", "B"]}, index=["c1", "c2", "c3"]))
+    >>> a.uns["neuromod"] = {"X": "counts"}
+    >>> smith2019(a, "t").X.round(3).tolist()
+    [[0.0, 1.0], [1.0, 0.95]]
+    """
+    extra = [s for s in _as_list(kw.pop("stats", None)) or [] if s != "trimmed_mean"]
+    kw.setdefault("normalize", "cpm")
+    kw.setdefault("trim", 0.05)
+    out = aggregate(adata, groupby, stats=["trimmed_mean", *extra], **kw)
+    tm = out.layers["trimmed_mean"]
+    logv = np.log10(tm + 1.0)
+    mx = logv.max(axis=0, keepdims=True)
+    scaled = np.divide(logv, mx, out=np.zeros_like(logv), where=mx > 0)
+    out.layers["log10_trimmed_mean"] = logv
+    out.layers["smith2019"] = scaled
+    out.X = scaled.copy()
+    out.uns["neuromod_aggregate"]["preset"] = "smith2019"
+    return out
