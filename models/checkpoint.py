@@ -1,0 +1,205 @@
+"""Training checkpoints that resume bit-identically.
+
+A checkpoint holds everything the next iteration depends on: network parameters and buffers, the
+optimiser state, the learning rule's tensors (e.g. a random feedback matrix), every random number
+generator state (torch CPU and CUDA, numpy, Python), the iteration reached, the metric history and
+the settings it was written with (checked on resume so that a run is never continued with other
+settings). Files are written atomically (temporary name, then rename): an interruption leaves the
+previous checkpoint intact. Only tensors and plain Python values are stored, so files load with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuromod_data._files import atomic_path
+from neuromod_data.errors import InputFileError, TrainingError
+
+__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]
+
+#: file name of the latest checkpoint inside a run directory
+CHECKPOINT_NAME = "checkpoint.pt"
+_FORMAT = 1
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global random state (torch CPU/CUDA, numpy, Python) as tensors and plain values."""
+    np_state = np.random.get_state()  # noqa: NPY002 - the legacy global state is what we save
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "key": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": _to_plain(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    np_s = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (
+            "MT19937",
+            np_s["key"].numpy().astype(np.uint32),
+            np_s["pos"],
+            np_s["has_gauss"],
+            np_s["cached_gaussian"],
+        )
+    )
+    random.setstate(_to_tuple(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return [_to_plain(o) for o in obj]
+    return obj
+
+
+def _to_tuple(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return tuple(_to_tuple(o) for o in obj)
+    return obj
+
+
+def _rule_tensors(rule: Any) -> dict[str, Any]:
+    """Tensors a rule holds (directly or in dicts, e.g. a cache of its random feedback matrix)."""
+    if rule is None:
+        return {}
+    if hasattr(rule, "state_dict") and callable(rule.state_dict):
+        return {"state_dict": rule.state_dict()}
+    out: dict[str, Any] = {}
+    for name, value in vars(rule).items():
+        if isinstance(value, torch.Tensor):
+            out[name] = value
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, torch.Tensor) for v in value.values())
+        ):
+            # keys may be tuples holding devices/dtypes: keep the values in order, re-keyed on load
+            out[name] = {"__values__": list(value.values()), "__keys__": [repr(k) for k in value]}
+    return out
+
+
+def _restore_rule(rule: Any, saved: dict[str, Any]) -> None:
+    if rule is None or not saved:
+        return
+    if "state_dict" in saved and hasattr(rule, "load_state_dict"):
+        rule.load_state_dict(saved["state_dict"])
+        return
+    current = vars(rule)
+    for name, value in saved.items():
+        if isinstance(value, dict) and "__values__" in value:
+            cache = current.get(name)
+            if isinstance(cache, dict):
+                by_repr = {repr(k): k for k in cache}
+                for key_repr, tensor in zip(value["__keys__"], value["__values__"]):
+                    if key_repr in by_repr:
+                        cache[by_repr[key_repr]].copy_(tensor)
+            # a cache that is rebuilt from the rule's seed needs no restoring when absent
+        elif isinstance(value, torch.Tensor):
+            setattr(rule, name, value)
+
+
+def _normalise(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str, sort_keys=True))
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rule: Any = None,
+    iteration: int,
+    history: list[dict[str, Any]] | None = None,
+    settings: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically. ``settings`` are compared by :func:`load_checkpoint` on resume.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> net = torch.nn.Linear(2, 1)
+    >>> opt = torch.optim.Adam(net.parameters())
+    >>> p = save_checkpoint(pathlib.Path(tempfile.mkdtemp()) / "c.pt", net=net, optimizer=opt, iteration=3)
+    >>> load_checkpoint(p, net=net, optimizer=opt)["iteration"]
+    3
+    """
+    payload = {
+        "format": _FORMAT,
+        "iteration": int(iteration),
+        "network": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rule": _rule_tensors(rule),
+        "rng": rng_state(),
+        "history": [dict(r) for r in (history or [])],
+        "settings": _normalise(settings or {}),
+        "extra": dict(extra or {}),
+    }
+    path = Path(path)
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    rule: Any = None,
+    settings: dict[str, Any] | None = None,
+    restore_rng: bool = True,
+) -> dict[str, Any]:
+    """Load a checkpoint into ``net`` / ``optimizer`` / ``rule`` and restore the random states.
+
+    Raises :class:`~neuromod_data.errors.TrainingError` when ``settings`` differ from those the
+    checkpoint was written with (naming the first differing setting). Returns the payload
+    (``iteration``, ``history``, ``extra``, ...).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(f"checkpoint not found: {p}")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file: one clear message
+        raise TrainingError(f"{p} is not a readable neuromod checkpoint: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise TrainingError(f"{p} is not a neuromod checkpoint (format {_FORMAT})")
+    if settings is not None:
+        old, new = payload.get("settings", {}), _normalise(settings)
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                raise TrainingError(
+                    f"{p} was written with {key}={old.get(key)!r} but this run has "
+                    f"{key}={new.get(key)!r}; use another output directory to train with new settings"
+                )
+    try:
+        net.load_state_dict(payload["network"])
+        if optimizer is not None:
+            optimizer.load_state_dict(payload["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise TrainingError(f"{p} does not fit this network/optimiser: {exc}") from exc
+    _restore_rule(rule, payload.get("rule", {}))
+    if restore_rng:
+        set_rng_state(payload["rng"])
+    return payload
