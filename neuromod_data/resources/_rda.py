@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 from typing import Any
 
 from neuromod_data._files import require_file
@@ -10,8 +12,18 @@ from neuromod_data.errors import FormatError
 
 
 def read_rda_objects(path: str | os.PathLike, *, what: str) -> dict[str, Any]:
-    """Every object stored in an ``.rda`` file, by name (R lists → dicts, data frames → DataFrames)."""
-    p = require_file(path, what)
+    """Every object stored in an ``.rda`` file, by name (R lists → dicts, data frames → DataFrames).
+
+    Parsing is slow in pure Python (seconds for CellChatDB), so the result is cached per file
+    (path, size, modification time); callers must not modify it in place.
+    """
+    p = require_file(path, what).resolve()
+    st = p.stat()
+    return _read_cached(p, st.st_size, st.st_mtime_ns, what)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_cached(p: Path, size: int, mtime: int, what: str) -> dict[str, Any]:
     import rdata
 
     try:

@@ -36,15 +36,24 @@ _TYPE_FAMILY = {
 }
 
 
-def _strings(x: Any) -> list[str]:
+def _flat(x: Any) -> list[Any]:
+    # R atomic vectors arrive as numpy arrays, R lists as Python lists (possibly of arrays).
     if x is None:
         return []
-    return [str(v) for v in np.atleast_1d(np.asarray(x, dtype=object)).tolist()]
+    if isinstance(x, list | tuple):
+        return [v for item in x for v in _flat(item)]
+    return list(np.atleast_1d(np.asarray(x, dtype=object)).ravel())
+
+
+def _strings(x: Any) -> list[str]:
+    return [str(v) for v in _flat(x)]
 
 
 def _numbers(x: Any) -> list[str]:
-    vals = np.atleast_1d(np.asarray(x if x is not None else [], dtype=float))
-    return [f"{v:g}" for v in vals]
+    try:
+        return [f"{float(v):g}" for v in _flat(x)]
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"NeuronChat group or coefficient values are not numbers: {x!r}") from exc
 
 
 def _is_interaction(entry: Any) -> bool:
