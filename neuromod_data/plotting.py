@@ -202,13 +202,15 @@ def plot_dotplot(
     targets: Sequence[str] | None = None,
     interactions: Sequence[str] | None = None,
     top_n: int | None = 30,
+    max_columns: int | None = 40,
     cmap: str = "viridis",
     save: str | os.PathLike | None = None,
 ):
     """LIANA-style dot plot: one column per sender → receiver, one row per interaction; colour = score,
     size = −log10 p-value (or the product of ligand and receptor props when there are no p-values).
 
-    ``top_n`` keeps the interactions with the highest maximum score.
+    ``top_n`` keeps the interactions with the highest maximum score, ``max_columns`` the sender →
+    receiver combinations with the highest summed score.
     """
     plt = _pyplot()
     table, _ = _table_nodes(obj, key)
@@ -224,6 +226,10 @@ def plot_dotplot(
     if top_n is not None:
         best = t.groupby("interaction")["score"].max().sort_values(ascending=False).head(top_n).index
         t = t[t["interaction"].isin(best)]
+    if max_columns is not None:
+        combo = t["source"].astype(str) + " → " + t["target"].astype(str)
+        best = t.groupby(combo)["score"].sum().sort_values(ascending=False).head(max_columns).index
+        t = t[combo.isin(best)]
     pv = t["pvalue"].to_numpy(dtype=float) if "pvalue" in t.columns else np.full(len(t), np.nan)
     if np.isfinite(pv).any():
         size_val, size_label = -np.log10(np.clip(pv, 1e-10, 1.0)), "−log10 p"

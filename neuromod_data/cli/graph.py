@@ -1,0 +1,145 @@
+"""``neuromod graph``: score ligand → receptor coupling between types and write the modulation graph.
+
+Writes into ``--out``: ``interactions.csv`` (the long table), ``graph.graphml``, ``structure.npz``
+(:class:`~neuromod_data.structure.CellTypeStructure`), ``scores.h5ad`` (the aggregate holding the table),
+``summary.json`` and the figures ``type_heatmap.png``, ``pair_heatmap.png``, ``graph.png``,
+``dotplot.png``. Every file is written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "graph",
+        help="score ligand → receptor coupling between cell types; write table, GraphML, structure, figures",
+        description=(
+            "Read a single-cell table (any format `neuromod info` reads, or an h5ad), score every "
+            "(sender type, receiver type, ligand–receptor pair) and write the long table, the modulation "
+            "graph (GraphML), the CellTypeStructure (.npz) and figures."
+        ),
+    )
+    p.add_argument("input", help="cells × genes file (h5ad, csv/tsv(.gz), 10x, Allen export, ...)")
+    p.add_argument("--metadata", help="per-cell metadata table joined on the cell names")
+    p.add_argument("--groupby", required=True, help="label column defining the types, e.g. subclass_label")
+    p.add_argument(
+        "--resource",
+        default="neuropeptides",
+        help="neuropeptides | neuromodulators | neuronchat:PATH | liana:PATH[:NAME] | cellchat:PATH",
+    )
+    p.add_argument("--method", default="product", choices=("product", "smith2019", "cellphonedb"))
+    p.add_argument("--stat", help="per-type statistic (mean, median, trimmed_mean, frac_expressing)")
+    p.add_argument("--n-perms", type=int, default=1000, help="cellphonedb permutations (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--expr-prop", type=float, default=0.1)
+    p.add_argument("--min-cells", type=int, default=1, help="leave out types with fewer cells")
+    p.add_argument("--complex-policy", default="min", choices=("min", "gmean"))
+    p.add_argument("--pvalue", type=float, default=0.05, help="edge threshold on p-values (cellphonedb)")
+    p.add_argument("--quantile", type=float, help="keep edges with score ≥ this quantile (e.g. 0.9)")
+    p.add_argument("--top-k", type=int, help="keep the k strongest edges")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=run)
+
+
+def _read(path: str, metadata: str | None):
+    try:
+        from neuromod_data.io import read
+    except ImportError:  # readers not installed: h5ad only
+        read = None
+    if read is not None:
+        return read(path, metadata=metadata)
+    import anndata as ad
+
+    from neuromod_data._files import require_file
+    from neuromod_data.errors import FormatError
+
+    p = require_file(path)
+    if metadata is not None or not p.name.endswith(".h5ad"):
+        raise FormatError(f"{p}: only .h5ad input is supported without neuromod_data.io")
+    return ad.read_h5ad(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from neuromod_data._files import atomic_path
+    from neuromod_data.graph import graph_from_scores, graph_summary, to_structure, write_graphml, write_scores
+    from neuromod_data.score import score_interactions
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    adata = _read(args.input, args.metadata)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        agg = score_interactions(
+            adata,
+            args.groupby,
+            resource=args.resource,
+            method=args.method,
+            stat=args.stat,
+            expr_prop=args.expr_prop,
+            n_perms=args.n_perms,
+            seed=args.seed,
+            n_jobs=args.n_jobs,
+            complex_policy=args.complex_policy,
+            min_cells=args.min_cells,
+            progress=False,
+        )
+        table = agg.uns["neuromod_interactions"]
+        thresholds = {"pvalue": args.pvalue, "quantile": args.quantile, "top_k": args.top_k}
+        g = graph_from_scores(agg, **thresholds)
+        g.graph["input"] = str(args.input)
+        structure = to_structure(g, meta={"input": str(args.input)})
+    for w in caught:  # show them once, after the work, in the log
+        print(f"warning: {w.message}")
+
+    with atomic_path(out / "interactions.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    write_graphml(g, out / "graph.graphml")
+    structure.save(out / "structure.npz")
+    write_scores(agg, out / "scores.h5ad")
+    summ = graph_summary(g)
+    params = dict(agg.uns["neuromod_interactions_params"])
+    record = {
+        "input": str(args.input),
+        "params": {k: (list(v) if not isinstance(v, str | int | float | bool) else v) for k, v in params.items()},
+        "thresholds": thresholds,
+        "n_types": summ["n_types"],
+        "n_edges": summ["n_edges"],
+        "density": summ["density"],
+        "edge_density": summ["edge_density"],
+        "per_family": summ["per_family"],
+        "structure": repr(structure),
+        "warnings": [str(w.message) for w in caught],
+    }
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str, ensure_ascii=False))
+
+    if not args.no_figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from neuromod_data import plotting
+
+        strongest = table.groupby("interaction")["score"].sum().idxmax() if len(table) else None
+        figs = [
+            plotting.plot_type_heatmap(agg, save=out / "type_heatmap.png"),
+            plotting.plot_graph(g, save=out / "graph.png"),
+        ]
+        if strongest is not None:
+            figs.append(plotting.plot_pair_heatmap(agg, strongest, save=out / "pair_heatmap.png"))
+            figs.append(plotting.plot_dotplot(agg, save=out / "dotplot.png"))
+        for f in figs:
+            plt.close(f)
+    print(
+        f"{summ['n_types']} types, {len(table)} scored rows, {summ['n_edges']} edges "
+        f"(density {summ['density']:.2f}) → {out}"
+    )
+    return 0
