@@ -97,80 +97,149 @@ def exp_filter_reverse(g: Tensor, kappa: float) -> Tensor:
     return torch.stack(outs)
 
 
-def _forward_loop(
-    i_in: Tensor, w_rec_t: Tensor, p: NeuronParameters
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Run the neurons; ``i_in`` is ``(1-α)·Win x`` for all steps, ``w_rec_t`` is ``((1-α)·Wrec)ᵀ``.
+_BLOCK = 2.0**100  # refractory block added to v - A; a power of two so counts stay exact
 
-    Returns spikes ``z``, ``d = v - A`` and the not-refractory mask, each ``[T, B, N]``.
+
+@contextlib.contextmanager
+def _loop_threads(device: torch.device, work: int) -> Iterator[None]:
+    """One intra-op thread for the per-step loops when each step is small.
+
+    A 64×100 by 100×100 product takes ~15 µs on one core; splitting it over busy cores costs more
+    in synchronisation than it saves (up to 1 ms per step measured on a shared 2-core machine).
     """
-    _, bsz, n = i_in.shape
-    dtype = i_in.dtype
-    alpha, rho, beta = p.alpha, p.rho, p.beta
-    one_m_rho = 1.0 - rho
-    v_th, n_ref = p.v_th, float(p.n_ref)
+    n = torch.get_num_threads()
+    if device.type != "cpu" or n == 1 or work > 2**22:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _scalar_or(t: Tensor) -> float | Tensor:
+    """A Python float when every entry is equal (cheaper per-step ops), else the tensor."""
+    flat = t.reshape(-1)
+    return float(flat[0]) if bool((flat == flat[0]).all()) else t
+
+
+def _forward_loop(
+    x: Tensor, w_in: Tensor, w_rec: Tensor, p: NeuronParameters
+) -> tuple[Tensor, Tensor]:
+    """Run the neurons from rest over ``x`` ``[T, B, n_in]``; returns spikes ``z`` and ψ ``[T, B, N]``."""
+    if p.surrogate != "heaviside":
+        return _forward_loop_generic(x, w_in, w_rec, p)
+    t_len, bsz, n_in = x.shape
+    n = w_rec.shape[0]
+    alpha, rho, beta, v_th = p.alpha, p.rho, p.beta, p.v_th
+    one_m_alpha = 1.0 - alpha
     adaptive = bool((beta != 0).any())
-    sigmoid = p.surrogate == "sigmoid"
-    v = i_in.new_zeros(bsz, n)
-    b = i_in.new_zeros(bsz, n)
-    z = i_in.new_zeros(bsz, n)
-    ref = i_in.new_zeros(bsz, n)
-    zs, ds, frees = [], [], []
+    # u = v - v_th and c = β b, so v - A = u - c; one product per step gives the recurrent input
+    # and the reset (-v_th on the diagonal: Wrec has no self-connections)
+    w = (w_rec * one_m_alpha[:, None]).T.contiguous()
+    w.diagonal().sub_(v_th)
+    i_all = (x.reshape(t_len * bsz, n_in) @ (w_in * one_m_alpha[:, None]).T).reshape(t_len, bsz, n)
+    i_all -= v_th * one_m_alpha
+    dec = _scalar_or(alpha)
+    rho_s = _scalar_or(rho)
+    inc = beta * (1.0 - rho)
+    u = x.new_full((bsz, n), -v_th)
+    c = x.new_zeros(bsz, n)
+    z_all = x.new_zeros(t_len, bsz, n)
+    m_all = x.new_zeros(t_len, bsz, n)
+    zv, mv = z_all.unbind(0), m_all.unbind(0)
+    z = x.new_zeros(bsz, n)
+    n_ref = p.n_ref
+    cnt = x.new_zeros(bsz, n)
+    with _loop_threads(x.device, bsz * n * n):
+        for t, it in enumerate(i_all.unbind(0)):
+            cur = torch.addmm(it, z, w)
+            u = torch.add(cur, u, alpha=dec) if isinstance(dec, float) else cur.addcmul_(u, dec)
+            if adaptive:
+                c = c.mul_(rho_s).addcmul_(z, inc)
+            if n_ref > 0:
+                # cnt = 2^100 × spikes in the last n_ref steps (at most one)
+                if t >= 1:
+                    cnt.add_(z, alpha=_BLOCK)
+                if t - 1 - n_ref >= 0:
+                    cnt.sub_(zv[t - 1 - n_ref], alpha=_BLOCK)
+                d = torch.sub(u, c).sub_(cnt) if adaptive else torch.sub(u, cnt)
+            else:
+                d = torch.sub(u, c) if adaptive else u
+            z = torch.gt(d, 0, out=zv[t])
+            torch.abs(d, out=mv[t]).clamp_(max=v_th)
+    del i_all
+    # ψ = (γ/v_th)(1 - min(|v - A|, v_th)/v_th); refractory steps have |v - A| ≥ 2^100 → 0
+    psi = m_all.mul_(-p.gamma / v_th**2).add_(p.gamma / v_th)
+    return z_all, psi
+
+
+def _forward_loop_generic(
+    x: Tensor, w_in: Tensor, w_rec: Tensor, p: NeuronParameters
+) -> tuple[Tensor, Tensor]:
+    """Straightforward loop (any surrogate, incl. the smooth test-only one)."""
+    t_len, bsz, n_in = x.shape
+    n = w_rec.shape[0]
+    dtype = x.dtype
+    one_m_alpha = 1.0 - p.alpha
+    i_in = (x.reshape(t_len * bsz, n_in) @ (w_in * one_m_alpha[:, None]).T).reshape(t_len, bsz, n)
+    w_rec_t = (w_rec * one_m_alpha[:, None]).T.contiguous()
+    alpha, rho, beta = p.alpha, p.rho, p.beta
+    v_th, n_ref = p.v_th, float(p.n_ref)
+    v = x.new_zeros(bsz, n)
+    b = x.new_zeros(bsz, n)
+    z = x.new_zeros(bsz, n)
+    ref = x.new_zeros(bsz, n)
+    zs, psis = [], []
     for it in i_in.unbind(0):
-        cur = torch.addmm(it, z, w_rec_t)
-        v = torch.addcmul(cur, v, alpha)
-        v.sub_(z, alpha=v_th)
-        if adaptive:
-            b = torch.addcmul(b * rho, z, one_m_rho)
-            d = torch.addcmul(v, beta, b, value=-1.0).sub_(v_th)
-        else:
-            d = v - v_th
+        v = torch.addcmul(torch.addmm(it, z, w_rec_t), v, alpha).sub_(z, alpha=v_th)
+        b = torch.addcmul(b * rho, z, 1.0 - rho)
+        d = v - v_th - beta * b
         free = ref.le(0).to(dtype)
-        if sigmoid:
-            z = torch.sigmoid(d * (SIGMOID_STEEPNESS / v_th)).mul_(free)
-            spiked = z.gt(0.5).to(dtype)
+        if p.surrogate == "sigmoid":
+            z = torch.sigmoid(d * (SIGMOID_STEEPNESS / v_th)) * free
         else:
-            z = d.gt(0).to(dtype).mul_(free)
-            spiked = z
+            z = d.gt(0).to(dtype) * free
+        spiked = z.gt(0.5).to(dtype)
         ref = (ref - 1).clamp_(min=0).add_(spiked, alpha=n_ref)
         zs.append(z)
-        ds.append(d)
-        frees.append(free)
-    return torch.stack(zs), torch.stack(ds), torch.stack(frees)
+        psis.append(pseudo_derivative(d, p) * free)
+    return torch.stack(zs), torch.stack(psis)
 
 
-def _backward_loop(
-    sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec_scaled: Tensor | None
-) -> Tensor:
+def _backward_loop(sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec: Tensor | None) -> Tensor:
     """Reverse-time adjoint; returns ``δ^t = (1-α) dE/dv^t`` ``[T, B, N]``.
 
-    ``sig`` is the external gradient on ``z^t`` (learning signal), ``w_rec_scaled`` = ``Wrec`` for
-    BPTT (its product with δ carries credit to presynaptic neurons) or ``None`` for e-prop.
+    ``sig`` is the external gradient on ``z^t`` (learning signal); ``w_rec`` is given for BPTT (its
+    product carries credit to presynaptic neurons) and ``None`` for e-prop.
     """
     alpha, rho, beta = p.alpha, p.rho, p.beta
     one_m_alpha = 1.0 - alpha
     one_m_rho = 1.0 - rho
     adaptive = bool((beta != 0).any())
     v_th = p.v_th
-    bsz, n = sig.shape[1:]
+    t_len, bsz, n = sig.shape
     av = sig.new_zeros(bsz, n)
     ab = sig.new_zeros(bsz, n)
-    delta = sig.new_zeros(bsz, n)
-    out = []
-    for lt, pt in zip(reversed(sig.unbind(0)), reversed(psi.unbind(0))):
-        gz = lt.sub(av, alpha=v_th)
-        if adaptive:
-            gz.addcmul_(ab, one_m_rho)
-        if w_rec_scaled is not None:
-            gz.addmm_(delta, w_rec_scaled)
-        pg = pt * gz
-        av = torch.addcmul(pg, av, alpha)
-        if adaptive:
-            ab = torch.addcmul(ab * rho, beta, pg, value=-1.0)
-        delta = av * one_m_alpha
-        out.append(delta)
-    out.reverse()
-    return torch.stack(out)
+    out = torch.empty_like(sig)
+    ov = out.unbind(0)
+    wb = None
+    if w_rec is not None:
+        # Gz gets Σ_j (1-α_j) av_j Wrec_jp (presynaptic credit) and -v_th av_p (own reset)
+        wb = w_rec * one_m_alpha[:, None]
+        wb.diagonal().sub_(v_th)
+    sv, pv = sig.unbind(0), psi.unbind(0)
+    with _loop_threads(sig.device, bsz * n * n if wb is not None else 0):
+        for t in range(t_len - 1, -1, -1):
+            gz = torch.addmm(sv[t], av, wb) if wb is not None else torch.sub(sv[t], av, alpha=v_th)
+            if adaptive:
+                gz.addcmul_(ab, one_m_rho)
+            pg = gz.mul_(pv[t])
+            av = torch.addcmul(pg, av, alpha, out=ov[t])
+            if adaptive:
+                ab = ab.mul_(rho).addcmul_(beta, pg, value=-1.0)
+    return out.mul_(one_m_alpha)
 
 
 class _Sequence(torch.autograd.Function):
@@ -179,15 +248,8 @@ class _Sequence(torch.autograd.Function):
         p = cfg.params
         t_len, bsz, n_in = x.shape
         n = w_rec.shape[0]
-        one_m_alpha = 1.0 - p.alpha
         with flush_denormal():
-            i_in = (x.reshape(t_len * bsz, n_in) @ (w_in * one_m_alpha[:, None]).T).reshape(
-                t_len, bsz, n
-            )
-            z, d, free = _forward_loop(i_in, (w_rec * one_m_alpha[:, None]).T.contiguous(), p)
-            del i_in
-            psi = pseudo_derivative(d, p).mul_(free)
-            del d, free
+            z, psi = _forward_loop(x, w_in, w_rec, p)
             u = (z.reshape(t_len * bsz, n) @ w_out.T).reshape(t_len, bsz, -1)
             y = exp_filter(u, cfg.kappa) + b_out
         ctx.save_for_backward(x, w_in, w_rec, w_out, z, psi)
@@ -223,8 +285,8 @@ class _Sequence(torch.autograd.Function):
             del sig
             flat = delta.reshape(t_len * bsz, n)
             grad_w_in = flat.T @ x.reshape(t_len * bsz, -1)
-            z_prev = torch.cat([z.new_zeros(1, bsz, n), z[:-1]]).reshape(t_len * bsz, n)
-            grad_w_rec = flat.T @ z_prev
+            # δ^0 meets z^{-1} = 0
+            grad_w_rec = flat[bsz:].T @ z[:-1].reshape((t_len - 1) * bsz, n)
             grad_x = None
             if ctx.needs_input_grad[0]:
                 grad_x = (flat @ w_in).reshape(x.shape)
