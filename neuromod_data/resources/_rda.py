@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,10 @@ def _read_cached(p: Path, size: int, mtime: int, what: str) -> dict[str, Any]:
     import rdata
 
     try:
-        objects = rdata.read_rda(p)
+        with warnings.catch_warnings():
+            # rdata warns before failing on non-R input; our error below says it better
+            warnings.simplefilter("ignore", UserWarning)
+            objects = rdata.read_rda(p)
     except Exception as exc:  # rdata raises many exception types on non-R input
         raise FormatError(f"{what} {p} is not a readable R data (.rda) file: {exc}") from exc
     if not isinstance(objects, dict) or len(objects) == 0:

@@ -154,11 +154,15 @@ NEUROPEPTIDE_PRECURSORS: frozenset[str] = frozenset(NPP_GENES) | frozenset(
 @functools.lru_cache(maxsize=1)
 def _g_protein_map() -> dict[str, str]:
     out: dict[str, str] = {}
+    subunits: dict[str, str] = {}
     for df in (_table(_NEUROPEPTIDES_FILE), _table(_NEUROMODULATORS_FILE)):
         for genes, g in zip(df["receptor_genes"], df["g_protein"]):
             if g:
                 out[genes] = g
-    return out
+                # subunits of an obligate GPCR dimer (Gabbr1_Gabbr2) couple the same way
+                for sub in split_genes(genes):
+                    subunits.setdefault(sub, g)
+    return {**subunits, **out}
 
 
 def receptor_g_protein(receptor_genes: str) -> str:
@@ -168,7 +172,7 @@ def receptor_g_protein(receptor_genes: str) -> str:
 
     Examples
     --------
-    >>> receptor_g_protein("Npy1r"), receptor_g_protein("Drd2"), receptor_g_protein("Gria1")
+    >>> receptor_g_protein("Npy1r"), receptor_g_protein("Gabbr1"), receptor_g_protein("Gria1")
     ('Gi/o', 'Gi/o', '')
     """
     table = _g_protein_map()

@@ -70,7 +70,7 @@ def read_liana(path: str | os.PathLike, resource: str = "mouseconsensus") -> pd.
     --------
     >>> from neuromod_data._files import shared_data_dir
     >>> df = read_liana(shared_data_dir() / "lr_resources/liana_omni_resource.csv")  # doctest: +SKIP
-    >>> df.set_index("interaction").loc["Nrg1→Erbb2_Erbb3", "receptor_genes"]  # doctest: +SKIP
+    >>> df.set_index("interaction").loc["Nrg2→Erbb2_Erbb3", "receptor_genes"]  # doctest: +SKIP
     'Erbb2_Erbb3'
     """
     table = _read(path)
