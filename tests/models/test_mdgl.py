@@ -1,0 +1,192 @@
+"""MDGL: the fused and autograd implementations against explicit formulas written here (DESIGN §3.3)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from neuromod_models import MDGL, make_rule
+
+from neuromod_data.structure import CellTypeStructure
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_eprop import (  # noqa: E402
+    learning_signal,
+    loss_fn_factory,
+    poisson,
+    reference_run,
+    small_net,
+    theta_grads,
+)
+
+
+def three_types() -> CellTypeStructure:
+    mod = np.zeros((2, 3, 3))
+    mod[0, 0, 1] = 2.0  # type 0 → type 1
+    mod[0, 2, 2] = 1.0
+    mod[1, 1, 0] = 0.5
+    return CellTypeStructure(
+        names=("Exc", "Sst", "Pvalb"),
+        abundances=np.array([0.5, 0.3, 0.2]),
+        signs=np.array([1, -1, -1]),
+        modulation=mod,
+        pairs=("A→a", "B→b"),
+    )
+
+
+def direct_modulation(
+    w: torch.Tensor, types: list[int], k: int, variant: str, gate
+) -> torch.Tensor:
+    """W̃ by loops: block means of nonzero weights (local) or including zeros (nonlocal)."""
+    n = w.shape[0]
+    g = np.ones((k, k)) if gate is None else np.asarray(gate)
+    wbar = np.zeros((k, k))
+    for a in range(k):
+        for b in range(k):
+            vals = [
+                float(w[j, p])
+                for j in range(n)
+                for p in range(n)
+                if types[j] == a and types[p] == b
+            ]
+            if variant == "local":
+                nz = [v for v in vals if v != 0.0]
+                wbar[a, b] = sum(nz) / len(nz) if nz else 0.0
+            else:
+                wbar[a, b] = sum(vals) / len(vals) if vals else 0.0
+    out = torch.zeros(n, n, dtype=torch.float64)
+    for j in range(n):
+        for p in range(n):
+            a, b = types[j], types[p]
+            if variant == "exact":
+                out[j, p] = g[a, b] * float(w[j, p])
+            elif variant == "local":
+                out[j, p] = g[a, b] * wbar[a, b] if w[j, p] != 0 else 0.0
+            elif j != p:
+                out[j, p] = g[a, b] * wbar[a, b]
+    return out
+
+
+def explicit_mdgl(net, x, loss_fn, wtil: torch.Tensor, fb=None):
+    """g_pq = Σ_t e_pq^t [L_p^t + (1-α) Σ_j W̃_jp L_j^{t+1} ψ_j^{t+1}] (explicit sums over j)."""
+    ref = reference_run(net, x)
+    y = ref["y"].clone().requires_grad_(True)
+    (gy,) = torch.autograd.grad(loss_fn(y), y)
+    fb = net.w_out.detach() if fb is None else fb
+    lsig = learning_signal(gy, fb, net.kappa)
+    t_len, bsz, n = lsig.shape
+    ltil = lsig.clone()
+    alpha = net.alpha
+    for t in range(t_len - 1):
+        for p in range(n):
+            acc = torch.zeros(bsz, dtype=torch.float64)
+            for j in range(n):
+                acc += wtil[j, p] * lsig[t + 1, :, j] * ref["psi"][t + 1, :, j] * (1 - alpha[j])
+            ltil[t, :, p] += acc
+    g_pre = torch.einsum("tbp,tbpq->pq", ltil, ref["e"])
+    return theta_grads(net, g_pre)
+
+
+X = poisson()
+LOSS = loss_fn_factory(
+    torch.randn(X.shape[0], X.shape[1], 2, generator=torch.Generator().manual_seed(1)).double()
+)
+
+
+@pytest.mark.parametrize("impl", ["fused", "autograd"])
+def test_exact_variant_equals_one_step_formula(impl):
+    net = small_net()
+    make_rule("mdgl", variant="exact", impl=impl).backward(net, X, LOSS)
+    ref_net = small_net()
+    exp_rec, exp_in = explicit_mdgl(ref_net, X, LOSS, ref_net.w_rec.detach())
+    assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
+    assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)
+    # and it is not e-prop
+    ep = small_net()
+    make_rule("eprop").backward(ep, X, LOSS)
+    assert (ep.theta_rec.grad - net.theta_rec.grad).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("variant", ["local", "nonlocal"])
+@pytest.mark.parametrize("gate", [None, "data", "binary"])
+def test_type_averaged_variants_equal_explicit_formula(variant, gate):
+    st = three_types()
+    net = small_net(structure=st)
+    rule = make_rule("mdgl", variant=variant, gate=gate)
+    rule.backward(net, X, LOSS)
+    ref_net = small_net(structure=st)
+    g = None if gate is None else st.gate(kind="weighted" if gate == "data" else "binary")
+    wtil = direct_modulation(ref_net.w_rec.detach(), ref_net.type_index.tolist(), 3, variant, g)
+    assert torch.allclose(rule.modulation(ref_net), wtil, atol=1e-14)
+    exp_rec, exp_in = explicit_mdgl(ref_net, X, LOSS, wtil)
+    assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
+    assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("variant", ["local", "nonlocal", "exact"])
+@pytest.mark.parametrize("feedback", ["symmetric", "random"])
+def test_fused_equals_two_pass_autograd(variant, feedback):
+    st = three_types()
+    grads = []
+    for impl in ("fused", "autograd"):
+        net = small_net(structure=st)
+        make_rule(
+            "mdgl", variant=variant, gate="data", feedback=feedback, impl=impl, seed=4
+        ).backward(net, X, LOSS)
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    assert grads[0].abs().max() > 1e-4
+    assert torch.allclose(grads[0], grads[1], atol=1e-11, rtol=0)
+
+
+@pytest.mark.parametrize("variant", ["local", "nonlocal", "exact"])
+def test_zero_gate_is_eprop(variant):
+    st = three_types()
+    net = small_net(structure=st)
+    rule = MDGL(variant=variant, feedback="random", seed=3)
+    rule.gate_matrix = np.zeros((3, 3))
+    rule.backward(net, X, LOSS)
+    ep = small_net(structure=st)
+    make_rule("eprop", feedback="random", seed=3).backward(ep, X, LOSS)
+    for a, b in zip(net.parameters(), ep.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-13, rtol=0)
+
+
+def test_gate_routes_signal_only_between_coupled_types():
+    st = three_types()
+    net = small_net(structure=st)
+    wtil = make_rule("mdgl", variant="nonlocal", gate="binary").modulation(net)
+    ti = net.type_index
+    coupled = torch.as_tensor(st.gate(kind="binary"))[ti][:, ti] > 0
+    assert bool((wtil[~coupled] == 0).all())
+    assert bool((wtil[coupled & ~torch.eye(net.n_rec, dtype=torch.bool)] != 0).any())
+
+
+def test_ei_gate_uses_sign_classes():
+    st = three_types()
+    net = small_net(structure=st)
+    wtil = make_rule("mdgl", variant="local", gate="ei").modulation(net)
+    types = (net.signs < 0).long().tolist()
+    assert torch.allclose(
+        wtil, direct_modulation(net.w_rec.detach(), types, 2, "local", None), atol=1e-14
+    )
+
+
+def test_modulation_recomputed_from_current_weights():
+    net = small_net()
+    rule = make_rule("mdgl")
+    before = rule.modulation(net).clone()
+    with torch.no_grad():
+        net.theta_rec.mul_(2.0)
+    assert torch.allclose(rule.modulation(net), 2 * before, atol=1e-14)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="variant"):
+        make_rule("mdgl", variant="global")
+    with pytest.raises(ValueError, match="gate"):
+        make_rule("mdgl", gate="random")
+    with pytest.raises(ValueError, match="rule"):
+        make_rule("hebb")
