@@ -1,0 +1,193 @@
+"""``neuromod train`` end to end on a tiny setting: files, resume, config file, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from neuromod_data.cli import main  # noqa: E402
+from neuromod_data.structure import CellTypeStructure  # noqa: E402
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    lines = [
+        "task_options: {T: 60, n_cues: 3, t_cue: 5, t_interval: 8, recall_duration: 10}",
+        "network: {n_rec: 20, n_adaptive: 10}",
+        "batch-size: 4",
+        "validate_every: 2",
+        "iterations: 100",  # overridden by the flag below
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_end_to_end_and_resume(tmp_path, tiny_config, capsys):
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--task",
+        "evidence_accumulation",
+        "--rule",
+        "eprop",
+        "--config",
+        str(tiny_config),
+        "--iterations",
+        "4",
+        "--seed",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    for name in (
+        "metrics.csv",
+        "metrics.json",
+        "config.json",
+        "checkpoint.pt",
+        "learning_curve.png",
+    ):
+        assert (out / name).is_file(), name
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["iterations"] == 4 and cfg["batch_size"] == 4 and cfg["seed"] == 1  # flag beat file
+    assert cfg["network"] == {"n_rec": 20, "n_adaptive": 10}
+    rows = _rows(out / "metrics.csv")
+    assert [r["split"] for r in rows].count("train") == 4
+    first = (out / "metrics.csv").read_text()
+
+    # same command again: finished, nothing changes
+    assert main(argv) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert (out / "metrics.csv").read_text() == first
+
+    # more iterations from the saved config alone: resumes and extends the same file
+    assert main(["train", "--out", str(out), "--iterations", "6", "--no-progress"]) == 0
+    rows = _rows(out / "metrics.csv")
+    assert [int(r["iteration"]) for r in rows if r["split"] == "train"] == list(range(1, 7))
+    assert (out / "metrics.csv").read_text().startswith(first.rsplit("4,validation", 1)[0])
+
+    # the same 6 iterations in one go give the same file, bit for bit
+    straight = tmp_path / "straight"
+    argv2 = [a if a != "4" else "6" for a in argv[:-1]] + [str(straight)]
+    assert main(argv2) == 0
+    assert (straight / "metrics.csv").read_text() == (out / "metrics.csv").read_text()
+
+
+def test_train_with_structure_and_data_gate(tmp_path, tiny_config):
+    mod = np.zeros((2, 3, 3))
+    mod[0, 0, 1] = 1.0
+    mod[1, 2, 0] = 0.5
+    st = CellTypeStructure(
+        names=("L2/3 IT", "Sst", "Vip"),
+        abundances=np.array([0.7, 0.2, 0.1]),
+        signs=np.array([1, -1, -1]),
+        modulation=mod,
+        pairs=("Npy→Npy1r", "Vip→Vipr1"),
+    )
+    path = st.save(tmp_path / "structure.npz")
+    out = tmp_path / "mdgl"
+    code = main(
+        [
+            "train",
+            "--task",
+            "evidence_accumulation",
+            "--rule",
+            "mdgl",
+            "--structure",
+            str(path),
+            "--config",
+            str(tiny_config),
+            "--iterations",
+            "2",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["gate"] == "data"
+    summary = json.loads((out / "metrics.json").read_text())
+    assert "gate='data'" in summary["rule"] and summary["iterations_done"] == 2
+
+
+def test_train_errors_are_one_line(tmp_path, tiny_config, capsys):
+    out = tmp_path / "run"
+    base = [
+        "train",
+        "--task",
+        "evidence_accumulation",
+        "--rule",
+        "bptt",
+        "--config",
+        str(tiny_config),
+        "--iterations",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    assert main(base) == 0
+    capsys.readouterr()
+    # resuming with another learning rate is refused, naming the setting
+    assert main([*base, "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "lr" in err and "another output directory" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"itterations": 3}))
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "pattern_generation",
+                "--rule",
+                "bptt",
+                "--config",
+                str(bad),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "itterations" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "pattern_generation",
+                "--rule",
+                "bptt",
+                "--gate",
+                "data",
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
+    assert "mdgl only" in capsys.readouterr().err
+
+
+def test_cli_module_imports_without_torch():
+    code = (
+        "import sys, neuromod_data.cli.train as t; from neuromod_data.cli import build_parser; "
+        "build_parser(); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
