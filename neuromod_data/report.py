@@ -67,7 +67,11 @@ _PACKAGES = (
 
 # ------------------------------------------------------------------------------------- runs
 def _run_identity(metrics: Path, root: Path) -> tuple[str, str, int]:
-    """(condition, rule, seed) from ``<root>/<condition...>/<rule>/seed<N>/metrics.csv``."""
+    """(condition, rule, seed) from ``<root>/<condition...>/<rule>/seed<N>/metrics.csv``.
+
+    The workflow writes ``train/<level>/<variant>/seed<N>`` with variant ``bptt``, ``eprop`` or
+    ``mdgl-<gate>``, so the condition is the label level and the "rule" the variant.
+    """
     parts = metrics.relative_to(root).parts[:-1]
     seed = 0
     if parts and (m := _SEED_DIR.match(parts[-1])):
@@ -236,6 +240,32 @@ def write_summary(results: str | os.PathLike, out: str | os.PathLike) -> pd.Data
 
 # ------------------------------------------------------------------------------------ figures
 _RULE_COLORS = {"bptt": "#1f77b4", "eprop": "#d62728", "mdgl": "#2ca02c"}
+# MDGL variants ("mdgl-data", "mdgl-shuffled", ...) in greens and browns, data first
+_MDGL_COLORS = {
+    "data": "#2ca02c",
+    "binary": "#17becf",
+    "shuffled": "#8c564b",
+    "uniform": "#bcbd22",
+    "ei": "#9467bd",
+    "none": "#7f7f7f",
+}
+
+
+def _rule_color(rule: str) -> str | None:
+    if rule in _RULE_COLORS:
+        return _RULE_COLORS[rule]
+    base, _, gate = str(rule).partition("-")
+    return _MDGL_COLORS.get(gate) if base == "mdgl" else None
+
+
+def _rule_order(rule: str) -> tuple[int, int, str]:
+    base, _, gate = str(rule).partition("-")
+    gates = list(_MDGL_COLORS)
+    return (
+        {"bptt": 0, "eprop": 1, "mdgl": 2}.get(base, 9),
+        gates.index(gate) if gate in gates else 0,
+        str(rule),
+    )
 
 
 def learning_curves(
@@ -271,13 +301,13 @@ def learning_curves(
     axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
     for ax, condition in zip(axes, conditions):
         sub = data[data["condition"] == condition]
-        for rule, g in sub.groupby("rule", sort=False):
+        for rule, g in sorted(sub.groupby("rule", sort=False), key=lambda kv: _rule_order(kv[0])):
             stats = g.groupby("iteration")[metric].agg(["mean", "std", "count"]).sort_index()
             x = stats.index.to_numpy(dtype=float)
             mean = stats["mean"].to_numpy(dtype=float)
             sd = np.nan_to_num(stats["std"].to_numpy(dtype=float))
             n = int(g["seed"].nunique())
-            color = _RULE_COLORS.get(str(rule))
+            color = _rule_color(str(rule))
             ax.plot(x, mean, color=color, label=f"{rule} (n={n})")
             ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.2, linewidth=0)
         ax.set_title(condition or "runs", fontsize=10)

@@ -29,16 +29,7 @@ if _unknown:
     raise ValueError(f"train.levels {_unknown} are not among groupby {config['groupby']}")
 
 STATS = config["aggregate"]["stats"]
-STRUCTURES = config["structures"]
 TRAIN = config["train"]
-
-wildcard_constraints:
-    level="|".join(map(re.escape, LEVELS)),
-    stat="|".join(STATS),
-    structure="|".join(STRUCTURES),
-    learning_rule="bptt|eprop|mdgl",
-    seed=r"\d+",
-
 
 def q(value):
     """Shell-quote a value for a command line."""
@@ -88,12 +79,22 @@ def aggregate_genes():
     return f"--genes {q(','.join(genes))}"
 
 
+def train_variants():
+    """bptt and e-prop once; MDGL once per modulation gate ("mdgl-data", "mdgl-shuffled", ...)."""
+    variants = []
+    for name in TRAIN["rules"]:
+        if name == "mdgl":
+            variants += [f"mdgl-{gate}" for gate in TRAIN["gates"]]
+        else:
+            variants.append(name)
+    return variants
+
+
 def train_targets():
     return expand(
-        f"{R}/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}/metrics.csv",
+        f"{R}/train/{{level}}/{{variant}}/seed{{seed}}/metrics.csv",
         level=TRAIN_LEVELS,
-        structure=STRUCTURES,
-        learning_rule=TRAIN["rules"],
+        variant=train_variants(),
         seed=TRAIN["seeds"],
     )
 

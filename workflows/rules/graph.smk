@@ -1,4 +1,4 @@
-"""Score ligand → receptor coupling between types, build the graph, derive the structures."""
+"""Score ligand → receptor coupling between types; write the graph and the CellTypeStructure."""
 
 
 rule graph:
@@ -27,22 +27,3 @@ rule graph:
         "neuromod graph {input.data:q} --groupby {params.groupby} "
         "--resource {params.resource} --method {params.method} --n-perms {params.n_perms} "
         "--seed {params.seed} {params.extra} --out {params.outdir} > {log:q} 2>&1"
-
-
-rule structure:
-    """The structure a network trains with: the data graph's, or a control derived from it."""
-    conda:
-        "../envs/neuromod.yaml"
-    input:
-        f"{R}/graph/{{level}}/structure.npz",
-    output:
-        f"{R}/structure/{{level}}/{{structure}}.npz",
-    params:
-        seed=config["graph"]["seed"],
-    log:
-        f"{R}/logs/structure/{{level}}.{{structure}}.log",
-    benchmark:
-        f"{R}/benchmarks/structure/{{level}}.{{structure}}.tsv"
-    shell:
-        "python workflows/scripts/control_structure.py {input:q} --kind {wildcards.structure} "
-        "--seed {params.seed} --out {output:q} > {log:q} 2>&1"

@@ -1,4 +1,4 @@
-"""Train the spiking networks: a grid over label levels, structures, learning rules and seeds."""
+"""Train the spiking networks: a grid over label levels, learning rules (MDGL × gates) and seeds."""
 
 import json
 
@@ -24,30 +24,31 @@ rule train:
     conda:
         "../envs/neuromod.yaml"
     input:
-        structure=f"{R}/structure/{{level}}/{{structure}}.npz",
+        structure=f"{R}/graph/{{level}}/structure.npz",
         options=f"{R}/train/options.json",
     output:
-        f"{R}/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}/metrics.csv",
+        f"{R}/train/{{level}}/{{variant}}/seed{{seed}}/metrics.csv",
     params:
         outdir=lambda wc, output: q(Path(output[0]).parent),
         task=TRAIN["task"],
+        rule=lambda wc: wc.variant.split("-")[0],
+        gate=lambda wc: f"--gate {wc.variant.split('-', 1)[1]}" if "-" in wc.variant else "",
         iterations=TRAIN["iterations"],
         batch_size=TRAIN["batch_size"],
         device=TRAIN["device"],
-        options=lambda wc, input: f"--config {q(input.options)}" if TRAIN["options"] else "",
         extra=TRAIN["extra_args"],
     threads: TRAIN["threads"]
     resources:
         gpu=TRAIN["gpus"],
     log:
-        f"{R}/logs/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}.log",
+        f"{R}/logs/train/{{level}}/{{variant}}/seed{{seed}}.log",
     benchmark:
-        f"{R}/benchmarks/train/{{level}}/{{structure}}/{{learning_rule}}/seed{{seed}}.tsv"
+        f"{R}/benchmarks/train/{{level}}/{{variant}}/seed{{seed}}.tsv"
     shell:
         "device={params.device}; "
         'if [ "$device" = auto ]; then device=$(python -c '
         "'import torch; print(\"cuda\" if torch.cuda.is_available() else \"cpu\")'); fi; "
-        "OMP_NUM_THREADS={threads} neuromod train --task {params.task} --rule {wildcards.learning_rule} "
+        "OMP_NUM_THREADS={threads} neuromod train --task {params.task} --rule {params.rule} {params.gate} "
         "--structure {input.structure:q} --iterations {params.iterations} "
         "--batch-size {params.batch_size} --seed {wildcards.seed} --device $device "
-        "{params.options} {params.extra} --out {params.outdir} > {log:q} 2>&1"
+        "--no-progress --config {input.options:q} {params.extra} --out {params.outdir} > {log:q} 2>&1"
