@@ -1,0 +1,38 @@
+"""Multi-gene ligands / receptors: minimum subunit, geometric mean, missing subunits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuromod_data.complexes import ComplexIndex, check_policy, split_complex
+
+
+def test_split():
+    assert split_complex("Gad1_Gad2_Slc32a1") == ["Gad1", "Gad2", "Slc32a1"]
+    assert split_complex("Npy") == ["Npy"]
+
+
+def test_min_and_gmean_by_hand():
+    genes = ["A", "B", "C", "D"]
+    ci = ComplexIndex.build(["A_B_C", "D", "B_D"], genes)
+    assert ci.names == ["A_B_C", "D", "B_D"]
+    vals = np.array([[8.0, 1.0, 2.0, 5.0], [0.0, 3.0, 3.0, 2.0]])  # two types
+    mn = ci.reduce(vals, "min")
+    np.testing.assert_allclose(mn, [[1.0, 5.0, 1.0], [0.0, 2.0, 2.0]])
+    gm = ci.reduce(vals, "gmean")
+    # (8·1·2)^(1/3) = 16^(1/3); zero subunit → 0; sqrt(1·5); sqrt(3·2)
+    np.testing.assert_allclose(gm, [[16 ** (1 / 3), 5.0, np.sqrt(5.0)], [0.0, 2.0, np.sqrt(6.0)]])
+    # a leading batch axis is kept
+    assert ci.reduce(np.stack([vals, vals]), "min").shape == (2, 2, 3)
+
+
+def test_missing_subunit_reported_not_dropped_silently():
+    ci = ComplexIndex.build(["A_X", "B", "Y"], ["A", "B"])
+    assert ci.names == ["B"]
+    assert ci.missing == {"A_X": ["X"], "Y": ["Y"]}
+
+
+def test_bad_policy():
+    with pytest.raises(ValueError, match="complex_policy"):
+        check_policy("max")
