@@ -17,6 +17,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from neuromod_data.errors import DataValueError
+from neuromod_data.resources.builtin import neuromodulators
+from neuromod_data.resources.schema import resource_genes
 
 __all__ = ["toy_cortex", "toy_cortex_profile", "TOY_TAXONOMY"]
 
@@ -164,60 +166,35 @@ _NEURON = ["Snap25", "Syt1"]
 # Words of cluster names that are not genes.
 _NOT_GENES = {"IT", "PT", "CT", "NP", "VISp", "SUB", "L2/3", "L4", "L5", "L6", "L6b"}
 
-# Classical neuromodulator genes (synthesis, vesicular transport, reuptake, receptors). Cortex makes
-# acetylcholine only in Vip Chat cells and no monoamines: the synthesis genes stay (almost) silent.
-NEUROMODULATOR_GENES = [
-    "Th",
-    "Ddc",
-    "Dbh",
-    "Slc6a3",
-    "Slc6a2",
-    "Slc18a2",
-    "Tph2",
-    "Slc6a4",
-    "Hdc",
-    "Chat",
-    "Slc18a3",
-    "Slc5a7",
-    "Drd1",
-    "Drd2",
-    "Drd3",
-    "Drd4",
-    "Drd5",
-    "Htr1a",
-    "Htr1b",
-    "Htr1d",
-    "Htr1f",
-    "Htr2a",
-    "Htr2b",
-    "Htr2c",
-    "Htr3a",
-    "Htr4",
-    "Htr5a",
-    "Htr6",
-    "Htr7",
-    "Chrm1",
-    "Chrm2",
-    "Chrm3",
-    "Chrm4",
-    "Chrm5",
-    "Chrna4",
-    "Chrna7",
-    "Chrnb2",
-    "Chrna6",
-    "Adra1a",
-    "Adra1b",
-    "Adra1d",
-    "Adra2a",
-    "Adra2b",
-    "Adra2c",
-    "Adrb1",
-    "Adrb2",
-    "Adrb3",
-    "Hrh1",
-    "Hrh2",
-    "Hrh3",
-]
+# Classical neuromodulator genes: every gene of the built-in ``neuromodulators()`` table plus
+# reuptake transporters. Cortex makes acetylcholine only in Vip Chat cells and no monoamines: their
+# synthesis genes stay (almost) silent, while their receptors are expressed.
+NEUROMODULATOR_GENES: list[str] = list(
+    dict.fromkeys(
+        sorted(resource_genes(neuromodulators()))
+        + [
+            "Slc6a3",
+            "Slc6a2",
+            "Slc6a4",
+            "Slc5a7",
+            "Drd3",
+            "Htr1b",
+            "Htr2b",
+            "Adra1d",
+            "Adra2b",
+            "Adra2c",
+            "Adrb3",
+        ]
+    )
+)
+# Transmitter machinery and receptors shared by all neurons / by a class (CPM).
+_NEURON_EXPR = {"Gls": 300, "Gabbr1": 150, "Gabbr2": 80, "Gria2": 200, "Grin1": 250,
+                "Gabrb2": 100, "Gabrg2": 120, "Grm7": 30}  # fmt: skip
+_CLASS_EXPR = {
+    "GABAergic": {"Gabra1": 200, "Gria1": 60, "Grm1": 20},
+    "Glutamatergic": {"Gria1": 80, "Grin2a": 100, "Grin2b": 80, "Grm5": 40, "Gabra1": 100},
+    "Non-Neuronal": {"Grm3": 20, "Gabbr1": 20},
+}  # fmt: skip
 
 # Expression of the modelled genes in CPM, by subclass (S:) or cluster (C:). Cluster entries override
 # subclass entries. Levels are plausible orders of magnitude (NPPs 1e3-1e4 CPM, receptors 1e1-1e2).
@@ -231,7 +208,6 @@ _SUBCLASS_EXPR: dict[str, dict[str, float]] = {
         "Chrna7": 40,
         "Npy1r": 30,
         "Oprl1": 40,
-        "Gabbr": 0,
         "Sstr2": 15,
         "Adcyap1r1": 40,
         "Crhr1": 10,
@@ -243,7 +219,6 @@ _SUBCLASS_EXPR: dict[str, dict[str, float]] = {
         "Cck": 6000,
         "Vip": 300,
         "Htr3a": 250,
-        "Cnr1": 0,
         "Npy1r": 20,
         "Oprl1": 40,
         "Crhr2": 20,
@@ -351,6 +326,7 @@ _SUBCLASS_EXPR: dict[str, dict[str, float]] = {
         "Drd1": 5,
     },
     "L5 PT": {
+        "Grm2": 40,
         "Cck": 500,
         "Adcyap1": 300,
         "Trh": 60,
@@ -402,6 +378,7 @@ _SUBCLASS_EXPR: dict[str, dict[str, float]] = {
         "Adcyap1r1": 15,
     },
     "L6b": {
+        "Slc17a6": 100,
         "Cck": 400,
         "Nts": 200,
         "Ntsr1": 15,
@@ -413,6 +390,7 @@ _SUBCLASS_EXPR: dict[str, dict[str, float]] = {
         "Adcyap1r1": 15,
     },
     "Astro": {
+        "Grm3": 100,
         "Ntsr2": 150,
         "Adcyap1r1": 30,
         "Pth1r": 10,
@@ -515,7 +493,9 @@ def toy_cortex_profile(*, n_genes_background: int = 300) -> pd.DataFrame:
         specific += _cluster_genes(cl)
     for table in (*_SUBCLASS_EXPR.values(), *_CLUSTER_EXPR.values()):
         specific += list(table)
-    specific = [g for g in dict.fromkeys(specific) if g not in {"Gabbr", "Cnr1"}]
+    for table in (_NEURON_EXPR, *_CLASS_EXPR.values()):
+        specific += list(table)
+    specific = list(dict.fromkeys(specific))
     background = [f"Bg{i:04d}" for i in range(1, n_genes_background + 1)]
 
     prof = pd.DataFrame(
@@ -530,7 +510,9 @@ def toy_cortex_profile(*, n_genes_background: int = 300) -> pd.DataFrame:
             prof.loc[cl, g] = _MARKER_CPM
         if klass != "Non-Neuronal":
             prof.loc[cl, _NEURON] = 2 * _MARKER_CPM
-        for table in (_SUBCLASS_EXPR.get(sub, {}), _CLUSTER_EXPR.get(cl, {})):
+        tables = (_NEURON_EXPR if klass != "Non-Neuronal" else {}, _CLASS_EXPR.get(klass, {}),
+                  _SUBCLASS_EXPR.get(sub, {}), _CLUSTER_EXPR.get(cl, {}))  # fmt: skip
+        for table in tables:
             for g, v in table.items():
                 if g in prof.columns:
                     prof.loc[cl, g] = v

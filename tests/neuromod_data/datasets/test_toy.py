@@ -163,3 +163,17 @@ def test_bad_n_cells(bad):
 def test_bad_background():
     with pytest.raises(DataValueError, match="n_genes_background"):
         toy_cortex(n_genes_background=-1)
+
+
+def test_covers_builtin_resources(toy, cpm):
+    import warnings
+
+    from neuromod_data.resources import check_genes, load_resource
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_genes(load_resource("neuropeptides+neuromodulators"), toy) == {}
+    cl = _means(cpm, toy, "cluster_label")
+    assert cl["Slc18a3"].idxmax() == "Vip Chat"
+    # no monoamine synthesis in cortex: Tph2, Dbh, Hdc stay near zero everywhere
+    assert cl[["Tph2", "Dbh", "Hdc"]].to_numpy().max() < 5
