@@ -177,3 +177,14 @@ def test_covers_builtin_resources(toy, cpm):
     assert cl["Slc18a3"].idxmax() == "Vip Chat"
     # no monoamine synthesis in cortex: Tph2, Dbh, Hdc stay near zero everywhere
     assert cl[["Tph2", "Dbh", "Hdc"]].to_numpy().max() < 5
+
+
+def test_h5ad_round_trip(tmp_path):
+    import anndata as ad
+
+    a = toy_cortex(n_cells=120, seed=5)
+    a.write_h5ad(tmp_path / "toy.h5ad")
+    b = ad.read_h5ad(tmp_path / "toy.h5ad")
+    assert (a.X != b.X).nnz == 0
+    assert b.uns["neuromod"]["synthetic"] is True or b.uns["neuromod"]["synthetic"] == 1
+    assert list(b.obs["cluster_label"]) == list(a.obs["cluster_label"])
