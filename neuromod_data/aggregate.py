@@ -159,8 +159,14 @@ def _by_type(m: sp.csr_matrix, codes: np.ndarray):
     return mp, tids, np.append(starts, len(sc))
 
 
-def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | None):
-    """Quantiles ``qs`` and the ``k``-trimmed sum of one type (block = all its cells)."""
+def _order_stats(
+    block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | None, total: np.ndarray | None
+):
+    """Quantiles ``qs`` and the ``k``-trimmed sum of one type (block = all its cells).
+
+    ``total`` is the type's per-gene sum: the trimmed sum is it minus the few cut values, which
+    touches k columns of a sorted buffer instead of all the kept ones.
+    """
     G = block.shape[1]
     out_q = {q: np.zeros(G) for q in qs}
     out_t = np.zeros(G) if k is not None else None
@@ -203,7 +209,10 @@ def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | Non
         if k is not None:
             a, b = max(0, k - zpad), max(0, m - k)
             if b > a:
-                out_t[sel] = view[:, a:b].sum(axis=1, dtype=np.float64)
+                cut = view[:, b:].sum(axis=1, dtype=np.float64)
+                if a:
+                    cut += view[:, :a].sum(axis=1, dtype=np.float64)
+                out_t[sel] = total[sel] - cut
     return out_q, out_t
 
 
@@ -234,6 +243,8 @@ def _type_order(raw: pd.Series, labels: pd.Series) -> list[str]:
 def _uns_safe(v: Any) -> Any:
     if v is None:
         return "none"
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, np.integer)) for x in v):
+        return np.asarray(v, dtype=np.int64)
     if isinstance(v, (list, tuple)):
         return np.array([str(x) for x in v], dtype=object) if len(v) else np.array([], dtype=str)
     return v
@@ -495,8 +506,15 @@ def aggregate(
                     k = None if ks is None or ks[t] == 0 else ks[t]
                     if not qs and k is None:
                         continue
-                    block = mp[bounds[j] : bounds[j + 1]]
-                    oq, ot = _order_stats(block, n, qs, k)
+                    r0, r1 = bounds[j], bounds[j + 1]
+                    a, b = mp.indptr[r0], mp.indptr[r1]
+                    # a view of the type's rows (slicing would copy them)
+                    block = sp.csr_matrix(
+                        (mp.data[a:b], mp.indices[a:b], mp.indptr[r0 : r1 + 1] - a),
+                        shape=(r1 - r0, G),
+                        copy=False,
+                    )
+                    oq, ot = _order_stats(block, n, qs, k, sums[t] if k is not None else None)
                     for q in qs:
                         qv[q][t] = oq[q]
                     if k is not None:
