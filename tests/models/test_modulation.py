@@ -1,0 +1,93 @@
+"""Type-averaged modulatory weights and gates against direct loop computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from neuromod_models import modulatory_matrix, resolve_gate, type_averaged_weights
+
+from neuromod_data.structure import CellTypeStructure
+
+
+def random_sparse(n=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, n, generator=g, dtype=torch.float64) * (torch.rand(n, n, generator=g) < 0.4)
+    w.fill_diagonal_(0)
+    return w
+
+
+def loops(w, types, k, variant):
+    n = w.shape[0]
+    out = np.zeros((k, k))
+    for a in range(k):
+        for b in range(k):
+            block = [
+                float(w[j, p])
+                for j in range(n)
+                for p in range(n)
+                if types[j] == a and types[p] == b
+            ]
+            if variant == "local":
+                nz = [v for v in block if v != 0]
+                out[a, b] = np.mean(nz) if nz else 0.0
+            else:
+                out[a, b] = np.mean(block) if block else 0.0
+    return out
+
+
+@pytest.mark.parametrize("variant", ["local", "nonlocal"])
+def test_type_averages_equal_loops(variant):
+    w = random_sparse()
+    types = [0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 0, 1]
+    got = type_averaged_weights(w, torch.tensor(types), 5, variant=variant)  # type 4 has no neurons
+    assert np.allclose(got.numpy(), loops(w, types, 5, variant), atol=1e-14)
+    assert bool((got[4] == 0).all()) and bool((got[:, 4] == 0).all())
+
+
+def test_modulatory_matrix_with_gate():
+    w = random_sparse(seed=1)
+    types = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 1, 0, 1])
+    gate = np.array([[1.0, 0.0, 0.5], [0.2, 1.0, 0.0], [0.0, 0.3, 1.0]])
+    wbar = loops(w, types.tolist(), 3, "local")
+    local = modulatory_matrix(w, types, 3, variant="local", gate=gate)
+    nonlocal_ = modulatory_matrix(w, types, 3, variant="nonlocal", gate=gate)
+    exact = modulatory_matrix(w, types, 3, variant="exact", gate=gate)
+    wbar_nl = loops(w, types.tolist(), 3, "nonlocal")
+    for j in range(12):
+        for p in range(12):
+            a, b = int(types[j]), int(types[p])
+            assert float(local[j, p]) == pytest.approx(
+                gate[a, b] * wbar[a, b] * float(w[j, p] != 0), abs=1e-12
+            )
+            assert float(exact[j, p]) == pytest.approx(gate[a, b] * float(w[j, p]), abs=1e-14)
+            exp_nl = 0.0 if j == p else gate[a, b] * wbar_nl[a, b]
+            assert float(nonlocal_[j, p]) == pytest.approx(exp_nl, abs=1e-14)
+    with pytest.raises(ValueError, match="gate has shape"):
+        modulatory_matrix(w, types, 3, gate=np.ones((2, 2)))
+
+
+def test_resolve_gate_options():
+    mod = np.zeros((2, 3, 3))
+    mod[0, 0, 1] = 4.0
+    mod[1, 2, 0] = 1.0
+    mod[1, 0, 1] = 1.0
+    st = CellTypeStructure(
+        names=("a", "b", "c"),
+        abundances=np.ones(3),
+        signs=np.array([1, -1, -1]),
+        modulation=mod,
+        pairs=("p", "q"),
+    )
+    data, ei = resolve_gate(st, "data")
+    assert not ei and data[0, 1] == 1.0 and data[2, 0] == pytest.approx(0.2)
+    binary, _ = resolve_gate(st, "binary")
+    assert binary.tolist() == [[0, 1, 0], [0, 0, 0], [1, 0, 0]]
+    shuffled, _ = resolve_gate(st, "shuffled", seed=1)
+    assert sorted(shuffled.ravel().tolist()) == sorted(data.ravel().tolist())
+    uniform, _ = resolve_gate(st, "uniform")
+    assert np.allclose(uniform, data.mean())
+    assert resolve_gate(st, None) == (None, False)
+    assert resolve_gate(st, "ei") == (None, True)
+    with pytest.raises(ValueError, match="unknown gate"):
+        resolve_gate(st, "diffuse")

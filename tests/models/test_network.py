@@ -1,0 +1,142 @@
+"""Network construction: types in proportion to abundances, Dale signs, masks, initialisation,
+sign constraints after optimiser steps, dtypes and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from neuromod_models import SpikingNetwork, make_rule
+from neuromod_models.init import allocate_types, spectral_radius
+
+from neuromod_data.errors import CellTypeError
+from neuromod_data.structure import CellTypeStructure
+
+
+def five_types() -> CellTypeStructure:
+    return CellTypeStructure(
+        names=("L2/3 IT", "L5 PT", "Pvalb", "Sst", "Vip"),
+        abundances=np.array([40.0, 27.0, 13.0, 12.0, 8.0]),
+        signs=np.array([1, 1, -1, -1, -1]),
+        modulation=np.ones((1, 5, 5)),
+        pairs=("x→y",),
+    )
+
+
+def test_default_structure_is_80_20_ei():
+    net = SpikingNetwork(40, 100, 2)
+    assert net.structure.names == ("E", "I")
+    assert int((net.signs > 0).sum()) == 80 and int((net.signs < 0).sum()) == 20
+    assert int(net.adaptive.sum()) == 50
+    assert torch.allclose(net.beta[net.adaptive], torch.tensor(1.8))
+    assert bool((net.beta[~net.adaptive] == 0).all())
+
+
+def test_types_follow_abundances_and_signs():
+    st = five_types()
+    net = SpikingNetwork(10, 50, 3, structure=st)
+    counts = torch.bincount(net.type_index, minlength=5).tolist()
+    assert counts == [
+        20,
+        14,
+        6,
+        6,
+        4,
+    ]  # 50 × (0.40, 0.27, 0.13, 0.12, 0.08) = 20, 13.5, 6.5, 6, 4: ties to the first
+    assert torch.equal(net.signs, torch.as_tensor(st.signs, dtype=net.signs.dtype)[net.type_index])
+    assert allocate_types(np.array([1, 1, 1]), 10).tolist() == [4, 3, 3]
+
+
+def test_masks_and_dale_signs():
+    net = SpikingNetwork(40, 100, 2, seed=3)
+    w = net.w_rec.detach()
+    assert bool((w.diagonal() == 0).all())
+    density = float(net.rec_mask.mean())
+    assert 0.07 < density < 0.13
+    assert 0.07 < float(net.in_mask.mean()) < 0.13
+    assert bool((net.out_mask.sum(1) >= 1).all())
+    exc = net.signs > 0
+    assert bool((w[:, exc] >= 0).all()) and bool((w[:, ~exc] <= 0).all())
+    assert bool((w[net.rec_mask == 0] == 0).all())
+
+
+def test_balanced_initialisation_with_unit_spectral_radius():
+    net = SpikingNetwork(40, 100, 2, seed=5, dtype=torch.float64)
+    w = net.w_rec.detach()
+    assert spectral_radius(w) == pytest.approx(1.0, abs=1e-9)
+    rows_mixed = (w > 0).any(1) & (w < 0).any(1)
+    assert int(rows_mixed.sum()) > 50
+    assert torch.allclose(
+        w[rows_mixed].sum(1), torch.zeros(int(rows_mixed.sum()), dtype=w.dtype), atol=1e-12
+    )
+
+
+def test_dale_signs_preserved_after_training_steps():
+    torch.manual_seed(0)
+    net = SpikingNetwork(6, 20, 2, seed=1, p_rec=0.3, p_in=0.5, w_in_scale=0.5)
+    signs0 = torch.sign(net.w_rec.detach())
+    in_signs0 = torch.sign(net.w_in.detach())
+    opt = torch.optim.SGD(net.parameters(), lr=50.0)  # large steps push many weights across zero
+    x = (torch.rand(40, 4, 6) < 0.3).float()
+    rule = make_rule("bptt")
+    for _ in range(5):
+        opt.zero_grad()
+        rule.backward(net, x, lambda y: -(y**2).mean() + y.mean() * 3)
+        opt.step()
+        net.apply_constraints()
+    w = net.w_rec.detach()
+    assert bool((torch.sign(w) * signs0 >= 0).all())  # never flipped, possibly cut to zero
+    assert bool((torch.sign(net.w_in.detach()) * in_signs0 >= 0).all())
+    assert bool((net.theta_rec >= 0).all()) and bool((net.theta_rec[net.rec_mask == 0] == 0).all())
+    assert int((w == 0).sum()) > int((signs0 == 0).sum())  # some were cut
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_forward_shapes_and_dtypes(dtype):
+    net = SpikingNetwork(4, 10, 3, dtype=dtype)
+    out = net(torch.rand(25, 2, 4))
+    assert out.y.shape == (25, 2, 3) and out.z.shape == (25, 2, 10)
+    assert out.y.dtype == dtype and out.z.dtype == dtype
+    assert set(out.z.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_seed_reproducible_and_distinct():
+    a, b, c = (
+        SpikingNetwork(4, 10, 2, seed=1),
+        SpikingNetwork(4, 10, 2, seed=1),
+        SpikingNetwork(4, 10, 2, seed=2),
+    )
+    assert torch.equal(a.w_rec, b.w_rec) and not torch.equal(a.w_rec, c.w_rec)
+
+
+def test_state_dict_round_trip():
+    a = SpikingNetwork(4, 10, 2, seed=1)
+    b = SpikingNetwork(4, 10, 2, seed=9)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(20, 2, 4)
+    assert torch.equal(a(x).y, b(x).y)
+
+
+def test_bad_input():
+    net = SpikingNetwork(4, 10, 2)
+    with pytest.raises(ValueError, match="n_in=4"):
+        net(torch.rand(10, 2, 5))
+    with pytest.raises(ValueError, match="n_rec"):
+        SpikingNetwork(4, 0, 2)
+    with pytest.raises(ValueError, match="probability"):
+        SpikingNetwork(4, 10, 2, p_rec=1.5)
+    with pytest.raises(CellTypeError, match="CellTypeStructure"):
+        SpikingNetwork(4, 10, 2, structure="E/I")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    x = (torch.rand(50, 3, 4, generator=torch.Generator().manual_seed(0)) < 0.3).double()
+    loss = lambda y: (y**2).mean()  # noqa: E731
+    grads = []
+    for dev in ("cpu", "cuda"):
+        net = SpikingNetwork(4, 10, 2, p_in=0.8, w_in_scale=0.5, device=dev, dtype=torch.float64)
+        for name in ("bptt", "eprop", "mdgl"):
+            make_rule(name).backward(net, x.to(dev), loss)
+        grads.append(torch.cat([p.grad.flatten().cpu() for p in net.parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-10)
