@@ -1,0 +1,133 @@
+"""Readers: public single-cell tables → AnnData (cells × genes, DESIGN §2 conventions).
+
+:func:`read` recognises every supported format from the file's name and content; the format
+readers are importable on their own. Every reader returns float32 CSR counts in ``.X`` where the
+source has counts, Allen labels as ``class_label`` / ``subclass_label`` / ``cluster_label`` and a
+record of what was read in ``uns["neuromod"]`` (``X``, ``source``, ``reader``, and anything that
+was fixed or dropped on the way).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import pandas as pd
+
+from neuromod_data.errors import InputFileError
+from neuromod_data.io._detect import FORMATS, detect_format
+from neuromod_data.io.allen_smartseq import read_allen_smartseq
+from neuromod_data.io.anndata_formats import read_10x_h5, read_10x_mtx, read_h5ad
+from neuromod_data.io.explorer import read_explorer
+from neuromod_data.io.geo import read_gse115746
+from neuromod_data.io.summaries import read_summary
+from neuromod_data.io.tables import read_counts_table
+from neuromod_data.io.taxonomy import add_taxonomy
+
+__all__ = [
+    "FORMATS",
+    "add_taxonomy",
+    "detect_format",
+    "read",
+    "read_10x_h5",
+    "read_10x_mtx",
+    "read_allen_smartseq",
+    "read_counts_table",
+    "read_explorer",
+    "read_gse115746",
+    "read_h5ad",
+    "read_summary",
+]
+
+_READERS = {
+    "allen_smartseq": read_allen_smartseq,
+    "geo_gse115746": read_gse115746,
+    "explorer": read_explorer,
+    "summary": read_summary,
+    "table": read_counts_table,
+    "h5ad": read_h5ad,
+    "10x_mtx": read_10x_mtx,
+    "10x_h5": read_10x_h5,
+}
+
+# keywords each reader accepts besides the path (``read`` refuses the others by name)
+_ACCEPTS = {
+    "allen_smartseq": {"metadata", "join", "intron", "make_unique", "missing", "progress"},
+    "geo_gse115746": {"metadata", "join", "make_unique", "missing", "progress"},
+    "explorer": {"metadata", "join", "missing"},
+    "summary": {"metadata", "stat", "annotation", "make_unique"},
+    "table": {
+        "metadata",
+        "join",
+        "orientation",
+        "sep",
+        "intron",
+        "x",
+        "make_unique",
+        "missing",
+        "progress",
+    },
+    "h5ad": {"backed", "make_unique"},
+    "10x_mtx": {"make_unique"},
+    "10x_h5": {"make_unique"},
+}
+
+
+def read(
+    path: str | os.PathLike,
+    *,
+    metadata: str | os.PathLike | pd.DataFrame | None = None,
+    format: str | None = None,
+    **kw: Any,
+) -> ad.AnnData:
+    """Read any supported single-cell file into AnnData (cells × genes).
+
+    Parameters
+    ----------
+    path
+        Data file or folder: Allen SMART-seq zip/folder/``*_exon-matrix.csv``, GEO GSE115746
+        counts, Explorer ``sample_heatmap_plot_data.csv``, a counts table (CSV/TSV, gzip ok), h5ad,
+        10x folder or .h5, Allen ``trimmed_means.csv`` / ``medians.csv``.
+    metadata
+        Per-cell annotation table joined to the cells (for summaries: the cluster annotation).
+    format
+        Skip recognition and use this reader (a key of :data:`FORMATS`).
+    **kw
+        Reader options: ``join`` (annotation column with the sample names), ``intron`` (add
+        intron counts), ``orientation``, ``sep``, ``make_unique`` (duplicated gene symbols),
+        ``missing`` ("error" | "drop" | "keep": cells without annotation), ``backed``, ``progress``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "counts.csv"
+    >>> _ = p.write_text(",c1,c2,c3\\nVip,0,4,1\\nSst,2,0,0\\nNpy,0,0,9\\nPvalb,1,1,1\\n")
+    >>> a = read(p, progress=False)
+    >>> a.shape, a.uns["neuromod"]["X"], a.uns["neuromod"]["reader"]
+    ((3, 4), 'counts', 'table')
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputFileError(f"input not found: {p}")
+    if (
+        metadata is not None
+        and not isinstance(metadata, pd.DataFrame)
+        and not Path(metadata).expanduser().is_file()
+    ):
+        raise InputFileError(f"metadata file not found: {Path(metadata).expanduser()}")
+    fmt = format or detect_format(p)
+    if fmt not in _READERS:
+        raise ValueError(f"unknown format {fmt!r}; one of: {', '.join(_READERS)}")
+    unknown = set(kw) - _ACCEPTS[fmt]
+    if unknown:
+        raise TypeError(
+            f"{p} is read as {fmt!r}, which takes no option(s) {', '.join(sorted(unknown))}; it takes: "
+            + ", ".join(sorted(_ACCEPTS[fmt]))
+        )
+    if metadata is not None:
+        if "metadata" not in _ACCEPTS[fmt]:
+            raise TypeError(f"{p} is read as {fmt!r}, which takes no metadata table")
+        kw["metadata"] = metadata
+    return _READERS[fmt](p, **kw)

@@ -1,0 +1,328 @@
+"""Pieces every reader shares: Allen label names, label cleaning, metadata joins, gene names,
+value checks and the ``uns["neuromod"]`` record."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from neuromod_data.errors import ColumnError, DataValueError, FormatError, NeuromodWarning
+
+# Allen column spellings → the toolkit's names (DESIGN §2). Tasic's samples-columns say
+# class / subclass / cluster; GEO GSE115746 says cell_class / cell_subclass / cell_cluster.
+_ALLEN_BASE = {
+    "class": "class",
+    "subclass": "subclass",
+    "cluster": "cluster",
+    "cell_class": "class",
+    "cell_subclass": "subclass",
+    "cell_cluster": "cluster",
+}
+_SUFFIXES = ("label", "color", "colour", "id")
+
+#: obs columns that hold cell-type labels (cleaned on read), besides any named like one
+LABEL_COLUMNS = ("class_label", "subclass_label", "cluster_label")
+_LABELISH = re.compile(r"(label|type|family|class|cluster)$", re.I)
+
+
+def allen_label_names(columns: Sequence[str]) -> dict[str, str]:
+    """Rename map for Allen label columns (``class`` → ``class_label``, ``cluster_colour`` → ...).
+
+    Examples
+    --------
+    >>> allen_label_names(["sample_name", "class", "subclass_color", "cell_cluster", "cluster_id"])
+    {'class': 'class_label', 'cell_cluster': 'cluster_label'}
+    """
+    out: dict[str, str] = {}
+    taken = set(map(str, columns))
+    for c in columns:
+        key = str(c)
+        low = key.lower()
+        if low in _ALLEN_BASE:
+            new = f"{_ALLEN_BASE[low]}_label"
+        else:
+            m = re.fullmatch(r"(cell_)?(class|subclass|cluster)_(label|colou?r|id)", low)
+            if not m:
+                continue
+            suffix = "color" if m.group(3).startswith("colo") else m.group(3)
+            new = f"{m.group(2)}_{suffix}"
+        if new == key or new in taken:
+            continue
+        out[key] = new
+        taken.add(new)
+    return out
+
+
+def clean_labels(obs: pd.DataFrame, record: dict, columns: Sequence[str] | None = None) -> None:
+    """Normalise whitespace of label columns in place (warning naming them); report case clashes.
+
+    What was changed is written to ``record["label_cleaning"][column]``.
+    """
+    from neuromod_data.labels import check_labels
+
+    if columns is None:
+        columns = [c for c in obs.columns if c in LABEL_COLUMNS or _LABELISH.search(str(c))]
+    cols = [c for c in columns if c in obs.columns]
+    for col in cols:
+        s = obs[col]
+        if not (s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype)):
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            chk = check_labels(obs, col, warn=True)
+        for w in caught:
+            warnings.warn(str(w.message), NeuromodWarning, stacklevel=3)
+        if chk.whitespace_fixed or chk.case_clashes:
+            record.setdefault("label_cleaning", {})[col] = {
+                "whitespace_fixed": list(chk.whitespace_fixed),
+                "case_clashes": [" / ".join(g) for g in chk.case_clashes],
+            }
+            obs[col] = chk.labels
+
+
+def to_categories(obs: pd.DataFrame) -> None:
+    """String-like columns with few distinct values become categoricals (smaller h5ad, fast groupby)."""
+    n = len(obs)
+    for c in obs.columns:
+        s = obs[c]
+        if s.dtype == object:
+            nu = s.nunique(dropna=True)
+            if nu <= max(1, n // 2):
+                obs[c] = s.astype("category")
+
+
+def check_unique_genes(
+    names: Sequence[str], *, make_unique: bool, where: str, record: dict
+) -> pd.Index:
+    """Return unique gene names; duplicated ones raise (naming them) unless ``make_unique``."""
+    idx = pd.Index([str(n) for n in names])
+    if idx.is_unique:
+        return idx
+    dups = pd.unique(idx[idx.duplicated(keep=False)])
+    shown = ", ".join(map(str, dups[:10])) + (" ..." if len(dups) > 10 else "")
+    if not make_unique:
+        raise DataValueError(
+            f"{where}: {len(dups)} duplicated gene name(s): {shown}. Pass make_unique=True to append "
+            "-1, -2, ... to the repeats (anndata's var_names_make_unique)"
+        )
+    warnings.warn(
+        f"{where}: {len(dups)} duplicated gene name(s) made unique: {shown}",
+        NeuromodWarning,
+        stacklevel=3,
+    )
+    record["genes_made_unique"] = [str(d) for d in dups]
+    tmp = ad.AnnData(var=pd.DataFrame(index=idx))
+    tmp.var_names_make_unique()
+    return tmp.var_names
+
+
+def check_counts(X: sp.spmatrix, cells: Sequence[str], genes: Sequence[str], where: str) -> None:
+    """Negative or non-finite entries of a cells × genes CSR: one error naming the gene and cell."""
+    data = X.data
+    bad = ~np.isfinite(data)
+    kind = "non-finite"
+    if not bad.any():
+        bad = data < 0
+        kind = "negative"
+        if not bad.any():
+            return
+    k = int(np.flatnonzero(bad)[0])
+    row = int(np.searchsorted(X.indptr, k, side="right") - 1)
+    col = int(X.indices[k])
+    raise DataValueError(
+        f"{where}: {int(bad.sum())} {kind} value(s), first for gene {genes[col]!r} in cell "
+        f"{cells[row]!r} ({data[k]})"
+    )
+
+
+def read_table(
+    path: str | os.PathLike, *, sep: str | None = None, what: str = "table"
+) -> pd.DataFrame:
+    """Read a small delimited table (metadata, gene rows), sniffing the delimiter; strings kept."""
+    from neuromod_data._files import require_file
+    from neuromod_data.io._csv_stream import sniff_delimiter
+    from neuromod_data.io._detect import peek_text
+
+    p = require_file(path, what)
+    if sep is None:
+        head = peek_text(p, n_bytes=8192)
+        sep = sniff_delimiter(head.splitlines()[0] if head else "")
+    try:
+        return pd.read_csv(p, sep=sep, low_memory=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{p}: cannot read as a {what} ({str(exc).splitlines()[0]})") from None
+
+
+def find_join_column(meta: pd.DataFrame, names: Sequence[str], where: str) -> str | None:
+    """The metadata column whose values match the most of ``names`` (``None``: use the index)."""
+    target = set(map(str, names))
+    best, best_n = None, 0
+    idx_n = len(target & set(map(str, meta.index)))
+    for c in meta.columns:
+        s = meta[c]
+        if s.dtype.kind in "fc":
+            continue
+        n = len(target & set(s.astype(str)))
+        if n > best_n:
+            best, best_n = c, n
+    if max(best_n, idx_n) == 0:
+        raise DataValueError(
+            f"{where}: no metadata column matches the sample names of the counts (e.g. "
+            f"{', '.join(list(map(str, names))[:3])}); name the join column with join=..."
+        )
+    return best if best_n >= idx_n else None
+
+
+def attach_metadata(
+    adata: ad.AnnData,
+    meta: pd.DataFrame,
+    *,
+    join: str | None,
+    where: str,
+    record: dict,
+    missing: str = "error",
+) -> ad.AnnData:
+    """Join a per-cell annotation table to ``adata.obs`` on ``join`` (a column, or the index).
+
+    Cells of the matrix without annotation raise (``missing="error"``), are dropped (``"drop"``) or
+    kept with empty labels (``"keep"``); annotation rows without cells are reported and ignored.
+    """
+    if missing not in ("error", "drop", "keep"):
+        raise ValueError(f"missing must be 'error', 'drop' or 'keep', not {missing!r}")
+    if join is None:
+        join = find_join_column(meta, adata.obs_names, where)
+    if join is not None:
+        if join not in meta.columns:
+            raise ColumnError(
+                f"{where}: join column {join!r} not in the metadata; available: "
+                + ", ".join(map(str, meta.columns))
+            )
+        keys = meta[join].astype(str)
+    else:
+        keys = pd.Index(meta.index.astype(str))
+    keys = pd.Index(keys)
+    if keys.has_duplicates:
+        d = pd.unique(keys[keys.duplicated()])
+        raise DataValueError(
+            f"{where}: {len(d)} sample name(s) appear more than once in the metadata column "
+            f"{join or 'index'!r}: {', '.join(map(str, d[:5]))}"
+        )
+    meta = meta.copy()
+    meta.index = keys
+    if join is not None:
+        meta = meta.drop(columns=[join])
+    cells = adata.obs_names
+    absent = cells.difference(keys, sort=False)
+    extra = keys.difference(cells, sort=False)
+    if len(absent):
+        msg = (
+            f"{where}: {len(absent)} of {len(cells)} cells in the counts have no row in the metadata "
+            f"(join column {join or 'index'!r}), e.g. {', '.join(map(str, absent[:5]))}"
+        )
+        if missing == "error":
+            raise DataValueError(msg + "; pass missing='drop' or missing='keep' to continue")
+        warnings.warn(
+            msg + f" ({'dropped' if missing == 'drop' else 'kept without labels'})",
+            NeuromodWarning,
+            stacklevel=3,
+        )
+        record["cells_without_metadata"] = {
+            "n": int(len(absent)),
+            "examples": [str(a) for a in absent[:10]],
+            "action": missing,
+        }
+        if missing == "drop":
+            adata = adata[~cells.isin(absent)].copy()
+    if len(extra):
+        warnings.warn(
+            f"{where}: {len(extra)} metadata row(s) have no cell in the counts and are ignored, e.g. "
+            f"{', '.join(map(str, extra[:5]))}",
+            NeuromodWarning,
+            stacklevel=3,
+        )
+        record["metadata_rows_without_cells"] = {
+            "n": int(len(extra)),
+            "examples": [str(a) for a in extra[:10]],
+        }
+    joined = meta.reindex(adata.obs_names)
+    for c in joined.columns:
+        name = str(c)
+        if name in adata.obs.columns:
+            name = f"{name}_meta"
+        adata.obs[name] = joined[c].to_numpy()
+    return adata
+
+
+def finish(
+    adata: ad.AnnData,
+    *,
+    x: str,
+    source: str | os.PathLike | Sequence,
+    reader: str,
+    record: dict,
+    rename_labels: bool = True,
+) -> ad.AnnData:
+    """Rename Allen labels, clean label columns, categorise strings, write ``uns["neuromod"]``."""
+    obs = adata.obs
+    if rename_labels:
+        ren = allen_label_names(list(obs.columns))
+        if ren:
+            obs.rename(columns=ren, inplace=True)
+            record["renamed_columns"] = ren
+    clean_labels(obs, record)
+    to_categories(obs)
+    adata.obs = obs
+    adata.obs_names = adata.obs_names.astype(str)
+    adata.var_names = adata.var_names.astype(str)
+    src = [str(s) for s in source] if isinstance(source, (list, tuple)) else str(source)
+    meta = {"X": x, "source": src if isinstance(src, str) else "; ".join(src), "reader": reader}
+    meta.update(record)
+    adata.uns["neuromod"] = _uns_safe(meta)
+    return adata
+
+
+def _uns_safe(v):
+    """Nested dicts/lists of plain types only, so the record survives ``write_h5ad``."""
+    if isinstance(v, dict):
+        return {str(k): _uns_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        if all(isinstance(x, (str, int, float, bool, np.integer, np.floating)) for x in v):
+            return [str(x) for x in v] if any(isinstance(x, str) for x in v) else list(v)
+        return {str(i): _uns_safe(x) for i, x in enumerate(v)}
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def counts_to_adata(
+    X: sp.csr_matrix,
+    cells: Sequence[str],
+    genes: Sequence[str],
+    *,
+    where: str,
+    make_unique: bool,
+    record: dict,
+) -> ad.AnnData:
+    """cells × genes float32 CSR AnnData after checking values and gene names."""
+    var_names = check_unique_genes(genes, make_unique=make_unique, where=where, record=record)
+    cell_idx = pd.Index([str(c) for c in cells])
+    if cell_idx.has_duplicates:
+        d = pd.unique(cell_idx[cell_idx.duplicated()])
+        raise DataValueError(
+            f"{where}: {len(d)} duplicated sample name(s): {', '.join(map(str, d[:5]))}"
+        )
+    X = sp.csr_matrix(X, dtype=np.float32)
+    check_counts(X, cell_idx, var_names, where)
+    return ad.AnnData(X=X, obs=pd.DataFrame(index=cell_idx), var=pd.DataFrame(index=var_names))

@@ -1,0 +1,332 @@
+"""Stream a large delimited numeric matrix (first column = row names) into a sparse CSR matrix.
+
+Single-cell count tables are mostly zeros written as ``0,``. Parsing every field to float64, as a
+general CSV parser does, costs time and a dense matrix worth of memory. Here the file is read in
+byte chunks cut at line ends; in each chunk numpy finds the separators, skips the fields that are
+exactly ``0`` and turns only the remaining digit runs into integers. Memory therefore stays at one
+chunk plus the nonzeros. A chunk holding anything but plain non-negative integers (decimals,
+exponents, signs, quotes, ``NA``) is handed to pandas' C parser instead, so general numeric tables
+still read correctly, only slower.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from neuromod_data.errors import DataValueError, FormatError
+from neuromod_data.io._detect import open_binary, source_size
+
+__all__ = ["DelimitedMatrix", "read_delimited_matrix", "sniff_delimiter"]
+
+_NL = 10
+_CR = 13
+_ZERO = 48
+# more digits than this cannot be held exactly in int64 arithmetic below: let pandas parse them
+_MAX_DIGITS = 15
+
+
+@dataclass
+class DelimitedMatrix:
+    """A matrix read as laid out in its file: ``X`` is rows × columns (float32 CSR)."""
+
+    X: sp.csr_matrix
+    row_names: list[str]
+    col_names: list[str]
+    index_header: str
+    n_fast_chunks: int = 0
+    n_fallback_chunks: int = 0
+
+
+def sniff_delimiter(line: str) -> str:
+    """The most frequent of tab, comma and semicolon in ``line`` (comma if none occurs).
+
+    Examples
+    --------
+    >>> sniff_delimiter("Number\\tCell\\tRNA type")
+    '\\t'
+    >>> sniff_delimiter('"",a,b')
+    ','
+    """
+    counts = {d: line.count(d) for d in ("\t", ",", ";")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _unquote(s: str) -> str:
+    s = s.strip()
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'":
+        return s[1:-1]
+    return s
+
+
+def _parse_header(line: str, sep: str) -> list[str]:
+    return [_unquote(f) for f in next(csv.reader([line], delimiter=sep))]
+
+
+def _fast_chunk(arr: np.ndarray, buf: bytes, n_cols: int, sep_byte: int):
+    """Parse a chunk of plain non-negative integers; ``None`` if the chunk needs the slow path.
+
+    Returns (row names, nnz per row, column indices, values).
+    """
+    nl = arr == _NL
+    n_lines = int(np.count_nonzero(nl))
+    is_sep = arr == sep_byte
+    is_sep |= nl
+    pos = np.flatnonzero(is_sep)
+    width = n_cols + 1
+    if pos.size != n_lines * width:
+        return None
+    pos2 = pos.reshape(n_lines, width)
+    if not np.all(arr[pos2[:, -1]] == _NL):
+        return None
+    field_start = pos2[:, :-1] + 1  # start of value field j (j = 0 .. n_cols-1)
+    lengths = pos2[:, 1:] - field_start
+    first = arr[field_start]
+    nz = np.flatnonzero((lengths != 1) | (first != _ZERO))
+    row = nz // n_cols
+    col = nz - row * n_cols
+    start = field_start.ravel()[nz]
+    length = lengths.ravel()[nz]
+    if length.size:
+        if length.min() < 1 or length.max() > _MAX_DIGITS:
+            return None  # empty field (missing value) or huge number
+        value = np.zeros(length.size, dtype=np.int64)
+        for j in range(int(length.max())):
+            live = length > j
+            if live.all():
+                d = arr[start + j].astype(np.int64) - _ZERO
+                if d.min() < 0 or d.max() > 9:
+                    return None
+                value *= 10
+                value += d
+            else:
+                idx = np.flatnonzero(live)
+                d = arr[start[idx] + j].astype(np.int64) - _ZERO
+                if d.min() < 0 or d.max() > 9:
+                    return None
+                value[idx] = value[idx] * 10 + d
+        keep = value != 0
+        if not keep.all():
+            row, col, value = row[keep], col[keep], value[keep]
+    else:
+        value = np.zeros(0, dtype=np.int64)
+    line_start = np.empty(n_lines, dtype=np.int64)
+    line_start[0] = 0
+    line_start[1:] = pos2[:-1, -1] + 1
+    name_end = pos2[:, 0]
+    names = [_unquote(buf[a:b].decode("utf-8", "replace")) for a, b in zip(line_start, name_end)]
+    counts = np.bincount(row, minlength=n_lines)
+    return names, counts, col.astype(np.int32), value.astype(np.float32)
+
+
+def _slow_chunk(buf: bytes, n_cols: int, sep: str, where: str, line0: int):
+    """Parse a chunk with pandas' C parser (any numeric format); validate values, name culprits."""
+    try:
+        df = pd.read_csv(
+            io.BytesIO(buf),
+            sep=sep,
+            header=None,
+            index_col=0,
+            dtype={0: str},
+            na_values=["", "NA", "NaN", "nan"],
+            keep_default_na=False,
+        )
+    except (ValueError, pd.errors.ParserError) as exc:
+        msg = str(exc).splitlines()[0]
+        raise FormatError(f"{where}: cannot parse lines near {line0 + 1}: {msg}") from None
+    if df.shape[1] != n_cols:
+        raise FormatError(
+            f"{where}: lines near {line0 + 1} have {df.shape[1]} values, the header names {n_cols} "
+            "columns"
+        )
+    try:
+        vals = df.to_numpy(dtype=np.float64)
+    except (ValueError, TypeError):
+        bad = [c for c in df.columns if df[c].dtype == object]
+        cell = bad[0]
+        r = int(pd.to_numeric(df[cell], errors="coerce").isna().to_numpy().argmax())
+        raise DataValueError(
+            f"{where}: non-numeric value {df[cell].iloc[r]!r} in row {df.index[r]!r}, "
+            f"column {int(cell)} (line {line0 + 2 + r})"
+        ) from None
+    names = [str(x) for x in df.index]
+    m = sp.csr_matrix(vals.astype(np.float32))
+    m.eliminate_zeros()
+    return names, vals, m
+
+
+@dataclass
+class _Accumulator:
+    names: list
+    counts: list
+    indices: list
+    data: list
+
+
+def read_delimited_matrix(
+    path: str | os.PathLike,
+    *,
+    member: str | None = None,
+    sep: str | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+    chunk_bytes: int = 4 << 20,
+) -> DelimitedMatrix:
+    """Read a numeric table whose first column names the rows into float32 CSR, chunk by chunk.
+
+    Parameters
+    ----------
+    path
+        A plain, gzip-compressed or zip file (``member`` names the file inside a zip).
+    sep
+        Field delimiter; sniffed from the header line if ``None``.
+    progress
+        Show a tqdm bar counting the bytes read from disk.
+    chunk_bytes
+        Bytes parsed at once; memory use is a small multiple of this plus the nonzeros.
+
+    Returns
+    -------
+    DelimitedMatrix with ``X`` laid out as in the file (rows × columns).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.csv"
+    >>> _ = p.write_text('"",c1,c2\\ng1,0,3\\ng2,5,0\\n')
+    >>> m = read_delimited_matrix(p, progress=False)
+    >>> m.X.toarray().tolist(), m.row_names, m.col_names
+    ([[0.0, 3.0], [5.0, 0.0]], ['g1', 'g2'], ['c1', 'c2'])
+    """
+    from tqdm.auto import tqdm
+
+    where = f"{path}" + (f" [{member}]" if member else "")
+    total = source_size(path, member)
+    acc = _Accumulator([], [], [], [])
+    n_fast = n_slow = 0
+    use_fast = True
+    with open_binary(path, member=member) as (stream, tell):
+        header_raw = stream.readline()
+        if not header_raw:
+            raise FormatError(f"{where}: the file is empty")
+        header = header_raw.decode("utf-8-sig", "replace").rstrip("\r\n")
+        if sep is None:
+            sep = sniff_delimiter(header)
+        fields = _parse_header(header, sep)
+        if len(fields) < 2:
+            raise FormatError(
+                f"{where}: the header has a single field; expected a row-name column and one column "
+                f"per sample (delimiter {sep!r})"
+            )
+        sep_byte = ord(sep)
+        bar = tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            disable=not progress,
+            desc=desc or os.path.basename(str(member or path)),
+            leave=False,
+        )
+        done = tell()
+        bar.update(done)
+        carry = b""
+        first_chunk = True
+        n_cols = None
+        index_header = ""
+        line0 = 0
+        while True:
+            block = stream.read(chunk_bytes)
+            at_end = not block
+            buf = carry + block
+            if at_end:
+                if not buf.strip():
+                    break
+                if not buf.endswith(b"\n"):
+                    buf += b"\n"
+                cut = len(buf)
+            else:
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = buf
+                    continue
+            chunk, carry = buf[:cut], buf[cut:]
+            if b"\r" in chunk:
+                chunk = chunk.replace(b"\r", b"")
+            if first_chunk:
+                # R's write.csv-style headers lack the row-name field: compare with line 2
+                first_line = chunk[: chunk.find(b"\n")].decode("utf-8", "replace")
+                n_first = len(next(csv.reader([first_line], delimiter=sep)))
+                if n_first == len(fields) + 1:
+                    index_header, col_names = "", fields
+                elif n_first == len(fields):
+                    index_header, col_names = fields[0], fields[1:]
+                else:
+                    raise FormatError(
+                        f"{where}: the header has {len(fields)} fields but the first data line has "
+                        f"{n_first} (delimiter {sep!r})"
+                    )
+                n_cols = len(col_names)
+                first_chunk = False
+            parsed = None
+            if use_fast:
+                arr = np.frombuffer(chunk, dtype=np.uint8)
+                parsed = _fast_chunk(arr, chunk, n_cols, sep_byte)
+            if parsed is not None:
+                names, counts, idx, vals = parsed
+                n_fast += 1
+            else:
+                use_fast = False  # a table of decimals stays one: stop trying the fast path
+                names, dense, m = _slow_chunk(chunk, n_cols, sep, where, line0)
+                _check_values(dense, names, col_names, where)
+                counts = np.diff(m.indptr)
+                idx, vals = m.indices.astype(np.int32), m.data
+                n_slow += 1
+            acc.names.extend(names)
+            acc.counts.append(counts)
+            acc.indices.append(idx)
+            acc.data.append(vals)
+            line0 += len(names)
+            now = tell()
+            bar.update(now - done)
+            done = now
+            if at_end:
+                break
+        bar.close()
+    if n_cols is None:
+        raise FormatError(f"{where}: the file has a header but no data lines")
+    counts = np.concatenate(acc.counts) if acc.counts else np.zeros(0, np.int64)
+    indptr = np.zeros(len(acc.names) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.concatenate(acc.indices)
+    acc.indices.clear()
+    data = np.concatenate(acc.data)
+    acc.data.clear()
+    if indptr[-1] < np.iinfo(np.int32).max:
+        indptr = indptr.astype(np.int32)
+    X = sp.csr_matrix((data, indices, indptr), shape=(len(acc.names), n_cols))
+    return DelimitedMatrix(X, acc.names, list(col_names), index_header, n_fast, n_slow)
+
+
+def _check_values(dense: np.ndarray, rows: list[str], cols: list[str], where: str) -> None:
+    """Negative or non-finite values: one error naming the row, column and how many there are."""
+    bad_nf = ~np.isfinite(dense)
+    if bad_nf.any():
+        r, c = np.argwhere(bad_nf)[0]
+        raise DataValueError(
+            f"{where}: {int(bad_nf.sum())} non-finite or missing value(s), first in row {rows[r]!r}, "
+            f"column {cols[c]!r} ({dense[r, c]})"
+        )
+    neg = dense < 0
+    if neg.any():
+        r, c = np.argwhere(neg)[0]
+        raise DataValueError(
+            f"{where}: {int(neg.sum())} negative count(s), first in row {rows[r]!r}, column "
+            f"{cols[c]!r} ({dense[r, c]:g})"
+        )

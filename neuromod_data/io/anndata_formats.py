@@ -1,0 +1,123 @@
+"""Formats anndata and scanpy already read: h5ad (also backed), 10x matrix folders and 10x HDF5."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+
+from neuromod_data.errors import FormatError, InputFileError
+from neuromod_data.io import _common
+
+__all__ = ["read_h5ad", "read_10x_mtx", "read_10x_h5"]
+
+
+def _x_kind(adata: ad.AnnData) -> str:
+    prior = (adata.uns.get("neuromod", {}) or {}).get("X") if "neuromod" in adata.uns else None
+    if prior:
+        return str(prior)
+    X = adata.X
+    if X is None:
+        return "none"
+    sample = X[: min(adata.n_obs, 200)]
+    if hasattr(sample, "to_memory"):
+        sample = sample.to_memory()
+    data = sample.data if sp.issparse(sample) else np.asarray(sample)
+    return (
+        "counts"
+        if data.size and np.array_equal(data, np.round(data)) and (data >= 0).all()
+        else "unknown"
+    )
+
+
+def read_h5ad(
+    path: str | os.PathLike, *, backed: str | bool | None = None, make_unique: bool = False
+) -> ad.AnnData:
+    """Read an h5ad file; ``backed="r"`` leaves ``.X`` on disk.
+
+    Counts stored dense or as integers are converted to float32 CSR (in memory only).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, anndata, numpy as np
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.h5ad"
+    >>> anndata.AnnData(np.array([[1, 0], [0, 2]], dtype=np.int64)).write_h5ad(p)
+    >>> a = read_h5ad(p)
+    >>> a.X.dtype.name, a.uns["neuromod"]["X"]
+    ('float32', 'counts')
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InputFileError(f"input not found: {p}")
+    mode = "r" if backed is True else backed
+    try:
+        adata = ad.read_h5ad(p, backed=mode) if mode else ad.read_h5ad(p)
+    except (OSError, KeyError, ValueError) as exc:
+        raise FormatError(f"{p}: cannot read as h5ad ({exc})") from None
+    record = {
+        k: v
+        for k, v in (adata.uns.get("neuromod", {}) or {}).items()
+        if k not in ("X", "source", "reader")
+    }
+    kind = _x_kind(adata)
+    if not mode:
+        if not adata.var_names.is_unique:
+            adata.var_names = _common.check_unique_genes(
+                adata.var_names, make_unique=make_unique, where=str(p), record=record
+            )
+        if (
+            kind == "counts"
+            and adata.X is not None
+            and (not sp.isspmatrix_csr(adata.X) or adata.X.dtype != np.float32)
+        ):
+            adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+        return _common.finish(adata, x=kind, source=str(p), reader="h5ad", record=record)
+    record["backed"] = str(mode)
+    adata.uns["neuromod"] = _common._uns_safe(
+        {"X": kind, "source": str(p), "reader": "h5ad", **record}
+    )
+    return adata
+
+
+def read_10x_mtx(path: str | os.PathLike, *, make_unique: bool = True) -> ad.AnnData:
+    """A 10x matrix folder (``matrix.mtx(.gz)``, ``barcodes.tsv``, ``features.tsv``/``genes.tsv``).
+
+    Gene symbols become ``var_names`` (10x repeats some symbols, so ``make_unique`` defaults on here;
+    the repeats are recorded in ``uns``).
+    """
+    import scanpy as sc
+
+    p = Path(path).expanduser()
+    if p.is_file():
+        p = p.parent
+    record: dict = {}
+    try:
+        adata = sc.read_10x_mtx(p, var_names="gene_symbols", make_unique=False, cache=False)
+    except (OSError, ValueError, FileNotFoundError) as exc:
+        raise FormatError(f"{p}: cannot read as a 10x matrix folder ({exc})") from None
+    adata.var_names = _common.check_unique_genes(
+        adata.var_names, make_unique=make_unique, where=str(p), record=record
+    )
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    _common.check_counts(adata.X, adata.obs_names, adata.var_names, str(p))
+    return _common.finish(adata, x="counts", source=str(p), reader="10x_mtx", record=record)
+
+
+def read_10x_h5(path: str | os.PathLike, *, make_unique: bool = True) -> ad.AnnData:
+    """A 10x HDF5 matrix (``filtered_feature_bc_matrix.h5``)."""
+    import scanpy as sc
+
+    p = Path(path).expanduser()
+    record: dict = {}
+    try:
+        adata = sc.read_10x_h5(p)
+    except (OSError, ValueError, KeyError) as exc:
+        raise FormatError(f"{p}: cannot read as a 10x HDF5 file ({exc})") from None
+    adata.var_names = _common.check_unique_genes(
+        adata.var_names, make_unique=make_unique, where=str(p), record=record
+    )
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    return _common.finish(adata, x="counts", source=str(p), reader="10x_h5", record=record)
