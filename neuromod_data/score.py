@@ -533,7 +533,7 @@ def _score_aggregate(agg, res, res_name, stat, policy, min_cells, method, key_ad
             kept_names = np.array(names)[keep]
             raise DataValueError(
                 f"aggregate {'X' if name is None else 'layer ' + repr(name)} holds NaN/inf "
-                f"({len(bad)} entries), e.g. type {kept_names[t]!r}, gene {genes[g]!r}"
+                f"({len(bad)} entries), e.g. type {str(kept_names[t])!r}, gene {genes[g]!r}"
             )
         return m
 
@@ -559,7 +559,10 @@ def _score_aggregate(agg, res, res_name, stat, policy, min_cells, method, key_ad
         cls = out.obs[cls_col].astype(str).tolist() if cls_col else [infer_class(n) for n in kept]
         out.obs["class"] = cls
         if "color" not in out.obs.columns:
-            out.obs["color"] = default_colors(kept, cls)
+            gb = str(out.uns.get("neuromod_aggregate", {}).get("groupby", ""))
+            stem = gb[: -len("_label")] if gb.endswith("_label") else gb
+            ccol = next((c for c in (f"{stem}_color", f"{gb}_color") if c in out.obs.columns), None)
+            out.obs["color"] = out.obs[ccol].astype(str).tolist() if ccol else default_colors(kept, cls)
         out.obs["sign"] = [type_sign(c, n) for c, n in zip(cls, kept)]
     out.uns[key_added] = table
     out.uns[key_added + "_params"] = {
