@@ -54,9 +54,9 @@ def poisson_spikes(rates_hz: Tensor, *, dt: float, generator: torch.Generator) -
 
     ``rates_hz`` has any shape; ``dt`` is in ms. Returns a float32 tensor of 0/1 of the same shape.
     """
-    p = rates_hz * (dt / 1000.0)
-    u = torch.rand(rates_hz.shape, generator=generator, dtype=torch.float64)
-    return (u < p).to(torch.float32)
+    p = rates_hz.to(torch.float32) * (dt / 1000.0)
+    u = torch.rand(rates_hz.shape, generator=generator, dtype=torch.float32)
+    return torch.lt(u, p, out=p)  # reuse p's memory: the batch is the largest tensor drawn
 
 
 class Task:

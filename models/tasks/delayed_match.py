@@ -115,7 +115,7 @@ class DelayedMatch(_Classification):
         cue2 = torch.where(match, cue1, 1 - cue1)
         c = self.n_channel
         g = self.groups()
-        r = torch.zeros(self.T, batch_size, self.n_in, dtype=torch.float64)
+        r = torch.zeros(self.T, batch_size, self.n_in, dtype=torch.float32)
         r[:, :, g["background"]] = self.f_background
         r[self.T - self._steps(self.recall_duration) :, :, g["recall"]] = self.f0
         dur = self._steps(self.t_cue)

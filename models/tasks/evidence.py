@@ -125,7 +125,7 @@ class EvidenceAccumulation(_Classification):
         B = cues.shape[0]
         c = self.n_channel
         g = self.groups()
-        r = torch.zeros(self.T, B, self.n_in, dtype=torch.float64)
+        r = torch.zeros(self.T, B, self.n_in, dtype=torch.float32)
         r[:, :, g["background"]] = self.f_background
         r[self.T - self._steps(self.recall_duration) :, :, g["recall"]] = self.f0
         dur = self._steps(self.t_cue)
