@@ -10,7 +10,8 @@ For every ligand–receptor pair ``p`` and every sender type ``a`` and receiver 
 * ``pvalue[p, a, b] = (k + 1) / (n_perms + 1)`` where ``k`` counts the permutations whose score is
   **greater than or equal to** (``≥``) the observed one. LIANA counts the same ``≥`` but reports
   ``k / n_perms``; convert with ``p_liana = (p * (n_perms + 1) - 1) / n_perms``. Our form is never 0,
-  which a finite permutation test cannot justify.
+  which a finite permutation test cannot justify. "≥" is taken up to a relative ``TIE_RTOL`` (1e-10) so
+  that exact ties count whatever order floating-point sums run in.
 
 Permutation ``i`` is ``rng.permutation(n_cells)`` drawn in order from one
 ``numpy.random.default_rng(seed)``, and the permuted mean of type ``g`` is the mean of
@@ -35,6 +36,10 @@ from tqdm.auto import tqdm
 
 from neuromod_data.complexes import ComplexIndex, check_policy
 from neuromod_data.errors import CellTypeError, DataValueError, ResourceError
+
+
+#: Relative tolerance of the "≥" comparison (ties are counted despite rounding).
+TIE_RTOL = 1e-10
 
 
 @dataclass
@@ -114,10 +119,16 @@ class _Scorer:
 
     def count(self, perms: np.ndarray) -> np.ndarray:
         lm, rm = self.means(perms)
+        lig = np.ascontiguousarray(np.moveaxis(lm, 2, 0))  # (complexes, batch, K)
+        rec = np.ascontiguousarray(np.moveaxis(rm, 2, 0))
+        b, k = perms.shape[0], self.k
         out = np.zeros(self.threshold2.shape, dtype=np.int64)
+        buf = np.empty((b, k, k))
+        hit = np.empty((b, k, k), dtype=bool)
         for p, (a, r) in enumerate(zip(self.li, self.ri)):
-            s = lm[:, :, a, None] + rm[:, None, :, r]
-            out[p] = (s >= self.threshold2[p]).sum(axis=0)
+            np.add(lig[a][:, :, None], rec[r][:, None, :], out=buf)
+            np.greater_equal(buf, self.threshold2[p], out=hit)
+            out[p] = hit.view(np.int8).sum(axis=0, dtype=np.int64)
         return out
 
 
@@ -217,7 +228,9 @@ def cellphonedb_test(
 
     counts_k = np.zeros(score.shape, dtype=np.int64)
     if n_perms > 0:
-        scorer = _Scorer(Xs, labels, k, counts, lig, rec, li, ri, complex_policy, 2 * score)
+        # ">=" up to a relative TIE_RTOL: an exact tie (the same cells' values summed in another order)
+        # must count whatever the floating-point summation order gives
+        scorer = _Scorer(Xs, labels, k, counts, lig, rec, li, ri, complex_policy, 2 * score * (1 - TIE_RTOL))
         if batch_size is None:
             batch_size = int(np.clip(2_000_000 // max(n_cells, 1), 1, 512))
         rng = np.random.default_rng(seed)

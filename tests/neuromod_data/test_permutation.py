@@ -58,7 +58,7 @@ def _slow(X, labels, genes, pairs, expr_prop, n_perms, seed, policy="min"):
         for p, (lc, rc) in enumerate(pairs):
             for a in range(k):
                 for b in range(k):
-                    if (cx(pm[a], lc) + cx(pm[b], rc)) / 2 >= score[p, a, b]:
+                    if (cx(pm[a], lc) + cx(pm[b], rc)) / 2 >= score[p, a, b] * (1 - 1e-10):  # ties count
                         count[p, a, b] += 1
     return score, expressed, (count + 1) / (n_perms + 1)
 
@@ -101,6 +101,18 @@ def test_seed_determinism():
     c = cellphonedb_test(X, labels, genes, [("L1", "R1")], n_perms=50, seed=12)
     np.testing.assert_array_equal(a.pvalue, b.pvalue)
     assert not np.array_equal(a.counts, c.counts)
+
+
+def test_exact_ties_count_as_greater_or_equal():
+    # two cells per type with identical values in type 0 and 1: every permutation that keeps the
+    # multiset ties the observed score exactly and must count
+    X = np.array([[1.0, 2.0], [3.0, 2.0], [3.0, 2.0], [1.0, 2.0], [0.5, 2.0], [0.5, 2.0]])
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    res = cellphonedb_test(X, labels, ["L", "R"], [("L", "R")], n_perms=200, seed=0, expr_prop=0.0)
+    slow = _slow(X, labels, ["L", "R"], [("L", "R")], 0.0, 200, 0)[2]
+    np.testing.assert_allclose(res.pvalue, slow, atol=1e-12)
+    # receptor is constant, so type 0's score (mean 2 + 2)/2 is reached by any draw with mean L >= 2
+    assert res.pvalue[0, 0, 0] > 0.3
 
 
 def test_zero_permutations_give_nan_pvalues():

@@ -1,0 +1,200 @@
+"""The modulation graph: hand-computed cases, thresholds, coarsening, summaries, round trips."""
+
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuromod_data.errors import CellTypeError, ColumnError, FormatError, NeuromodWarning
+from neuromod_data.graph import (
+    build_graph,
+    coarsen_graph,
+    coarsen_table,
+    graph_from_scores,
+    graph_summary,
+    infer_class,
+    read_graphml,
+    read_scores,
+    select_edges,
+    to_structure,
+    to_tensor,
+    type_sign,
+    write_graphml,
+    write_scores,
+)
+from neuromod_data.structure import CellTypeStructure
+
+NODES = pd.DataFrame(
+    {"n_cells": [10, 30, 60], "class": ["GABAergic", "GABAergic", "Glutamatergic"],
+     "color": ["#ff0000", "#ff8800", "#0000ff"]},
+    index=["Sst a", "Sst b", "L5 IT"],
+)  # fmt: skip
+
+
+def _table():
+    rows = []
+    scores = {
+        ("Npy→Npy1r", "Sst a", "L5 IT"): (4.0, 0.001),
+        ("Npy→Npy1r", "Sst b", "L5 IT"): (2.0, 0.02),
+        ("Npy→Npy1r", "L5 IT", "Sst a"): (1.0, 0.5),
+        ("Sst→Sstr2", "Sst a", "Sst b"): (3.0, 0.01),
+        ("Sst→Sstr2", "Sst b", "Sst a"): (0.5, 0.04),
+        ("Sst→Sstr2", "L5 IT", "L5 IT"): (0.0, 1.0),
+    }
+    fam = {"Npy→Npy1r": ("neuropeptide", "Gi/o"), "Sst→Sstr2": ("neuropeptide", "Gi/o")}
+    for (i, s, t), (sc, p) in scores.items():
+        rows.append({"source": s, "target": t, "interaction": i, "ligand": i.split("→")[0],
+                     "receptor": i.split("→")[1], "score": sc, "pvalue": p, "family": fam[i][0],
+                     "g_protein": fam[i][1], "ligand_means": sc, "receptor_means": 1.0})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_build_graph_nodes_and_edges():
+    g = build_graph(_table(), nodes=NODES)
+    assert isinstance(g, nx.MultiDiGraph)
+    assert set(g.edges(keys=True)) == {
+        ("Sst a", "L5 IT", "Npy→Npy1r"), ("Sst b", "L5 IT", "Npy→Npy1r"),
+        ("Sst a", "Sst b", "Sst→Sstr2"), ("Sst b", "Sst a", "Sst→Sstr2"),
+    }  # fmt: skip
+    d = g.edges["Sst a", "L5 IT", "Npy→Npy1r"]
+    assert d == {"weight": 4.0, "pvalue": 0.001, "family": "neuropeptide", "g_protein": "Gi/o",
+                 "ligand": "Npy", "receptor": "Npy1r"}  # fmt: skip
+    assert g.nodes["Sst a"] == {"n_cells": 10, "class": "GABAergic", "sign": -1, "color": "#ff0000"}
+    assert g.nodes["L5 IT"]["sign"] == 1
+
+
+def test_thresholds():
+    t = _table()
+    assert len(select_edges(t, pvalue=0.015)) == 2
+    assert len(select_edges(t, pvalue=None)) == 5  # every positive score
+    # quantile over all 6 scores [0, .5, 1, 2, 3, 4]: 0.5 quantile = 1.5 → scores 2, 3, 4
+    q = select_edges(t, pvalue=None, quantile=0.5)
+    assert sorted(q.score) == [2.0, 3.0, 4.0]
+    top = select_edges(t, pvalue=None, top_k=2)
+    assert sorted(top.score) == [3.0, 4.0]
+    g = build_graph(t, nodes=NODES, pvalue=None, top_k=1)
+    assert list(g.edges(keys=True)) == [("Sst a", "L5 IT", "Npy→Npy1r")]
+
+
+def test_tensor_and_structure_round_trip(tmp_path):
+    g = build_graph(_table(), nodes=NODES, meta={"method": "test"})
+    s = to_structure(g)
+    assert s.names == ("Sst a", "Sst b", "L5 IT") and s.pairs == ("Npy→Npy1r", "Sst→Sstr2")
+    np.testing.assert_allclose(s.abundances, [0.1, 0.3, 0.6])
+    assert s.signs.tolist() == [-1, -1, 1]
+    expect = np.zeros((2, 3, 3))
+    expect[0, 0, 2], expect[0, 1, 2], expect[1, 0, 1], expect[1, 1, 0] = 4.0, 2.0, 3.0, 0.5
+    np.testing.assert_array_equal(s.modulation, expect)
+    assert s.meta["method"] == "test"
+    back = CellTypeStructure.load(s.save(tmp_path / "s.npz"))
+    np.testing.assert_array_equal(back.modulation, s.modulation)
+    assert back.names == s.names and back.colors == ("#ff0000", "#ff8800", "#0000ff")
+    # the same from the table directly
+    s2 = to_structure(_table(), nodes=NODES)
+    np.testing.assert_array_equal(s2.modulation, expect)
+
+
+def test_structure_drops_non_neuronal():
+    t = pd.DataFrame({"source": ["Astro", "Vip"], "target": ["Vip", "L6 CT"], "interaction": ["A→B"] * 2,
+                      "score": [1.0, 2.0]})  # fmt: skip
+    with pytest.warns(NeuromodWarning, match="Astro"):
+        s = to_structure(t, pvalue=None)
+    assert s.names == ("Vip", "L6 CT") and s.modulation[0, 0, 1] == 2.0
+    with pytest.raises(CellTypeError, match="Astro"):
+        to_structure(t, pvalue=None, non_neuronal="error")
+
+
+def test_coarsen_table_block_means_by_hand():
+    t = _table()
+    m = {"Sst a": "Sst", "Sst b": "Sst", "L5 IT": "IT"}
+    c = coarsen_table(t, m)
+    get = lambda i, s, tg: c[(c.interaction == i) & (c.source == s) & (c.target == tg)].score.item()  # noqa: E731
+    assert get("Npy→Npy1r", "Sst", "IT") == pytest.approx((4 + 2) / 2)
+    assert get("Npy→Npy1r", "IT", "Sst") == pytest.approx((1 + 0) / 2)
+    assert get("Sst→Sstr2", "Sst", "Sst") == pytest.approx((0 + 3 + 0.5 + 0) / 4)
+    assert get("Sst→Sstr2", "IT", "IT") == 0.0
+    w = coarsen_table(t, m, weights={"Sst a": 1, "Sst b": 3, "L5 IT": 1})
+    assert w[(w.interaction == "Npy→Npy1r") & (w.source == "Sst") & (w.target == "IT")].score.item() == pytest.approx(
+        (1 * 4 + 3 * 2) / 4
+    )
+    # per-type ligand means pool over the senders of the block
+    row = c[(c.interaction == "Npy→Npy1r") & (c.source == "Sst") & (c.target == "IT")].iloc[0]
+    assert row.family == "neuropeptide" and np.isnan(row.pvalue)
+    with pytest.raises(CellTypeError, match="lacks the types"):
+        coarsen_table(t, {"Sst a": "Sst"})
+
+
+def test_coarsen_graph():
+    g = build_graph(_table(), nodes=NODES)
+    c = coarsen_graph(g, {"Sst a": "Sst", "Sst b": "Sst", "L5 IT": "IT"})
+    assert c.nodes["Sst"]["n_cells"] == 40 and c.nodes["Sst"]["sign"] == -1
+    assert c.nodes["IT"]["color"] == "#0000ff"
+    assert c.edges["Sst", "IT", "Npy→Npy1r"]["weight"] == pytest.approx(3.0)
+    # L5 IT → Sst a (p = 0.5) is not an edge of the fine graph, so it pools as 0
+    assert not c.has_edge("IT", "Sst")
+    assert c.edges["Sst", "Sst", "Sst→Sstr2"]["weight"] == pytest.approx(3.5 / 4)
+
+
+def test_graph_summary_by_hand():
+    s = graph_summary(build_graph(_table(), nodes=NODES))
+    assert s["n_edges"] == 4 and s["n_types"] == 3 and s["n_interactions"] == 2
+    assert s["density"] == pytest.approx(4 / 9)  # 4 distinct ordered type pairs of 9
+    assert s["edge_density"] == pytest.approx(4 / (2 * 9))
+    d = s["degrees"]
+    assert d.loc["Sst a", "out_degree"] == 2 and d.loc["L5 IT", "in_degree"] == 2
+    assert d.loc["L5 IT", "out_degree"] == 0 and d.loc["Sst a", "out_weight"] == pytest.approx(7.0)
+    assert s["per_family"] == {"neuropeptide": 4}
+    assert s["per_interaction"] == {"Npy→Npy1r": 2, "Sst→Sstr2": 2}
+
+
+def test_graphml_round_trip(tmp_path):
+    g = build_graph(_table(), nodes=NODES, meta={"method": "cellphonedb", "n_perms": 100, "lst": [1, 2]})
+    p = write_graphml(g, tmp_path / "g.graphml")
+    h = read_graphml(p)
+    assert isinstance(h, nx.MultiDiGraph)
+    assert sorted(h.edges(keys=True, data=True)) == sorted(g.edges(keys=True, data=True))
+    assert dict(h.nodes(data=True)) == dict(g.nodes(data=True))
+    assert h.graph["method"] == "cellphonedb" and json.loads(h.graph["lst"]) == [1, 2]
+    np.testing.assert_array_equal(to_tensor(h)[0], to_tensor(g)[0])
+    bad = tmp_path / "bad.graphml"
+    bad.write_text("<not graphml")
+    with pytest.raises(FormatError, match="bad.graphml"):
+        read_graphml(bad)
+
+
+def test_h5ad_round_trip_of_scores(tmp_path):
+    from neuromod_data.score import score_interactions
+
+    rng = np.random.default_rng(0)
+    X = rng.poisson(3, size=(30, 3)).astype(np.float32)
+    a = ad.AnnData(X=X, obs=pd.DataFrame({"t": ["Sst x"] * 10 + ["Vip y"] * 10 + ["L6 IT"] * 10},
+                                         index=[f"c{i}" for i in range(30)]),
+                   var=pd.DataFrame(index=["L", "R", "O"]))  # fmt: skip
+    res = pd.DataFrame({"ligand": ["L", "L"], "receptor": ["R", "Missing"]})
+    with pytest.warns(NeuromodWarning):
+        agg = score_interactions(a, "t", resource=res, method="cellphonedb", n_perms=20, expr_prop=0.0)
+    back = read_scores(write_scores(agg, tmp_path / "scores.h5ad"))
+    pd.testing.assert_frame_equal(back.uns["neuromod_interactions"], agg.uns["neuromod_interactions"])
+    assert back.uns["neuromod_interactions_params"]["missing_interactions"] == ["L→Missing"]
+    assert back.obs["sign"].tolist() == [1, -1, -1]  # sorted names: L6 IT, Sst x, Vip y
+    g1, g2 = graph_from_scores(agg), graph_from_scores(back)
+    assert sorted(g1.edges(keys=True, data=True)) == sorted(g2.edges(keys=True, data=True))
+    assert json.loads(g1.graph["missing_interactions"]) == ["L→Missing"]
+
+
+def test_infer_class_and_sign():
+    assert infer_class("Lamp5 Lhx6") == "GABAergic" and infer_class("L2/3 IT VISp Rrad") == "Glutamatergic"
+    assert infer_class("L5/6 NP CT") == "Glutamatergic" and infer_class("Oligo Opalin") == "Non-Neuronal"
+    assert type_sign("GABAergic") == -1 and type_sign("Glutamatergic") == 1 and type_sign("Endothelial") == 0
+
+
+def test_bad_tables():
+    with pytest.raises(ColumnError, match="score"):
+        build_graph(pd.DataFrame({"source": ["a"], "target": ["b"], "interaction": ["x"]}))
+    with pytest.raises(CellTypeError, match="absent from the nodes"):
+        build_graph(_table(), nodes=NODES.iloc[:2])
