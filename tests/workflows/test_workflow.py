@@ -1,0 +1,307 @@
+"""The Snakemake workflow: lint, dry runs of every config, a real tiny end-to-end run, partial re-runs,
+and failures that leave no output behind.
+
+Snakemake runs in a subprocess from the repository root (as users run it), with every result written
+under pytest's tmp_path through a config file that sets ``results``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOW = REPO / "workflows"
+SNAKEFILE = WORKFLOW / "Snakefile"
+CONFIGS = WORKFLOW / "config"
+
+# A training setting small enough for the test suite: a 400-step evidence-accumulation task
+TINY_TRAIN = {
+    "iterations": 4,
+    "batch_size": 4,
+    "seeds": [0],
+    "gates": ["data", "shuffled"],
+    "options": {
+        "validate_every": 2,
+        "task_options": {
+            "T": 400,
+            "n_cues": 3,
+            "t_cue": 50,
+            "t_interval": 75,
+            "recall_duration": 75,
+        },
+    },
+}
+
+
+def _snakemake_cmd() -> list[str]:
+    exe = shutil.which("snakemake")
+    return [exe] if exe else [sys.executable, "-m", "snakemake"]
+
+
+def run_snakemake(
+    *args: str, check: bool = True, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [*_snakemake_cmd(), "-s", str(SNAKEFILE), "--nolock", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """The 'Job stats' table Snakemake prints for a (dry) run, as {rule: count}."""
+    if "Nothing to be done" in output:
+        return {}
+    block = output[output.index("Job stats:") :].splitlines()[3:]
+    stats = {}
+    for line in block:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        stats[m.group(1)] = int(m.group(2))
+    stats.pop("total", None)
+    return stats
+
+
+def write_config(path: Path, **cfg) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def expected_train_jobs(cfg: dict) -> int:
+    """Training runs a config asks for, counted from the config file itself."""
+    train = cfg.get("train", {})
+    rules = train.get("rules", ["bptt", "eprop", "mdgl"])
+    gates = train.get("gates", ["data", "shuffled"])
+    seeds = train.get("seeds", [0, 1, 2])
+    levels = train.get("levels") or cfg.get("groupby", ["subclass_label"])
+    variants = sum(len(gates) if r == "mdgl" else 1 for r in rules)
+    return len(levels) * variants * len(seeds)
+
+
+def merged(name: str) -> dict:
+    """A dataset config layered over the default (what Snakemake does with --configfile)."""
+    base = yaml.safe_load((CONFIGS / "config.yaml").read_text())
+    over = yaml.safe_load((CONFIGS / name).read_text()) if name != "config.yaml" else {}
+
+    def merge(a, b):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+        return out
+
+    return merge(base, over)
+
+
+# ------------------------------------------------------------------------------- static checks
+def test_lint_is_clean():
+    proc = run_snakemake("--lint")
+    out = proc.stdout + proc.stderr
+    assert "Lints for" not in out, out
+    assert "good condition" in out
+
+
+def test_every_config_validates_against_the_schema():
+    import jsonschema
+
+    schema = yaml.safe_load((CONFIGS / "schema.yaml").read_text())
+    for name in ("config.yaml", "tasic2018.yaml", "m1_patchseq.yaml", "local_dataset.yaml"):
+        jsonschema.validate(merged(name), schema)
+
+
+def test_bad_config_is_refused(tmp_path):
+    cfg = write_config(tmp_path / "bad.yaml", results=str(tmp_path / "r"), train={"rules": ["sgd"]})
+    proc = run_snakemake("-n", "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    assert "sgd" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "tasic2018.yaml"])
+def test_dry_run(name, tmp_path):
+    cfg = merged(name)
+    over = write_config(tmp_path / "over.yaml", results=str(tmp_path / "results"))
+    args = (
+        ["--configfile", str(CONFIGS / name), str(over)]
+        if name != "config.yaml"
+        else ["--configfile", str(over)]
+    )
+    stats = job_stats(run_snakemake("-n", *args).stdout)
+    n_levels = len(cfg["groupby"])
+    n_stats = len(cfg["aggregate"]["stats"])
+    assert stats["train"] == expected_train_jobs(cfg)
+    assert stats["aggregate"] == n_levels * n_stats
+    assert stats["graph"] == n_levels
+    assert stats["report"] == stats["evaluate"] == stats["info"] == 1
+    source_rule = {"toy": "toy_data", "fetch": "fetch_data"}[cfg["dataset"]["source"]]
+    assert stats[source_rule] == 1
+    assert not {"toy_data", "fetch_data", "read_data"} - {source_rule} & set(stats)
+
+
+def test_dry_run_m1_patchseq(shared_data, tmp_path):
+    cfg = merged("m1_patchseq.yaml")
+    m1 = shared_data / "allen_m1_patchseq"
+    over = write_config(
+        tmp_path / "over.yaml",
+        results=str(tmp_path / "results"),
+        dataset={
+            "path": str(m1 / "m1_patchseq_phys_temp_exon_counts.csv.gz"),
+            "metadata": str(m1 / "m1_patchseq_phys_temp_meta_data.csv"),
+        },
+    )
+    out = run_snakemake("-n", "--configfile", str(CONFIGS / "m1_patchseq.yaml"), str(over)).stdout
+    stats = job_stats(out)
+    assert stats["read_data"] == 1
+    assert stats["graph"] == 2 and stats["aggregate"] == 4
+    assert stats["train"] == expected_train_jobs(cfg) == 8
+    # label columns with spaces become path-safe names
+    assert "graph/RNA_family/structure.npz" in out and "graph/RNA_type/structure.npz" in out
+
+
+def test_dry_run_local_h5ad_is_used_in_place(tmp_path):
+    from neuromod_data.datasets import toy_cortex
+
+    h5ad = tmp_path / "mine.h5ad"
+    toy_cortex(n_cells=200, seed=1).write_h5ad(h5ad)
+    over = write_config(
+        tmp_path / "over.yaml",
+        results=str(tmp_path / "results"),
+        dataset={"path": str(h5ad)},
+        groupby=["subclass_label", "class_label"],
+        train={"levels": ["subclass_label"]},
+    )
+    out = run_snakemake("-n", "--configfile", str(CONFIGS / "local_dataset.yaml"), str(over)).stdout
+    stats = job_stats(out)
+    assert "read_data" not in stats  # an h5ad without separate metadata is read where it lies
+    assert stats["aggregate"] == 2 and stats["graph"] == 2
+    assert stats["train"] == 4 * 2  # one level × (bptt, eprop, mdgl-data, mdgl-shuffled) × 2 seeds
+    assert str(h5ad) in out
+
+
+# ------------------------------------------------------------------------------ real runs
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The default workflow, end to end, on a small toy dataset with tiny training."""
+    root = tmp_path_factory.mktemp("wf")
+    cfg = write_config(
+        root / "tiny.yaml",
+        results=str(root / "results"),
+        dataset={"toy": {"n_cells": 1200, "seed": 3}},
+        train=TINY_TRAIN,
+    )
+    proc = run_snakemake("--cores", "2", "--configfile", str(cfg))
+    return root / "results", cfg, proc
+
+
+@pytest.mark.slow
+def test_end_to_end_default_workflow(tiny_run):
+    results, cfg, _ = tiny_run
+    report = results / "report.html"
+    assert report.is_file()
+    html = report.read_text()
+    srcs = re.findall(r"src='([^']*)'", html)
+    assert len(srcs) >= 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    # every training run of the grid, and the summary over them
+    variants = ["bptt", "eprop", "mdgl-data", "mdgl-shuffled"]
+    for v in variants:
+        metrics = pd.read_csv(results / "train" / "subclass_label" / v / "seed0" / "metrics.csv")
+        assert {"iteration", "split", "loss", "accuracy"} <= set(metrics.columns)
+        assert metrics["iteration"].max() == TINY_TRAIN["iterations"]
+    summary = pd.read_csv(results / "evaluate" / "summary.csv")
+    assert summary["rule"].tolist() == variants
+    assert (summary["n_seeds"] == 1).all() and (summary["iterations"] == 4).all()
+    # the report's table carries the same numbers
+    for v in variants:
+        assert f"<td class='l'>{v}</td>" in html
+    # aggregate: one row per subclass of the toy data with at least min_cells cells
+    agg = pd.read_csv(results / "aggregate" / "subclass_label.smith2019.csv", index_col=0)
+    assert agg.shape[0] >= 10 and agg.max().max() == pytest.approx(1.0)
+    # a log and a benchmark file for every job
+    for rule in ("toy_data", "info", "evaluate", "report", "config_snapshot", "train_options"):
+        assert (results / "logs" / f"{rule}.log").is_file()
+        assert (results / "benchmarks" / f"{rule}.tsv").is_file()
+    assert len(list((results / "benchmarks" / "train").rglob("*.tsv"))) == len(variants)
+    # provenance: the checksum of the generated data file
+    import hashlib
+
+    sha = hashlib.sha256((results / "data" / "toy_cortex.h5ad").read_bytes()).hexdigest()
+    assert sha in html
+
+
+@pytest.mark.slow
+def test_rerun_rebuilds_only_what_depends_on_a_deleted_file(tiny_run):
+    results, cfg, _ = tiny_run
+    assert job_stats(run_snakemake("-n", "--configfile", str(cfg)).stdout) == {}
+    outputs = [
+        p
+        for p in results.rglob("*")
+        if p.is_file() and "logs" not in p.parts and "benchmarks" not in p.parts
+    ]
+    before = {p: p.stat().st_mtime_ns for p in outputs}
+
+    agg = results / "aggregate" / "subclass_label.smith2019.csv"
+    run = results / "train" / "subclass_label" / "eprop" / "seed0" / "metrics.csv"
+    agg.unlink()
+    run.unlink()
+    planned = job_stats(run_snakemake("-n", "--configfile", str(cfg)).stdout)
+    assert planned == {"aggregate": 1, "train": 1, "evaluate": 1, "report": 1, "all": 1}
+
+    run_snakemake("--cores", "2", "--configfile", str(cfg))
+    assert agg.is_file() and run.is_file()
+    rebuilt = {agg, run, results / "evaluate" / "summary.csv", results / "report.html"}
+    for p, mtime in before.items():
+        if (
+            p in rebuilt or p.parent == run.parent
+        ):  # the run folder's checkpoint files may be rewritten
+            continue
+        assert p.stat().st_mtime_ns == mtime, f"{p} was rebuilt"
+    for p in rebuilt - {agg, run}:
+        assert p.stat().st_mtime_ns > before[p]
+
+
+@pytest.mark.slow
+def test_failed_rules_leave_no_partial_output(tmp_path):
+    bad = tmp_path / "broken.h5ad"
+    bad.write_bytes(b"this is not an HDF5 file\n" * 10)
+    results = tmp_path / "results"
+    cfg = write_config(
+        tmp_path / "broken.yaml",
+        results=str(results),
+        dataset={"source": "local", "name": "broken", "path": str(bad)},
+        train=TINY_TRAIN,
+    )
+    proc = run_snakemake("--cores", "2", "--keep-going", "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    # `neuromod info ... > dataset.txt` creates its output before failing; Snakemake removes it
+    assert not (results / "info" / "dataset.txt").exists()
+    assert (
+        not list((results / "aggregate").glob("*.csv"))
+        if (results / "aggregate").exists()
+        else True
+    )
+    graph = results / "graph" / "subclass_label"
+    for name in ("interactions.csv", "graph.graphml", "structure.npz"):
+        assert not (graph / name).exists()
+    assert not (results / "report.html").exists()
+    # ... and each failure is explained in its log, naming the file at fault
+    for log in ("info.log", "aggregate/subclass_label.smith2019.log", "graph/subclass_label.log"):
+        text = (results / "logs" / log).read_text()
+        assert "broken.h5ad" in text, (log, text)
+        assert "Traceback" not in text, (log, text)
