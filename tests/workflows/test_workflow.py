@@ -195,6 +195,30 @@ def test_dry_run_local_h5ad_is_used_in_place(tmp_path):
     assert str(h5ad) in out
 
 
+def test_slurm_profile_requests_a_gpu_for_training(tmp_path):
+    """The profile parses and gives training jobs a GPU partition and one GPU (checked with the
+    local executor, since the SLURM plugin and sbatch are not needed to read the profile)."""
+    profile = WORKFLOW / "profiles" / "slurm"
+    assert yaml.safe_load((profile / "config.yaml").read_text())["executor"] == "slurm"
+    over = write_config(tmp_path / "over.yaml", results=str(tmp_path / "results"))
+    out = run_snakemake(
+        "-n",
+        "--profile",
+        str(profile),
+        "--executor",
+        "local",
+        "--cores",
+        "2",
+        "--configfile",
+        str(over),
+    ).stdout
+    jobs = out.split("rule ")
+    train = [j for j in jobs if j.startswith("train:")]
+    other = [j for j in jobs if j.startswith(("graph:", "aggregate:", "info:"))]
+    assert train and all("gpu=1" in j and "slurm_partition=<gpu-partition>" in j for j in train)
+    assert other and all("gpu=1" not in j and "<cpu-partition>" in j for j in other)
+
+
 # ------------------------------------------------------------------------------ real runs
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
