@@ -1,10 +1,9 @@
 """Connectivity and weight initialisation.
 
-Default (``"balanced"``, after the authors' code): recurrent magnitudes ``|N(0, 1)|`` on a sparse
-random mask with no self-connections, signed by the presynaptic neuron's type (Dale), inhibitory
-inputs of every neuron scaled so that they cancel its excitatory inputs (row sums zero: a balanced
-network), then the whole matrix scaled to spectral radius 1. Input weights ``N(0, 1)/sqrt(n_in·p_in)``
-(magnitude and a fixed random sign per synapse), output weights ``N(0, 1)/sqrt(N·p_out)``.
+The default follows the authors' code (Liu et al. 2021, after the LSNN code): input, recurrent and
+output weights are all drawn by :func:`balanced_signed` from the signs of their presynaptic
+population (input channels 80 % excitatory in random order, recurrent neurons by cell type) — dense,
+balanced per postsynaptic neuron, spectral radius 1 — and then masked to the sparse connectivity.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["allocate_types", "balanced_recurrent", "random_mask", "spectral_radius"]
+__all__ = ["allocate_types", "balanced_signed", "random_mask", "spectral_radius"]
 
 
 def allocate_types(abundances: np.ndarray, n: int) -> np.ndarray:
@@ -70,20 +69,39 @@ def spectral_radius(w: Tensor) -> float:
     return float(torch.linalg.eigvals(w.detach().double().cpu()).abs().max())
 
 
-def balanced_recurrent(
-    mask: Tensor, signs: Tensor, generator: torch.Generator, *, radius: float = 1.0
+def balanced_signed(
+    pre_signs: Tensor, n_post: int, generator: torch.Generator, *, radius: float = 1.0
 ) -> Tensor:
-    """Signed recurrent weights ``[post, pre]``: magnitudes ``|N(0,1)|`` on ``mask``, balanced per
-    row (inhibitory inputs scaled to cancel excitatory ones), scaled to spectral radius ``radius``.
+    """The authors' initialisation of a sign-constrained weight matrix ``[post, pre]`` (dense).
+
+    Following Liu et al. 2021's code (itself from the LSNN code): a square ``n_pre × n_pre`` matrix of
+    magnitudes ``|N(0, 1)|`` signed by the presynaptic neuron; inhibitory magnitudes scaled so total
+    excitation equals total inhibition; then every postsynaptic neuron balanced exactly (its summed
+    input made zero by an equal shift of its excitatory or of its inhibitory weights; a neuron with only
+    one sign of input gets none); then scaled to spectral radius ``radius``. Rows are the first
+    ``n_post`` neurons, or drawn with replacement when ``n_post > n_pre``. The caller applies the sparse
+    mask afterwards (so the masked matrix has a smaller radius, as in the authors' networks).
     """
-    mag = torch.randn(mask.shape, generator=generator, dtype=torch.float64).abs() * mask
-    sg = signs.to(torch.float64)[None, :]
-    exc = (mag * (sg > 0)).sum(1, keepdim=True)
-    inh = (mag * (sg < 0)).sum(1, keepdim=True)
-    scale = torch.where((exc > 0) & (inh > 0), exc / inh.clamp(min=1e-300), torch.ones_like(inh))
-    mag = torch.where(sg < 0, mag * scale, mag)
-    w = mag * sg
+    sg = pre_signs.to(torch.float64).reshape(-1)
+    n = sg.numel()
+    exc, inh = sg > 0, sg < 0
+    mag = torch.randn(n, n, generator=generator, dtype=torch.float64).abs()
+    if bool(inh.any()) and bool(exc.any()):
+        mag[:, inh] *= mag[:, exc].sum() / mag[:, inh].sum()
+        w = mag * sg[None, :]
+        s_e = w[:, exc].sum(1)
+        s_i = w[:, inh].sum(1)
+        total = s_e + s_i
+        shift_e = torch.where(total < 0, total.abs() / int(exc.sum()), torch.zeros_like(total))
+        shift_i = torch.where(total >= 0, total.abs() / int(inh.sum()), torch.zeros_like(total))
+        w[:, exc] += shift_e[:, None]
+        w[:, inh] -= shift_i[:, None]
+    else:
+        w = mag * sg[None, :]
     rad = spectral_radius(w)
     if rad > 0:
         w = w * (radius / rad)
-    return w
+    if n_post <= n:
+        return w[:n_post].clone()
+    rows = torch.randint(0, n, (n_post,), generator=generator)
+    return w[rows]

@@ -5,12 +5,13 @@ take their Dale sign from their type, and half of them (by default, drawn at ran
 Connectivity is sparse and random (input, recurrent without self-connections, output), and weights
 keep their sign: ``W = mask ⊙ sign ⊙ relu(θ)``.
 
-* recurrent weights: sign of the presynaptic neuron's type (Dale's law);
-* input weights: a fixed random sign per synapse drawn at initialisation (input channels have no
-  cell type; the authors' rewiring code keeps input signs fixed the same way);
-* output weights: free (the readout is not a synapse onto a typed neuron).
+* recurrent and output weights: sign of the presynaptic neuron's type (Dale's law);
+* input weights: sign of the input channel (80 % excitatory channels in random order), as in the
+  authors' code.
 
 A weight that would flip sign is cut (:meth:`SpikingNetwork.apply_constraints` sets its θ to 0).
+Initialisation: :func:`neuromod_models.init.balanced_signed` (the authors' balanced, spectral-radius-1
+recipe) for all three matrices, then the sparse masks.
 Time-major tensors: ``x`` ``[T, B, n_in]`` → ``y`` ``[T, B, n_out]``, ``z`` ``[T, B, N]``.
 """
 
@@ -26,7 +27,7 @@ from neuromod_data.errors import CellTypeError
 from neuromod_data.structure import CellTypeStructure
 
 from ._fast import SequenceConfig, exp_filter, flush_denormal, run_sequence
-from .init import allocate_types, balanced_recurrent, random_mask
+from .init import allocate_types, balanced_signed, random_mask
 from .neurons import NeuronParameters, NeuronState, initial_state, step
 
 __all__ = ["NetworkOutput", "SpikingNetwork"]
@@ -58,6 +59,11 @@ class SpikingNetwork(nn.Module):
         Seed of every random draw (types are deterministic; masks, weights, adaptive set are drawn).
     w_in_scale
         Multiplies the initial input weights.
+    frac_excitatory_in
+        Fraction of input channels with excitatory (positive) weights; the others are inhibitory.
+    dale_output
+        Output weights take the sign of the presynaptic neuron (as in the authors' code); ``False``
+        gives them a fixed random sign per synapse instead.
     surrogate
         ``"heaviside"`` (the model) or the smooth test-only ``"sigmoid"``.
     device, dtype
@@ -92,6 +98,8 @@ class SpikingNetwork(nn.Module):
         p_out: float = 0.1,
         seed: int = 0,
         w_in_scale: float = 1.0,
+        frac_excitatory_in: float = 0.8,
+        dale_output: bool = True,
         surrogate: str = "heaviside",
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
@@ -146,23 +154,20 @@ class SpikingNetwork(nn.Module):
         adaptive[torch.randperm(n, generator=gen)[:n_adaptive]] = True
 
         in_mask = random_mask(n, self.n_in, p_in, gen)
-        rec_mask = (
-            random_mask(n, n, p_rec, gen, no_diagonal=True)
-            if n > 1
-            else torch.zeros(1, 1, dtype=torch.bool)
-        )
+        rec_mask = random_mask(n, n, p_rec, gen, no_diagonal=True)
         out_mask = random_mask(self.n_out, n, p_out, gen, min_per_row=1)
-        in_sign = torch.where(torch.rand(n, self.n_in, generator=gen) < 0.5, -1.0, 1.0).double()
+        # input channels carry a fixed sign, 80 % excitatory in random order (as in the authors' code)
+        n_exc_in = int(round(frac_excitatory_in * self.n_in))
+        in_sign = torch.where(
+            torch.randperm(self.n_in, generator=gen) < n_exc_in, 1.0, -1.0
+        ).double()
+        out_sign = signs if dale_output else torch.ones(n, dtype=torch.float64)
 
-        w_rec0 = (
-            balanced_recurrent(rec_mask, signs, gen)
-            if n > 1
-            else torch.zeros(1, 1, dtype=torch.float64)
-        )
-        w_in0 = torch.randn(n, self.n_in, generator=gen, dtype=torch.float64).abs() * in_mask
-        w_in0 = w_in0 * (w_in_scale / np.sqrt(max(self.n_in * p_in, 1.0)))
-        w_out0 = torch.randn(self.n_out, n, generator=gen, dtype=torch.float64) * out_mask
-        w_out0 = w_out0 / np.sqrt(max(n * p_out, 1.0))
+        w_rec0 = balanced_signed(signs, n, gen) * rec_mask
+        w_in0 = balanced_signed(in_sign, n, gen) * in_mask * float(w_in_scale)
+        w_out0 = balanced_signed(signs, self.n_out, gen) * out_mask
+        if not dale_output:
+            w_out0 = w_out0 * torch.where(torch.rand(w_out0.shape, generator=gen) < 0.5, -1.0, 1.0)
 
         fkw = dict(device=device, dtype=dtype)
         self.register_buffer("type_index", type_index.to(device))
@@ -172,6 +177,7 @@ class SpikingNetwork(nn.Module):
         self.register_buffer("rec_mask", rec_mask.to(**fkw))
         self.register_buffer("out_mask", out_mask.to(**fkw))
         self.register_buffer("in_sign", in_sign.to(**fkw))
+        self.register_buffer("out_sign", out_sign.to(**fkw))
         alpha = torch.full((n,), float(np.exp(-dt / tau_m)), dtype=torch.float64)
         rho = torch.full((n,), float(np.exp(-dt / tau_a)), dtype=torch.float64)
         self.register_buffer("alpha", alpha.to(**fkw))
@@ -183,24 +189,29 @@ class SpikingNetwork(nn.Module):
 
         self.theta_in = nn.Parameter(w_in0.abs().to(**fkw))
         self.theta_rec = nn.Parameter(w_rec0.abs().to(**fkw))
-        self.w_out_free = nn.Parameter(w_out0.to(**fkw))
+        self.theta_out = nn.Parameter(w_out0.abs().to(**fkw))
         self.b_out = nn.Parameter(torch.zeros(self.n_out, **fkw))
 
     # ---------------------------------------------------------------- weights
     @property
     def w_in(self) -> Tensor:
         """Effective input weights ``[N, n_in]``."""
-        return self.in_mask * self.in_sign * torch.relu(self.theta_in)
+        return self.in_mask * self.in_sign[None, :] * torch.clamp(self.theta_in, min=0)
 
     @property
     def w_rec(self) -> Tensor:
         """Effective recurrent weights ``[post, pre]`` (column ``p`` has the sign of neuron ``p``)."""
-        return self.rec_mask * self.signs[None, :] * torch.relu(self.theta_rec)
+        return self.rec_mask * self.signs[None, :] * torch.clamp(self.theta_rec, min=0)
 
     @property
     def w_out(self) -> Tensor:
         """Effective output weights ``[n_out, N]``."""
-        return self.out_mask * self.w_out_free
+        return self.out_mask * self.out_sign[None, :] * torch.clamp(self.theta_out, min=0)
+
+    @property
+    def w_out_free(self) -> nn.Parameter:
+        """Alias of :attr:`theta_out` (the output magnitudes) kept for older callers."""
+        return self.theta_out
 
     @property
     def n_types(self) -> int:
@@ -215,10 +226,18 @@ class SpikingNetwork(nn.Module):
 
     @torch.no_grad()
     def apply_constraints(self) -> None:
-        """Cut weights that would flip sign (θ < 0 → 0) and zero θ outside the masks."""
-        self.theta_rec.clamp_(min=0).mul_(self.rec_mask)
-        self.theta_in.clamp_(min=0).mul_(self.in_mask)
-        self.w_out_free.mul_(self.out_mask)
+        """Cut weights that would flip sign (θ < 0 → 0) and zero θ outside the masks.
+
+        A cut synapse keeps its place in the mask: its weight is ``clamp(θ, 0)`` with gradient at
+        θ = 0, so it regrows if its gradient pushes it up again (as the authors' rewiring at
+        temperature 0 re-creates cut synapses at a tiny weight).
+        """
+        for theta, mask in (
+            (self.theta_rec, self.rec_mask),
+            (self.theta_in, self.in_mask),
+            (self.theta_out, self.out_mask),
+        ):
+            theta.clamp_(min=0).mul_(mask)
 
     # ---------------------------------------------------------------- forward
     def sequence_config(

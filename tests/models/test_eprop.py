@@ -17,7 +17,8 @@ def small_net(seed: int = 3, **kw) -> SpikingNetwork:
         p_out=0.9,
         tau_a=25.0,
         n_ref=2,
-        w_in_scale=0.5,
+        w_in_scale=2.0,
+        v_th=0.1,  # tiny nets have large weights: a wider ψ window keeps gradients flowing
         seed=seed,
         dtype=torch.float64,
     )
@@ -105,8 +106,8 @@ def learning_signal(gy: torch.Tensor, fb: torch.Tensor, kappa: float) -> torch.T
 def theta_grads(net: SpikingNetwork, g_pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Map gradients w.r.t. effective weights to θ (W = mask ⊙ sign ⊙ relu(θ))."""
     n = net.n_rec
-    g_rec = g_pre[:, :n] * net.rec_mask * net.signs[None, :] * (net.theta_rec > 0)
-    g_in = g_pre[:, n:] * net.in_mask * net.in_sign * (net.theta_in > 0)
+    g_rec = g_pre[:, :n] * net.rec_mask * net.signs[None, :] * (net.theta_rec >= 0)
+    g_in = g_pre[:, n:] * net.in_mask * net.in_sign[None, :] * (net.theta_in >= 0)
     return g_rec.detach(), g_in.detach()
 
 
@@ -164,7 +165,7 @@ def test_eprop_all_implementations_match_explicit_traces(feedback):
     for t in range(x.shape[0]):
         psp = net.kappa * psp + (1 - net.kappa) * ref["z"][t]
         g_out += gy[t].T @ psp
-    g_out = g_out * net.out_mask
+    g_out = g_out * net.out_mask * net.out_sign[None, :]
     assert exp_rec.abs().max() > 1e-3  # a real gradient
     for impl, (g_rec, g_in, g_o) in grads.items():
         assert torch.allclose(g_rec, exp_rec, atol=1e-10, rtol=0), impl

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from neuromod_models import SpikingNetwork, make_rule
-from neuromod_models.init import allocate_types, spectral_radius
+from neuromod_models.init import allocate_types, balanced_signed, spectral_radius
 
 from neuromod_data.errors import CellTypeError
 from neuromod_data.structure import CellTypeStructure
@@ -60,15 +60,35 @@ def test_masks_and_dale_signs():
     assert bool((w[net.rec_mask == 0] == 0).all())
 
 
-def test_balanced_initialisation_with_unit_spectral_radius():
+def test_balanced_initialisation_recipe():
+    gen = torch.Generator().manual_seed(0)
+    signs = torch.tensor([1.0] * 16 + [-1.0] * 4)
+    w = balanced_signed(signs, 20, gen)
+    assert spectral_radius(w) == pytest.approx(1.0, abs=1e-9)
+    assert torch.allclose(
+        w.sum(1), torch.zeros(20, dtype=w.dtype), atol=1e-12
+    )  # balanced per neuron
+    assert bool((w[:, :16] > 0).all()) and bool((w[:, 16:] < 0).all())
+    # more rows than presynaptic neurons: rows repeat (drawn with replacement)
+    w_in = balanced_signed(torch.tensor([1.0, 1.0, -1.0]), 7, gen)
+    assert w_in.shape == (7, 3) and torch.allclose(
+        w_in.sum(1), torch.zeros(7, dtype=w.dtype), atol=1e-12
+    )
+
+
+def test_network_weights_are_the_masked_recipe():
     net = SpikingNetwork(40, 100, 2, seed=5, dtype=torch.float64)
     w = net.w_rec.detach()
-    assert spectral_radius(w) == pytest.approx(1.0, abs=1e-9)
-    rows_mixed = (w > 0).any(1) & (w < 0).any(1)
-    assert int(rows_mixed.sum()) > 50
-    assert torch.allclose(
-        w[rows_mixed].sum(1), torch.zeros(int(rows_mixed.sum()), dtype=w.dtype), atol=1e-12
+    assert 0.1 < spectral_radius(w) < 1.0  # the dense radius-1 matrix, masked to 10 %
+    assert bool((net.in_sign > 0).sum() == 32)
+    w_in = net.w_in.detach()
+    assert bool((w_in[:, net.in_sign > 0] >= 0).all()) and bool(
+        (w_in[:, net.in_sign < 0] <= 0).all()
     )
+    w_out = net.w_out.detach()
+    exc = net.signs > 0
+    assert bool((w_out[:, exc] >= 0).all()) and bool((w_out[:, ~exc] <= 0).all())
+    assert bool((w_out != 0).any())
 
 
 def test_dale_signs_preserved_after_training_steps():

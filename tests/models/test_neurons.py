@@ -73,7 +73,8 @@ def test_fused_loop_equals_step_function(dtype, n_adaptive, n_ref):
         tau_a=30.0,
         p_in=0.7,
         p_rec=0.4,
-        w_in_scale=0.4,
+        w_in_scale=2.0,
+        v_th=0.05,
         seed=1,
         dtype=dtype,
     )
