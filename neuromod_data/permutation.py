@@ -106,13 +106,19 @@ class _Scorer:
         self.order = np.argsort(labels, kind="stable")
         self.starts = np.concatenate([[0], np.cumsum(counts)])
 
+    def _ones(self, size: int) -> np.ndarray:
+        if getattr(self, "_ones_buf", None) is None or self._ones_buf.size < size:
+            self._ones_buf = np.ones(size)
+        return self._ones_buf[:size]
+
     def means(self, perms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         b, n = perms.shape
         # row (i, g) of the indicator holds the cells perm_i[j] for the j labelled g
-        cols = perms[:, self.order].ravel()
+        itype = np.int32 if b * n < 2**31 else np.int64
+        cols = perms[:, self.order].astype(itype).ravel()
         indptr = (np.arange(b)[:, None] * n + self.starts[None, :-1]).ravel()
-        indptr = np.append(indptr, b * n)
-        ind = sp.csr_matrix((np.ones(b * n), cols, indptr), shape=(b * self.k, n))
+        indptr = np.append(indptr, b * n).astype(itype)
+        ind = sp.csr_matrix((self._ones(b * n), cols, indptr), shape=(b * self.k, n))
         sums = (ind @ self.Xs).reshape(b, self.k, -1)
         m = sums / self.counts[None, :, None]
         return self.lig.reduce(m, self.policy), self.rec.reduce(m, self.policy)
@@ -170,7 +176,7 @@ def cellphonedb_test(
     complex_policy
         ``"min"`` (default) or ``"gmean"`` over the subunits of a complex.
     batch_size
-        Permutations per sparse product (default: about 2 million indicator entries per batch).
+        Permutations per sparse product (default: about a million indicator entries per batch).
     progress
         Show a progress bar.
 
@@ -232,13 +238,14 @@ def cellphonedb_test(
         # must count whatever the floating-point summation order gives
         scorer = _Scorer(Xs, labels, k, counts, lig, rec, li, ri, complex_policy, 2 * score * (1 - TIE_RTOL))
         if batch_size is None:
-            batch_size = int(np.clip(2_000_000 // max(n_cells, 1), 1, 512))
+            batch_size = int(np.clip(1_000_000 // max(n_cells, 1), 1, 256))
         rng = np.random.default_rng(seed)
         sizes = [min(batch_size, n_perms - s) for s in range(0, n_perms, batch_size)]
 
         def draw(size: int) -> np.ndarray:
             # one permutation after the other from the one generator: the stream LIANA uses
-            return np.stack([rng.permutation(n_cells) for _ in range(size)])
+            itype = np.int32 if n_cells < 2**31 else np.int64
+            return np.stack([rng.permutation(n_cells).astype(itype, copy=False) for _ in range(size)])
 
         bar = tqdm(total=n_perms, disable=not progress, desc="permutations", unit="perm")
         if n_jobs == 1:

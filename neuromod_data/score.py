@@ -310,10 +310,7 @@ def _long_table(names, res, lm, rm, lp, rp, score, pvalue, keep_mask=None) -> pd
             "interaction": res.interaction.to_numpy(dtype=object)[pi],
         }
     )
-    for col in ("source", "target", "ligand", "receptor", "ligand_complex", "receptor_complex",
-                "family", "g_protein", "interaction"):
-        table[col] = table[col].astype(str)
-    return table
+    return table  # string columns hold str objects already (shared, not copied per row)
 
 
 def _pair_values(values: np.ndarray, cidx: ComplexIndex, complexes: Sequence[str], policy: str):
