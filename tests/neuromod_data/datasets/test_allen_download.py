@@ -57,7 +57,9 @@ def server(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     _RangeHandler.requests_seen = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_RangeHandler, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(_RangeHandler, directory=str(root))
+    )
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}", _RangeHandler.requests_seen
@@ -140,7 +142,9 @@ def _tasic_zip(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     def mat(m):
         head = '"",' + ",".join(f'"{c}"' for c in cells)
-        return head + "\n" + "".join(f'"{g}",' + ",".join(map(str, r)) + "\n" for g, r in zip(ids, m))
+        return (
+            head + "\n" + "".join(f'"{g}",' + ",".join(map(str, r)) + "\n" for g, r in zip(ids, m))
+        )
 
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("mouse_VISp_2018-06-14_exon-matrix.csv", mat(exon))
