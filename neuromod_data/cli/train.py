@@ -165,6 +165,19 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def _content_hash(structure: Any) -> str:
+    """Hash of what the network uses from a structure (not the file bytes: zip timestamps vary)."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    h.update("\x1f".join(structure.names).encode())
+    for arr in (structure.abundances, structure.signs, structure.modulation):
+        h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
 def run(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     out = Path(args.out)
@@ -220,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
             done_before = 0
     recorded = {
         "structure_types": list(structure.names) if structure is not None else ["E", "I"],
+        # a structure file rewritten with other couplings must not silently continue a run
+        "structure_hash": _content_hash(structure) if structure is not None else None,
         "gate": settings["gate"],
     }
     result = train(

@@ -87,7 +87,7 @@ def test_train_end_to_end_and_resume(tmp_path, tiny_config, capsys):
     assert (straight / "metrics.csv").read_text() == (out / "metrics.csv").read_text()
 
 
-def test_train_with_structure_and_data_gate(tmp_path, tiny_config):
+def test_train_with_structure_and_data_gate(tmp_path, tiny_config, capsys):
     mod = np.zeros((2, 3, 3))
     mod[0, 0, 1] = 1.0
     mod[1, 2, 0] = 0.5
@@ -100,29 +100,33 @@ def test_train_with_structure_and_data_gate(tmp_path, tiny_config):
     )
     path = st.save(tmp_path / "structure.npz")
     out = tmp_path / "mdgl"
-    code = main(
-        [
-            "train",
-            "--task",
-            "evidence_accumulation",
-            "--rule",
-            "mdgl",
-            "--structure",
-            str(path),
-            "--config",
-            str(tiny_config),
-            "--iterations",
-            "2",
-            "--no-progress",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    argv = [
+        "train",
+        "--task",
+        "evidence_accumulation",
+        "--rule",
+        "mdgl",
+        "--structure",
+        str(path),
+        "--config",
+        str(tiny_config),
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    assert main([*argv, "--iterations", "2"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["gate"] == "data"
     summary = json.loads((out / "metrics.json").read_text())
     assert "gate='data'" in summary["rule"] and summary["iterations_done"] == 2
+    # the same structure saved again (new zip timestamps) resumes; other couplings are refused
+    st.save(path)
+    assert main([*argv, "--iterations", "3"]) == 0
+    mod2 = mod.copy()
+    mod2[0, 1, 2] = 1.0
+    st._replace(modulation=mod2).save(path)
+    assert main([*argv, "--iterations", "4"]) == 2
+    assert "structure_hash" in capsys.readouterr().err
 
 
 def test_train_errors_are_one_line(tmp_path, tiny_config, capsys):
