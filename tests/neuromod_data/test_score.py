@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -216,15 +217,14 @@ def test_missing_label_column_and_bad_method():
 
 # ------------------------------------------------------------------ real data
 def _tasic(shared_data) -> ad.AnnData:
+    from neuromod_data.io import read
+
     path = shared_data / "allen_tasic2018_explorer" / "sample_heatmap_plot_data.csv"
     if not path.exists():
         pytest.skip(f"{path} absent")
-    df = pd.read_csv(path)
-    genes = [c for c in df.columns if c.endswith("_log10_cpm")]
-    a = ad.AnnData(X=df[genes].to_numpy(dtype=np.float32), obs=df[["cluster_label", "class_label"]].set_axis(df.sample_name),
-                   var=pd.DataFrame(index=[g.removesuffix("_log10_cpm") for g in genes]))  # fmt: skip
-    a.uns["neuromod"] = {"X": "log10_cpm1"}
-    return a
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read(path)
 
 
 def test_tasic_vip_and_sst_type_specific(shared_data):
@@ -242,6 +242,48 @@ def test_tasic_vip_and_sst_type_specific(shared_data):
     with pytest.raises(ResourceError, match="none of the 37 interactions"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score_interactions(a, "cluster_label", resource="neuropeptides")
+
+
+@pytest.fixture(scope="module")
+def m1(shared_data):
+    from neuromod_data.io import read
+
+    d = shared_data / "allen_m1_patchseq"
+    if not d.is_dir():
+        pytest.skip(f"{d} absent")
+    return read(d / "m1_patchseq_phys_temp_exon_counts.csv.gz", metadata=d / "m1_patchseq_phys_temp_meta_data.csv")
+
+
+@pytest.mark.parametrize("level", ["RNA family", "RNA type"])
+def test_m1_patchseq_counts_to_graph(m1, level):
+    from neuromod_data.graph import graph_from_scores, graph_summary, to_structure
+
+    with pytest.warns(MissingGenesWarning, match="Npy2r.*Trhr"):
+        agg = score_interactions(m1, level, resource="neuropeptides", method="smith2019")
+    params = agg.uns["neuromod_interactions_params"]
+    assert params["missing_genes"] == ["Npy2r", "Trhr"]
+    assert params["missing_interactions"] == ["Npy→Npy2r", "Trh→Trhr"]
+    assert params["expression"] == "cpm"
+    t = agg.uns["neuromod_interactions"]
+    k = agg.n_obs
+    assert k == m1.obs[level].nunique() and len(t) == 35 * k * k
+    assert agg.obs["n_cells"].sum() == m1.obs[level].notna().sum()
+    # type specificity: Sst is highest in Sst cells
+    sst = t[t.ligand == "Sst"].drop_duplicates("source").set_index("source").ligand_means
+    assert sst.idxmax().startswith("Sst")
+    g = graph_from_scores(agg, quantile=0.9)  # Smith's 90th percentile
+    assert set(g.nodes) == set(m1.obs[level].dropna().astype(str))
+    assert g.nodes[sst.idxmax()]["sign"] == -1
+    summ = graph_summary(g)
+    assert 0 < summ["edge_density"] <= 0.11
+    assert json.loads(g.graph["missing_interactions"]) == ["Npy→Npy2r", "Trh→Trhr"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = to_structure(g)
+    if level == "RNA family":  # "low quality" cells have no type at the RNA type level
+        assert any("low quality" in str(w.message) for w in caught)
+    assert "low quality" not in s.names and s.n_pairs == 35
+    assert set(s.signs.tolist()) == {-1, 1}
 
 
 @pytest.fixture(scope="module")
