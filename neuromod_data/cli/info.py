@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
+
+_LABELISH = re.compile(r"(label|type|family|class|cluster)$", re.I)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def label_columns(obs) -> list[str]:
-    """Columns that look like cell-type labels: categorical/string, fewer categories than cells."""
+    """Columns that look like cell-type labels: categorical/string with at most half as many
+    categories as cells (or fewer than cells, for columns named like labels)."""
     import pandas as pd
 
     out = []
@@ -36,7 +40,12 @@ def label_columns(obs) -> list[str]:
         s = obs[c]
         if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
             k = s.nunique(dropna=True)
-            if 1 <= k <= max(2, n // 2) and not str(c).endswith(("_color", "_colour")):
+            named = bool(_LABELISH.search(str(c)))
+            if (
+                k >= 1
+                and (k <= max(2, n // 2) or (named and k < n))
+                and not str(c).endswith(("_color", "_colour"))
+            ):
                 out.append(str(c))
     return out
 

@@ -119,8 +119,10 @@ def check_unique_genes(
         stacklevel=3,
     )
     record["genes_made_unique"] = [str(d) for d in dups]
-    tmp = ad.AnnData(var=pd.DataFrame(index=idx))
-    tmp.var_names_make_unique()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # anndata's own "not unique" notice
+        tmp = ad.AnnData(var=pd.DataFrame(index=idx))
+        tmp.var_names_make_unique()
     return tmp.var_names
 
 

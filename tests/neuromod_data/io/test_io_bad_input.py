@@ -1,0 +1,157 @@
+"""Bad input to the readers: one clear message (or a warning plus a record) naming the culprit."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuromod_data.errors import (
+    ColumnError,
+    DataValueError,
+    FormatError,
+    InputFileError,
+    NeuromodWarning,
+)
+from neuromod_data.io import add_taxonomy, detect_format, read
+
+
+def test_missing_file_and_missing_metadata(tmp_path):
+    with pytest.raises(InputFileError, match=r"input not found: .*nope\.csv"):
+        read(tmp_path / "nope.csv")
+    p = tmp_path / "c.csv"
+    p.write_text(",a,b\nVip,1,2\n")
+    with pytest.raises(InputFileError, match=r"metadata file not found: .*meta\.csv"):
+        read(p, metadata=tmp_path / "meta.csv")
+
+
+def test_png_named_csv_and_random_text(tmp_path):
+    png = tmp_path / "counts.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(FormatError, match=r"counts\.csv: this is a PNG image"):
+        read(png)
+    txt = tmp_path / "notes.txt"
+    txt.write_text("Dear reviewer,\nthank you for the comments.\nWe have now revised it\n")
+    with pytest.raises(FormatError, match=r"notes\.txt: not a delimited table"):
+        read(txt)
+    h5 = tmp_path / "x.h5ad"
+    h5.write_text("a,b\n1,2\n")
+    with pytest.raises(FormatError, match=r"named \.h5ad but is not an HDF5 file"):
+        detect_format(h5)
+
+
+def test_join_or_label_column_that_does_not_exist(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text(",s1,s2\nVip,1,2\nSst,0,3\nNpy,4,0\n")
+    m = tmp_path / "m.csv"
+    m.write_text("Cell,type\ns1,A\ns2,B\n")
+    with pytest.raises(
+        ColumnError, match="join column 'cell_id' not in the metadata; available: Cell, type"
+    ):
+        read(p, metadata=m, join="cell_id", progress=False)
+    a = read(p, metadata=m, progress=False)  # detected: Cell
+    with pytest.raises(ColumnError, match="label column 'RNA type' not in obs"):
+        add_taxonomy(a, pd.DataFrame({"cluster_label": ["A"]}), key="RNA type")
+
+
+def test_duplicated_gene_symbols_named_or_made_unique(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text(",s1,s2\nVip,1,2\nSst,0,3\nVip,4,0\nPvalb,0,0\nPvalb,1,1\n")
+    with pytest.raises(
+        DataValueError, match=r"2 duplicated gene name\(s\): Vip, Pvalb.*make_unique=True"
+    ):
+        read(p, progress=False)
+    with pytest.warns(NeuromodWarning, match="made unique"):
+        a = read(p, progress=False, make_unique=True)
+    assert list(a.var_names) == ["Vip", "Sst", "Vip-1", "Pvalb", "Pvalb-1"]
+    assert a.uns["neuromod"]["genes_made_unique"] == ["Vip", "Pvalb"]
+    np.testing.assert_array_equal(a.X[:, 2].toarray().ravel(), [4, 0])
+
+
+def test_cells_without_annotation_and_annotation_without_cells(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text(",s1,s2,s3,s4\nVip,1,2,0,0\nSst,0,3,1,1\nNpy,0,0,0,5\n")
+    m = tmp_path / "m.csv"
+    m.write_text("Cell,type\ns1,A\ns2,B\nzz9,C\n")
+    with pytest.raises(
+        DataValueError,
+        match=r"2 of 4 cells in the counts have no row in the metadata.*e\.g\. s3, s4",
+    ):
+        read(p, metadata=m, join="Cell", progress=False)
+    with pytest.warns(NeuromodWarning) as rec:
+        a = read(p, metadata=m, join="Cell", missing="drop", progress=False)
+    msgs = " | ".join(str(r.message) for r in rec)
+    assert "1 metadata row(s) have no cell in the counts" in msgs and "zz9" in msgs
+    assert list(a.obs_names) == ["s1", "s2"] and a.obs["type"].tolist() == ["A", "B"]
+    assert a.uns["neuromod"]["cells_without_metadata"]["n"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuromodWarning)
+        k = read(p, metadata=m, join="Cell", missing="keep", progress=False)
+    assert k.n_obs == 4 and k.obs["type"].isna().sum() == 2
+
+
+def test_duplicate_sample_names_in_metadata(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text(",s1,s2\nVip,1,2\nSst,0,3\nNpy,4,0\n")
+    m = tmp_path / "m.csv"
+    m.write_text("Cell,type\ns1,A\ns2,B\ns2,C\n")
+    with pytest.raises(
+        DataValueError, match="appear more than once in the metadata column 'Cell': s2"
+    ):
+        read(p, metadata=m, join="Cell", progress=False)
+
+
+@pytest.mark.parametrize(
+    "value, what",
+    [
+        ("-3", "negative"),
+        ("nan", "non-finite or missing"),
+        ("inf", "non-finite"),
+        ("", "non-finite or missing"),
+    ],
+)
+def test_negative_or_nonfinite_counts_name_gene_and_cell(tmp_path, value, what):
+    p = tmp_path / "c.csv"
+    p.write_text(f",s1,s2,s3\nVip,1,2,0\nSst,0,{value},1\nNpy,4,0,0\n")
+    with pytest.raises(DataValueError, match=rf"{what}.*row 'Sst', column 's2'"):
+        read(p, progress=False)
+
+
+def test_label_whitespace_and_case_warned_and_recorded(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text(",s1,s2,s3,s4\nVip,1,2,0,0\nSst,0,3,1,1\nNpy,0,0,0,5\n")
+    m = tmp_path / "m.csv"
+    m.write_text('Cell,subclass\ns1,"Vip "\ns2,"  Vip"\ns3,Sst\ns4,SST\n')
+    with pytest.warns(NeuromodWarning) as rec:
+        a = read(p, metadata=m, progress=False)
+    msgs = " | ".join(str(r.message) for r in rec)
+    assert "stray whitespace" in msgs and "differ only in case" in msgs
+    assert a.obs["subclass_label"].tolist() == ["Vip", "Vip", "Sst", "SST"]
+    rec_ = a.uns["neuromod"]["label_cleaning"]["subclass_label"]
+    assert sorted(rec_["whitespace_fixed"]) == ["  Vip", "Vip "]
+    assert rec_["case_clashes"] == ["SST / Sst"]
+
+
+def test_ragged_rows_and_empty_file(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text(",s1,s2\nVip,1,2\nSst,0\nNpy,1,1\n")
+    # a short line is a missing value, named by gene and cell
+    with pytest.raises(DataValueError, match=r"c\.csv.*missing value.*row 'Sst', column 's2'"):
+        read(p, format="table", progress=False)
+    long = tmp_path / "l.csv"
+    long.write_text(",s1,s2\nVip,1,2\nSst,0,1,5\nNpy,1,1\n")
+    with pytest.raises(FormatError, match=r"l\.csv"):
+        read(long, format="table", progress=False)
+    e = tmp_path / "e.csv"
+    e.write_text("")
+    with pytest.raises(FormatError, match=r"e\.csv"):
+        read(e, format="table", progress=False)
+
+
+def test_unknown_option_named(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text(",s1,s2\nVip,1,2\nSst,0,3\nNpy,4,0\n")
+    with pytest.raises(TypeError, match="no option.*backed"):
+        read(p, backed="r")
