@@ -170,8 +170,7 @@ def _order_stats(
     G = block.shape[1]
     out_q = {q: np.zeros(G) for q in qs}
     out_t = np.zeros(G) if k is not None else None
-    c = block.tocsc()
-    cnt = np.diff(c.indptr)
+    cnt = np.bincount(block.indices, minlength=G)
     need = np.zeros(G, bool)
     for q in qs:
         need |= cnt >= n - math.ceil((n - 1) * q)
@@ -181,14 +180,28 @@ def _order_stats(
     cols = np.flatnonzero(need)
     if len(cols) == 0:
         return out_q, out_t
-    width = np.minimum(1 << np.ceil(np.log2(cnt[cols])).astype(np.int64), n)
-    o = np.argsort(width, kind="stable")
-    cols, width = cols[o], width[o]
+    # bucket = power-of-two length; a stable sort of small integers is a radix sort in numpy
+    expo = np.ceil(np.log2(cnt[cols])).astype(np.uint8)
+    o = np.argsort(expo, kind="stable")
+    cols = cols[o]
+    width = np.minimum(np.left_shift(1, expo[o], dtype=np.int64), n)
     offsets = np.concatenate([[0], np.cumsum(width)])
-    sub = c[:, cols]
-    sc = np.diff(sub.indptr)
+    # relabel genes so the CSC conversion (a counting sort) emits the needed genes first, in bucket
+    # order: their values then land in the padded buffers without another gather
+    idx_t = np.int32 if max(G, int(offsets[-1]), block.nnz) < 2**31 else np.int64
+    relabel = np.empty(G, idx_t)
+    relabel[cols] = np.arange(len(cols), dtype=idx_t)
+    relabel[~need] = np.arange(len(cols), G, dtype=idx_t)
+    c = sp.csr_matrix(
+        (block.data, relabel[block.indices], block.indptr), shape=block.shape, copy=False
+    ).tocsc()
+    sc = cnt[cols]
+    nn = int(c.indptr[len(cols)])
+    shift = (offsets[:-1] - c.indptr[: len(cols)]).astype(idx_t)
+    pos = np.arange(nn, dtype=idx_t)
+    pos += np.repeat(shift, sc)
     buf = np.zeros(int(offsets[-1]), np.float32)
-    buf[np.arange(sub.nnz) + np.repeat(offsets[:-1] - sub.indptr[:-1], sc)] = sub.data
+    buf[pos] = c.data[:nn]
     uw, first = np.unique(width, return_index=True)
     ends = np.append(first[1:], len(width))
     for m, s, e in zip(uw.tolist(), first.tolist(), ends.tolist()):
@@ -232,8 +245,8 @@ def _constant_obs(obs: pd.DataFrame, codes: np.ndarray, T: int, skip: str) -> pd
     return g[const].first().reindex(range(T))
 
 
-def _type_order(raw: pd.Series, labels: pd.Series) -> list[str]:
-    present = set(labels.dropna())
+def _type_order(raw: pd.Series, categories: list[str]) -> list[str]:
+    present = set(categories)
     if isinstance(raw.dtype, pd.CategoricalDtype):
         cats = [c for c in dict.fromkeys(_clean(c) for c in raw.cat.categories) if c in present]
         return cats + sorted(present - set(cats))
@@ -349,11 +362,12 @@ def aggregate(
 
     # ---- labels and types
     chk = check_labels(adata, groupby, merge_case=merge_case)
-    labels = chk.labels
-    order = _type_order(adata.obs[groupby], labels)
+    order = _type_order(adata.obs[groupby], chk.categories)
     if not order:
         raise CellTypeError(f"label column {groupby!r} holds no labels")
-    codes_all = pd.Categorical(labels, categories=order).codes.astype(np.int64)
+    pos = {c: i for i, c in enumerate(order)}
+    to_order = np.array([pos[c] for c in chk.categories] + [-1], np.int64)
+    codes_all = to_order[chk.codes]
     n_all = np.bincount(codes_all[codes_all >= 0], minlength=len(order))
     if chk.n_missing:
         warnings.warn(

@@ -71,12 +71,18 @@ class LabelCheck:
         Groups of spellings that differ only in case (kept apart unless ``merge_case``).
     n_missing
         Cells without a label.
+    codes
+        Per cell, the index of its label in ``categories`` (−1: missing).
+    categories
+        The distinct cleaned labels, in order of first appearance in ``obs``.
     """
 
     labels: pd.Series
     whitespace_fixed: list[str] = field(default_factory=list)
     case_clashes: list[list[str]] = field(default_factory=list)
     n_missing: int = 0
+    codes: np.ndarray | None = None
+    categories: list[str] = field(default_factory=list)
 
 
 def check_labels(
@@ -129,14 +135,23 @@ def check_labels(
         if c:
             folds.setdefault(c.casefold(), []).append(c)
     clashes = [sorted(v) for v in folds.values() if len(v) > 1]
-    mapping = {}
-    for u, c in zip(uniq_str, cleaned):
+    categories: list[str] = []
+    cat_pos: dict[str, int] = {}
+    u2c = np.full(len(uniq_str) + 1, -1, np.int64)  # last slot: pandas' missing code -1
+    for i, c in enumerate(cleaned):
         if merge_case and c and len(folds[c.casefold()]) > 1:
             c = max(folds[c.casefold()], key=lambda s: (clean_counts[s], s))
-        mapping[u] = c if c else np.nan
-    values = np.array([mapping[u] for u in uniq_str] + [np.nan], dtype=object)
-    labels = pd.Series(values[codes], index=_obs(adata_or_obs).index, name=column, dtype=object)
-    n_missing = int(labels.isna().sum())
+        if c:
+            if c not in cat_pos:
+                cat_pos[c] = len(categories)
+                categories.append(c)
+            u2c[i] = cat_pos[c]
+    clean_codes = u2c[codes]
+    values = np.array([*categories, np.nan], dtype=object)
+    labels = pd.Series(
+        values[clean_codes], index=_obs(adata_or_obs).index, name=column, dtype=object
+    )
+    n_missing = int((clean_codes < 0).sum())
     if warn and ws_fixed:
         shown = ", ".join(repr(s) for s in ws_fixed[:5]) + (" ..." if len(ws_fixed) > 5 else "")
         warnings.warn(
@@ -152,7 +167,7 @@ def check_labels(
             NeuromodWarning,
             stacklevel=2,
         )
-    return LabelCheck(labels, ws_fixed, clashes, n_missing)
+    return LabelCheck(labels, ws_fixed, clashes, n_missing, clean_codes, categories)
 
 
 def coarsen(
