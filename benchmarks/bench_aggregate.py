@@ -149,9 +149,9 @@ def worker(case, data_dir, repeats):
             adata, "cell_type", stats="trimmed_mean", max_nnz=nnz // 4, progress=False
         ),
     }
+    base = _rss_mb()  # before the warm-up, whose peak equals the timed runs'
     if not case.startswith("backed"):
         fns[case]()  # warm-up: first-call imports and caches are not what we compare
-    base = _rss_mb()
     times = []
     result = None
     for _ in range(repeats):
