@@ -84,7 +84,9 @@ def default_colors(names: Sequence[str], classes: Sequence[str] | None = None) -
     counters: dict[str, int] = {}
     totals = pd.Series(classes).value_counts().to_dict()
     for c in classes:
-        base = np.array(mcolors.to_rgb(_CLASS_COLORS.get(c, _CLASS_COLORS.get(infer_class(c), "#808080"))))
+        base = np.array(
+            mcolors.to_rgb(_CLASS_COLORS.get(c, _CLASS_COLORS.get(infer_class(c), "#808080")))
+        )
         i = counters.get(c, 0)
         counters[c] = i + 1
         f = 0.35 + 0.65 * (i / max(totals[c] - 1, 1)) if totals[c] > 1 else 1.0
@@ -106,7 +108,9 @@ def _nodes_frame(table: pd.DataFrame, nodes) -> pd.DataFrame:
         df["n_cells"] = 1
     if "class" not in df.columns:
         df["class"] = (
-            df["class_label"].astype(str) if "class_label" in df.columns else [infer_class(n) for n in names]
+            df["class_label"].astype(str)
+            if "class_label" in df.columns
+            else [infer_class(n) for n in names]
         )
     if "color" not in df.columns:
         df["color"] = default_colors(names, df["class"].astype(str).tolist())
@@ -123,7 +127,9 @@ def _check_table(table: pd.DataFrame) -> pd.DataFrame:
         raise TypeError(f"expected the long interaction table (DataFrame), got {type(table)}")
     missing = [c for c in _TABLE_REQUIRED if c not in table.columns]
     if missing:
-        raise ColumnError(f"interaction table lacks columns {missing}; it has {list(table.columns)}")
+        raise ColumnError(
+            f"interaction table lacks columns {missing}; it has {list(table.columns)}"
+        )
     return table
 
 
@@ -199,7 +205,9 @@ def build_graph(
     _check_table(table)
     nd = _nodes_frame(table, nodes)
     g = nx.MultiDiGraph()
-    interactions = list(dict.fromkeys(list(interactions or []) + list(table["interaction"].astype(str))))
+    interactions = list(
+        dict.fromkeys(list(interactions or []) + list(table["interaction"].astype(str)))
+    )
     g.graph.update({k: _graphml_value(v) for k, v in (meta or {}).items()})
     g.graph["interactions"] = json.dumps(interactions, ensure_ascii=False)
     g.graph["thresholds"] = json.dumps(
@@ -216,7 +224,9 @@ def build_graph(
     sel = select_edges(table, pvalue=pvalue, quantile=quantile, top_k=top_k, min_score=min_score)
     get = {c: (sel[c].to_numpy() if c in sel.columns else None) for c in
            ("pvalue", "family", "g_protein", "ligand", "receptor")}  # fmt: skip
-    for i, (s, t, key, w) in enumerate(zip(sel["source"], sel["target"], sel["interaction"], sel["score"])):
+    for i, (s, t, key, w) in enumerate(
+        zip(sel["source"], sel["target"], sel["interaction"], sel["score"])
+    ):
         g.add_edge(
             str(s),
             str(t),
@@ -226,12 +236,16 @@ def build_graph(
             family=str(get["family"][i]) if get["family"] is not None else "",
             g_protein=str(get["g_protein"][i]) if get["g_protein"] is not None else "",
             ligand=str(get["ligand"][i]) if get["ligand"] is not None else str(key).split("→")[0],
-            receptor=str(get["receptor"][i]) if get["receptor"] is not None else str(key).split("→")[-1],
+            receptor=str(get["receptor"][i])
+            if get["receptor"] is not None
+            else str(key).split("→")[-1],
         )
     return g
 
 
-def graph_from_scores(adata, *, key: str = "neuromod_interactions", **thresholds) -> nx.MultiDiGraph:
+def graph_from_scores(
+    adata, *, key: str = "neuromod_interactions", **thresholds
+) -> nx.MultiDiGraph:
     """:func:`build_graph` from the aggregate returned by ``score_interactions``."""
     if key not in adata.uns:
         raise ColumnError(f"no interaction table under .uns[{key!r}]; run score_interactions first")
@@ -272,10 +286,18 @@ def to_tensor(
     (scores), zero where there is no edge / row. Returns the tensor, type names and pair names."""
     if isinstance(obj, pd.DataFrame):
         _check_table(obj)
-        names = list(names) if names is not None else list(
-            dict.fromkeys(list(obj["source"].astype(str)) + list(obj["target"].astype(str)))
+        names = (
+            list(names)
+            if names is not None
+            else list(
+                dict.fromkeys(list(obj["source"].astype(str)) + list(obj["target"].astype(str)))
+            )
         )
-        pairs = list(pairs) if pairs is not None else list(dict.fromkeys(obj["interaction"].astype(str)))
+        pairs = (
+            list(pairs)
+            if pairs is not None
+            else list(dict.fromkeys(obj["interaction"].astype(str)))
+        )
         rows = zip(obj["interaction"].astype(str), obj["source"].astype(str), obj["target"].astype(str),
                    obj["score"].astype(float))  # fmt: skip
     else:
@@ -346,7 +368,11 @@ def coarsen_table(
     tensor, names, pairs = to_tensor(table)
     m = _mapping_series(mapping, names)
     groups = list(dict.fromkeys(m.tolist()))
-    w = np.ones(len(names)) if weights is None else pd.Series(weights).astype(float).loc[names].to_numpy()
+    w = (
+        np.ones(len(names))
+        if weights is None
+        else pd.Series(weights).astype(float).loc[names].to_numpy()
+    )
     c = np.zeros((len(groups), len(names)))
     c[[groups.index(x) for x in m], np.arange(len(names))] = w
     c /= c.sum(axis=1, keepdims=True)
@@ -419,7 +445,9 @@ def graph_summary(g: nx.MultiDiGraph) -> dict[str, Any]:
         },
         index=pd.Index(nodes, name="type"),
     )
-    fam = pd.Series([d.get("family", "") for _, _, d in g.edges(data=True)], dtype=str).value_counts()
+    fam = pd.Series(
+        [d.get("family", "") for _, _, d in g.edges(data=True)], dtype=str
+    ).value_counts()
     per_int = pd.Series([kk for _, _, kk in g.edges(keys=True)], dtype=str).value_counts()
     return {
         "n_types": k,
@@ -471,7 +499,9 @@ def to_structure(
     if zero:
         if non_neuronal == "error":
             raise CellTypeError(f"types without an E/I sign (non-neuronal): {zero}")
-        warnings.warn(f"non-neuronal types left out of the structure: {zero}", NeuromodWarning, stacklevel=2)
+        warnings.warn(
+            f"non-neuronal types left out of the structure: {zero}", NeuromodWarning, stacklevel=2
+        )
     keep = [n for n in names if n not in zero]
     if not keep:
         raise CellTypeError("no neuronal (signed) types left for the structure")
@@ -516,7 +546,9 @@ def read_graphml(path: str | os.PathLike) -> nx.MultiDiGraph:
     if not g.is_directed():
         raise FormatError(f"{p}: expected a directed graph")
     out = nx.MultiDiGraph()
-    out.graph.update({k: v for k, v in g.graph.items() if k not in ("node_default", "edge_default")})
+    out.graph.update(
+        {k: v for k, v in g.graph.items() if k not in ("node_default", "edge_default")}
+    )
     out.add_nodes_from(g.nodes(data=True))
     for s, t, k, d in g.edges(keys=True, data=True):
         out.add_edge(s, t, key=d.pop("id", k) if "id" in d else k, **d)
@@ -543,5 +575,7 @@ def read_scores(path: str | os.PathLike):
         raise FormatError(f"{p} is not a readable h5ad file: {exc}") from exc
     for key, val in list(a.uns.items()):
         if key.endswith("_params") and isinstance(val, Mapping):
-            a.uns[key] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in val.items()}
+            a.uns[key] = {
+                k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in val.items()
+            }
     return a

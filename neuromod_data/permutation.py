@@ -37,7 +37,6 @@ from tqdm.auto import tqdm
 from neuromod_data.complexes import ComplexIndex, check_policy
 from neuromod_data.errors import CellTypeError, DataValueError, ResourceError
 
-
 #: Relative tolerance of the "≥" comparison (ties are counted despite rounding).
 TIE_RTOL = 1e-10
 
@@ -73,7 +72,9 @@ def group_indicator(labels: np.ndarray, n_groups: int) -> sp.csr_matrix:
 def _check_labels(labels: np.ndarray, n_cells: int) -> tuple[np.ndarray, int, np.ndarray]:
     labels = np.asarray(labels)
     if labels.shape != (n_cells,):
-        raise DataValueError(f"labels has shape {labels.shape}, expected ({n_cells},) (one per cell)")
+        raise DataValueError(
+            f"labels has shape {labels.shape}, expected ({n_cells},) (one per cell)"
+        )
     if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0:
         raise DataValueError("labels must be non-negative integer type codes")
     k = int(labels.max()) + 1 if n_cells else 0
@@ -102,7 +103,9 @@ class _Scorer:
     def __init__(self, Xs, labels, k, counts, lig, rec, li, ri, policy, threshold2):
         self.Xs, self.k, self.counts = Xs, k, counts
         self.lig, self.rec, self.li, self.ri, self.policy = lig, rec, li, ri, policy
-        self.threshold2 = threshold2  # 2 × observed score: (L + R) / 2 >= s  <=>  L + R >= 2 s exactly
+        self.threshold2 = (
+            threshold2  # 2 × observed score: (L + R) / 2 >= s  <=>  L + R >= 2 s exactly
+        )
         self.order = np.argsort(labels, kind="stable")
         self.starts = np.concatenate([[0], np.cumsum(counts)])
 
@@ -236,7 +239,9 @@ def cellphonedb_test(
     if n_perms > 0:
         # ">=" up to a relative TIE_RTOL: an exact tie (the same cells' values summed in another order)
         # must count whatever the floating-point summation order gives
-        scorer = _Scorer(Xs, labels, k, counts, lig, rec, li, ri, complex_policy, 2 * score * (1 - TIE_RTOL))
+        scorer = _Scorer(
+            Xs, labels, k, counts, lig, rec, li, ri, complex_policy, 2 * score * (1 - TIE_RTOL)
+        )
         if batch_size is None:
             batch_size = int(np.clip(1_000_000 // max(n_cells, 1), 1, 256))
         rng = np.random.default_rng(seed)
@@ -245,7 +250,9 @@ def cellphonedb_test(
         def draw(size: int) -> np.ndarray:
             # one permutation after the other from the one generator: the stream LIANA uses
             itype = np.int32 if n_cells < 2**31 else np.int64
-            return np.stack([rng.permutation(n_cells).astype(itype, copy=False) for _ in range(size)])
+            return np.stack(
+                [rng.permutation(n_cells).astype(itype, copy=False) for _ in range(size)]
+            )
 
         bar = tqdm(total=n_perms, disable=not progress, desc="permutations", unit="perm")
         if n_jobs == 1:

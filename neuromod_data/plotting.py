@@ -27,7 +27,11 @@ _CLASS_ORDER = {GABA: 0, GLUT: 1}
 def _pyplot():
     import matplotlib
 
-    if not os.environ.get("MPLBACKEND") and matplotlib.get_backend().lower() not in ("agg", "pdf", "svg"):
+    if not os.environ.get("MPLBACKEND") and matplotlib.get_backend().lower() not in (
+        "agg",
+        "pdf",
+        "svg",
+    ):
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -47,14 +51,18 @@ def _table_nodes(obj: Any, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None]
         return obj, None
     if hasattr(obj, "uns") and hasattr(obj, "obs"):
         if key not in obj.uns:
-            raise ColumnError(f"no interaction table under .uns[{key!r}]; run score_interactions first")
+            raise ColumnError(
+                f"no interaction table under .uns[{key!r}]; run score_interactions first"
+            )
         return obj.uns[key], obj.obs
     raise TypeError(f"expected the long table or an aggregate AnnData, got {type(obj)}")
 
 
 def _ordered(names: Sequence[str], nodes: pd.DataFrame) -> list[str]:
     """Types ordered by class (GABAergic, Glutamatergic, others), then by name."""
-    cls = nodes["class"].astype(str) if "class" in nodes.columns else pd.Series("", index=nodes.index)
+    cls = (
+        nodes["class"].astype(str) if "class" in nodes.columns else pd.Series("", index=nodes.index)
+    )
     return sorted(names, key=lambda n: (_CLASS_ORDER.get(cls.get(n, ""), 2), str(n)))
 
 
@@ -101,7 +109,9 @@ def plot_pair_heatmap(
     plt = _pyplot()
     table, nodes = _table_nodes(obj, key)
     if interaction not in set(table["interaction"]):
-        raise ColumnError(f"interaction {interaction!r} not in the table; e.g. {table['interaction'].unique()[:5].tolist()}")
+        raise ColumnError(
+            f"interaction {interaction!r} not in the table; e.g. {table['interaction'].unique()[:5].tolist()}"
+        )
     nd = _nodes_frame(table, nodes)
     names = _ordered(list(nd.index), nd)
     tensor, _, _ = to_tensor(table, names=names, pairs=[interaction])
@@ -180,7 +190,9 @@ def plot_graph(
     cells = np.array([float(g.nodes[n].get("n_cells", 1)) for n in simple.nodes])
     sizes = 100 + 900 * np.sqrt(cells / cells.max()) if len(cells) else []
     colors = [g.nodes[n].get("color", "#808080") for n in simple.nodes]
-    nx.draw_networkx_nodes(simple, pos, ax=ax, node_color=colors, node_size=sizes, edgecolors="black")
+    nx.draw_networkx_nodes(
+        simple, pos, ax=ax, node_color=colors, node_size=sizes, edgecolors="black"
+    )
     edges = [(s, t) for s, t in simple.edges if s != t]
     if edges:
         w = np.array([simple[s][t]["weight"] for s, t in edges])
@@ -222,9 +234,13 @@ def plot_dotplot(
     if interactions is not None:
         t = t[t["interaction"].isin(interactions)]
     if t.empty:
-        raise ColumnError("nothing to plot: no rows left after selecting sources/targets/interactions")
+        raise ColumnError(
+            "nothing to plot: no rows left after selecting sources/targets/interactions"
+        )
     if top_n is not None:
-        best = t.groupby("interaction")["score"].max().sort_values(ascending=False).head(top_n).index
+        best = (
+            t.groupby("interaction")["score"].max().sort_values(ascending=False).head(top_n).index
+        )
         t = t[t["interaction"].isin(best)]
     if max_columns is not None:
         combo = t["source"].astype(str) + " → " + t["target"].astype(str)
@@ -241,7 +257,9 @@ def plot_dotplot(
     size_val = np.nan_to_num(size_val)
     cols = list(dict.fromkeys(t["source"].astype(str) + " → " + t["target"].astype(str)))
     rows = list(dict.fromkeys(t["interaction"].astype(str)))
-    x = (t["source"].astype(str) + " → " + t["target"].astype(str)).map({c: i for i, c in enumerate(cols)})
+    x = (t["source"].astype(str) + " → " + t["target"].astype(str)).map(
+        {c: i for i, c in enumerate(cols)}
+    )
     y = t["interaction"].astype(str).map({r: i for i, r in enumerate(rows)})
     fig, ax = plt.subplots(figsize=(2.5 + 0.22 * len(cols), 1.5 + 0.25 * len(rows)))
     smax = size_val.max() if size_val.max() > 0 else 1.0

@@ -102,7 +102,15 @@ def prepare_resource(resource: str | pd.DataFrame) -> tuple[pd.DataFrame, str]:
         if col not in df.columns:
             df[col] = ""
     df = df.fillna({"family": "", "g_protein": ""})
-    for col in ("interaction", "ligand", "receptor", "ligand_genes", "receptor_genes", "family", "g_protein"):
+    for col in (
+        "interaction",
+        "ligand",
+        "receptor",
+        "ligand_genes",
+        "receptor_genes",
+        "family",
+        "g_protein",
+    ):
         df[col] = df[col].astype(str)
     if df.empty:
         raise ResourceError(f"resource {name!r} has no interactions")
@@ -113,7 +121,9 @@ def prepare_resource(resource: str | pd.DataFrame) -> tuple[pd.DataFrame, str]:
 def _split_available(res: pd.DataFrame, genes: Sequence[str], name: str):
     """Keep the interactions whose genes are all present; report the others."""
     present = set(map(str, genes))
-    all_genes = sorted({g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)})
+    all_genes = sorted(
+        {g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)}
+    )
     missing_genes = [g for g in all_genes if g not in present]
     ok = np.array(
         [
@@ -172,7 +182,9 @@ def _cpm_columns(adata: ad.AnnData, cols: np.ndarray, layer: str | None) -> tupl
     return sub, "normalized"
 
 
-def _log_expression(adata: ad.AnnData, cols: np.ndarray, layer: str | None) -> tuple[np.ndarray, str]:
+def _log_expression(
+    adata: ad.AnnData, cols: np.ndarray, layer: str | None
+) -> tuple[np.ndarray, str]:
     cpm, kind = _cpm_columns(adata, cols, layer)
     if kind == "cpm":
         return np.log1p(cpm), "log1p_cpm"
@@ -222,7 +234,9 @@ def _type_codes(adata: ad.AnnData, groupby: str, min_cells: int):
     keep = lab.notna().to_numpy()
     if not keep.all():
         warnings.warn(
-            f"{(~keep).sum()} cells without a {groupby!r} label are left out", NeuromodWarning, stacklevel=3
+            f"{(~keep).sum()} cells without a {groupby!r} label are left out",
+            NeuromodWarning,
+            stacklevel=3,
         )
     labels = lab.astype(str).to_numpy()
     sizes = pd.Series(labels[keep]).value_counts()
@@ -406,11 +420,15 @@ def score_interactions(
     if groupby is None or is_aggregate(adata) and groupby not in adata.obs.columns:
         if not is_aggregate(adata):
             raise ColumnError("groupby is required for cells × genes input (a label column of obs)")
-        return _score_aggregate(adata, res, res_name, stat, complex_policy, min_cells, method, key_added)
+        return _score_aggregate(
+            adata, res, res_name, stat, complex_policy, min_cells, method, key_added
+        )
 
     names, codes, keep, small = _type_codes(adata, groupby, min_cells)
     res, missing_genes, missing_int = _split_available(res, adata.var_names, res_name)
-    genes = sorted({g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)})
+    genes = sorted(
+        {g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)}
+    )
     pos = pd.Index(adata.var_names.astype(str))
     if not pos.is_unique:
         dup = pos[pos.duplicated()].unique().tolist()
@@ -491,7 +509,11 @@ def score_interactions(
         var=pd.DataFrame(index=pd.Index(genes, name="gene")),
         layers={s: np.asarray(v, dtype=np.float64) for s, v in layers.items()},
     )
-    agg.uns["neuromod_aggregate"] = {"groupby": groupby, "stats": list(layers), "expression": params["expression"]}
+    agg.uns["neuromod_aggregate"] = {
+        "groupby": groupby,
+        "stats": list(layers),
+        "expression": params["expression"],
+    }
     agg.uns[key_added] = table
     agg.uns[key_added + "_params"] = params
     adata.uns[key_added] = table
@@ -514,9 +536,13 @@ def _score_aggregate(agg, res, res_name, stat, policy, min_cells, method, key_ad
             NeuromodWarning, stacklevel=3,
         )  # fmt: skip
     if keep.sum() < 2:
-        raise CellTypeError(f"scoring between cell types needs at least 2 types, got {np.array(names)[keep].tolist()}")
+        raise CellTypeError(
+            f"scoring between cell types needs at least 2 types, got {np.array(names)[keep].tolist()}"
+        )
     res, missing_genes, missing_int = _split_available(res, agg.var_names, res_name)
-    genes = sorted({g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)})
+    genes = sorted(
+        {g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)}
+    )
     cols = pd.Index(agg.var_names.astype(str)).get_indexer(genes)
 
     def layer_values(name):
@@ -538,7 +564,11 @@ def _score_aggregate(agg, res, res_name, stat, policy, min_cells, method, key_ad
     if main is None and "neuromod_aggregate" in agg.uns and stat != "mean":
         raise ColumnError(f"aggregate has no layer {stat!r}; layers: {list(agg.layers)}")
     values = layer_values(main)
-    props = layer_values("frac_expressing") if "frac_expressing" in agg.layers else np.full_like(values, np.nan)
+    props = (
+        layer_values("frac_expressing")
+        if "frac_expressing" in agg.layers
+        else np.full_like(values, np.nan)
+    )
     lig = ComplexIndex.build(res.ligand_genes, genes)
     rec = ComplexIndex.build(res.receptor_genes, genes)
     lm = _pair_values(values, lig, res.ligand_genes, policy)
@@ -559,7 +589,9 @@ def _score_aggregate(agg, res, res_name, stat, policy, min_cells, method, key_ad
             gb = str(out.uns.get("neuromod_aggregate", {}).get("groupby", ""))
             stem = gb[: -len("_label")] if gb.endswith("_label") else gb
             ccol = next((c for c in (f"{stem}_color", f"{gb}_color") if c in out.obs.columns), None)
-            out.obs["color"] = out.obs[ccol].astype(str).tolist() if ccol else default_colors(kept, cls)
+            out.obs["color"] = (
+                out.obs[ccol].astype(str).tolist() if ccol else default_colors(kept, cls)
+            )
         out.obs["sign"] = [type_sign(c, n) for c, n in zip(cls, kept)]
     out.uns[key_added] = table
     out.uns[key_added + "_params"] = {

@@ -26,22 +26,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="cells × genes file (h5ad, csv/tsv(.gz), 10x, Allen export, ...)")
     p.add_argument("--metadata", help="per-cell metadata table joined on the cell names")
-    p.add_argument("--groupby", required=True, help="label column defining the types, e.g. subclass_label")
+    p.add_argument(
+        "--groupby", required=True, help="label column defining the types, e.g. subclass_label"
+    )
     p.add_argument(
         "--resource",
         default="neuropeptides",
         help="neuropeptides | neuromodulators | neuronchat:PATH | liana:PATH[:NAME] | cellchat:PATH",
     )
     p.add_argument("--method", default="product", choices=("product", "smith2019", "cellphonedb"))
-    p.add_argument("--stat", help="per-type statistic (mean, median, trimmed_mean, frac_expressing)")
-    p.add_argument("--n-perms", type=int, default=1000, help="cellphonedb permutations (default 1000)")
+    p.add_argument(
+        "--stat", help="per-type statistic (mean, median, trimmed_mean, frac_expressing)"
+    )
+    p.add_argument(
+        "--n-perms", type=int, default=1000, help="cellphonedb permutations (default 1000)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--expr-prop", type=float, default=0.1)
     p.add_argument("--min-cells", type=int, default=1, help="leave out types with fewer cells")
     p.add_argument("--complex-policy", default="min", choices=("min", "gmean"))
-    p.add_argument("--pvalue", type=float, default=0.05, help="edge threshold on p-values (cellphonedb)")
-    p.add_argument("--quantile", type=float, help="keep edges with score ≥ this quantile (e.g. 0.9)")
+    p.add_argument(
+        "--pvalue", type=float, default=0.05, help="edge threshold on p-values (cellphonedb)"
+    )
+    p.add_argument(
+        "--quantile", type=float, help="keep edges with score ≥ this quantile (e.g. 0.9)"
+    )
     p.add_argument("--top-k", type=int, help="keep the k strongest edges")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--out", required=True, help="output folder")
@@ -68,7 +78,13 @@ def _read(path: str, metadata: str | None):
 
 def run(args: argparse.Namespace) -> int:
     from neuromod_data._files import atomic_path
-    from neuromod_data.graph import graph_from_scores, graph_summary, to_structure, write_graphml, write_scores
+    from neuromod_data.graph import (
+        graph_from_scores,
+        graph_summary,
+        to_structure,
+        write_graphml,
+        write_scores,
+    )
     from neuromod_data.score import score_interactions
 
     out = Path(args.out)
@@ -107,7 +123,10 @@ def run(args: argparse.Namespace) -> int:
     params = dict(agg.uns["neuromod_interactions_params"])
     record = {
         "input": str(args.input),
-        "params": {k: (list(v) if not isinstance(v, str | int | float | bool) else v) for k, v in params.items()},
+        "params": {
+            k: (list(v) if not isinstance(v, str | int | float | bool) else v)
+            for k, v in params.items()
+        },
         "thresholds": thresholds,
         "n_types": summ["n_types"],
         "n_edges": summ["n_edges"],

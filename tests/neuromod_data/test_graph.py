@@ -119,9 +119,9 @@ def test_coarsen_table_block_means_by_hand():
     assert get("Sst→Sstr2", "Sst", "Sst") == pytest.approx((0 + 3 + 0.5 + 0) / 4)
     assert get("Sst→Sstr2", "IT", "IT") == 0.0
     w = coarsen_table(t, m, weights={"Sst a": 1, "Sst b": 3, "L5 IT": 1})
-    assert w[(w.interaction == "Npy→Npy1r") & (w.source == "Sst") & (w.target == "IT")].score.item() == pytest.approx(
-        (1 * 4 + 3 * 2) / 4
-    )
+    assert w[
+        (w.interaction == "Npy→Npy1r") & (w.source == "Sst") & (w.target == "IT")
+    ].score.item() == pytest.approx((1 * 4 + 3 * 2) / 4)
     # per-type ligand means pool over the senders of the block
     row = c[(c.interaction == "Npy→Npy1r") & (c.source == "Sst") & (c.target == "IT")].iloc[0]
     assert row.family == "neuropeptide" and np.isnan(row.pvalue)
@@ -153,7 +153,9 @@ def test_graph_summary_by_hand():
 
 
 def test_graphml_round_trip(tmp_path):
-    g = build_graph(_table(), nodes=NODES, meta={"method": "cellphonedb", "n_perms": 100, "lst": [1, 2]})
+    g = build_graph(
+        _table(), nodes=NODES, meta={"method": "cellphonedb", "n_perms": 100, "lst": [1, 2]}
+    )
     p = write_graphml(g, tmp_path / "g.graphml")
     h = read_graphml(p)
     assert isinstance(h, nx.MultiDiGraph)
@@ -177,9 +179,13 @@ def test_h5ad_round_trip_of_scores(tmp_path):
                    var=pd.DataFrame(index=["L", "R", "O"]))  # fmt: skip
     res = pd.DataFrame({"ligand": ["L", "L"], "receptor": ["R", "Missing"]})
     with pytest.warns(NeuromodWarning):
-        agg = score_interactions(a, "t", resource=res, method="cellphonedb", n_perms=20, expr_prop=0.0)
+        agg = score_interactions(
+            a, "t", resource=res, method="cellphonedb", n_perms=20, expr_prop=0.0
+        )
     back = read_scores(write_scores(agg, tmp_path / "scores.h5ad"))
-    pd.testing.assert_frame_equal(back.uns["neuromod_interactions"], agg.uns["neuromod_interactions"])
+    pd.testing.assert_frame_equal(
+        back.uns["neuromod_interactions"], agg.uns["neuromod_interactions"]
+    )
     assert back.uns["neuromod_interactions_params"]["missing_interactions"] == ["L→Missing"]
     assert back.obs["sign"].tolist() == [1, -1, -1]  # sorted names: L6 IT, Sst x, Vip y
     g1, g2 = graph_from_scores(agg), graph_from_scores(back)
@@ -188,9 +194,19 @@ def test_h5ad_round_trip_of_scores(tmp_path):
 
 
 def test_infer_class_and_sign():
-    assert infer_class("Lamp5 Lhx6") == "GABAergic" and infer_class("L2/3 IT VISp Rrad") == "Glutamatergic"
-    assert infer_class("L5/6 NP CT") == "Glutamatergic" and infer_class("Oligo Opalin") == "Non-Neuronal"
-    assert type_sign("GABAergic") == -1 and type_sign("Glutamatergic") == 1 and type_sign("Endothelial") == 0
+    assert (
+        infer_class("Lamp5 Lhx6") == "GABAergic"
+        and infer_class("L2/3 IT VISp Rrad") == "Glutamatergic"
+    )
+    assert (
+        infer_class("L5/6 NP CT") == "Glutamatergic"
+        and infer_class("Oligo Opalin") == "Non-Neuronal"
+    )
+    assert (
+        type_sign("GABAergic") == -1
+        and type_sign("Glutamatergic") == 1
+        and type_sign("Endothelial") == 0
+    )
 
 
 def test_bad_tables():

@@ -58,7 +58,9 @@ def _slow(X, labels, genes, pairs, expr_prop, n_perms, seed, policy="min"):
         for p, (lc, rc) in enumerate(pairs):
             for a in range(k):
                 for b in range(k):
-                    if (cx(pm[a], lc) + cx(pm[b], rc)) / 2 >= score[p, a, b] * (1 - 1e-10):  # ties count
+                    if (cx(pm[a], lc) + cx(pm[b], rc)) / 2 >= score[p, a, b] * (
+                        1 - 1e-10
+                    ):  # ties count
                         count[p, a, b] += 1
     return score, expressed, (count + 1) / (n_perms + 1)
 
@@ -67,8 +69,17 @@ def _slow(X, labels, genes, pairs, expr_prop, n_perms, seed, policy="min"):
 def test_matches_slow_direct_implementation(policy):
     X, labels, genes = _data()
     pairs = [("L0", "R0"), ("L1_L2", "R1"), ("L0", "R0_R1")]
-    res = cellphonedb_test(X, labels, genes, pairs, expr_prop=0.2, n_perms=40, seed=3,
-                           complex_policy=policy, batch_size=7)
+    res = cellphonedb_test(
+        X,
+        labels,
+        genes,
+        pairs,
+        expr_prop=0.2,
+        n_perms=40,
+        seed=3,
+        complex_policy=policy,
+        batch_size=7,
+    )
     score, expressed, pval = _slow(X, labels, genes, pairs, 0.2, 40, 3, policy)
     np.testing.assert_allclose(res.score, score, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(res.expressed, expressed)
@@ -87,7 +98,12 @@ def test_identical_for_any_n_jobs_and_batch_size_and_sparse_input():
     X, labels, genes = _data(seed=1)
     pairs = [("L0", "R0"), ("L1", "R1")]
     ref = cellphonedb_test(X, labels, genes, pairs, n_perms=101, seed=7, n_jobs=1)
-    for kw in ({"n_jobs": 2}, {"n_jobs": 2, "batch_size": 5}, {"batch_size": 1}, {"n_jobs": 3, "batch_size": 13}):
+    for kw in (
+        {"n_jobs": 2},
+        {"n_jobs": 2, "batch_size": 5},
+        {"batch_size": 1},
+        {"n_jobs": 3, "batch_size": 13},
+    ):
         other = cellphonedb_test(sp.csr_matrix(X), labels, genes, pairs, n_perms=101, seed=7, **kw)
         np.testing.assert_array_equal(other.counts, ref.counts)
         np.testing.assert_array_equal(other.pvalue, ref.pvalue)

@@ -23,7 +23,9 @@ from neuromod_data.errors import (
 from neuromod_data.permutation import cellphonedb_test
 from neuromod_data.score import COLUMNS, score_interactions
 
-RES = pd.DataFrame({"ligand": ["L"], "receptor": ["R"], "family": ["neuropeptide"], "g_protein": ["Gq"]})
+RES = pd.DataFrame(
+    {"ligand": ["L"], "receptor": ["R"], "family": ["neuropeptide"], "g_protein": ["Gq"]}
+)
 
 
 def _tiny() -> ad.AnnData:
@@ -47,7 +49,12 @@ def test_product_by_hand():
     lb = math.log1p(2e5) / 2
     ra = math.log1p(5e5) / 2
     rb = (math.log1p(5e5) + math.log1p(2e5)) / 2
-    for (s, tg), exp in {("A", "A"): la * ra, ("A", "B"): la * rb, ("B", "A"): lb * ra, ("B", "B"): lb * rb}.items():
+    for (s, tg), exp in {
+        ("A", "A"): la * ra,
+        ("A", "B"): la * rb,
+        ("B", "A"): lb * ra,
+        ("B", "B"): lb * rb,
+    }.items():
         r = _row(t, s, tg)
         assert r.score == pytest.approx(exp, rel=1e-12)
     r = _row(t, "A", "B")
@@ -77,7 +84,11 @@ def test_trimmed_mean_cuts_five_percent_each_end():
     lig = rng.integers(1, 50, n).astype(float)
     lig[0] = 10_000  # an outlier the trimmed mean ignores
     X = np.column_stack([lig, np.full(n, 5.0)])
-    a = ad.AnnData(X=X, obs=pd.DataFrame({"t": ["A"] * 20 + ["B"] * 20}, index=[f"c{i}" for i in range(n)]), var=pd.DataFrame(index=["L", "R"]))
+    a = ad.AnnData(
+        X=X,
+        obs=pd.DataFrame({"t": ["A"] * 20 + ["B"] * 20}, index=[f"c{i}" for i in range(n)]),
+        var=pd.DataFrame(index=["L", "R"]),
+    )
     a.uns["neuromod"] = {"X": "cpm"}
     t = score_interactions(a, "t", resource=RES, method="smith2019").uns["neuromod_interactions"]
     exp = np.sort(lig[:20])[1:-1].mean()  # int(0.05 * 20) = 1 cut at each end
@@ -86,7 +97,11 @@ def test_trimmed_mean_cuts_five_percent_each_end():
 
 def test_log10_cpm_input_is_converted_back_to_cpm():
     cpm = np.array([[99.0, 9.0], [999.0, 9.0], [0.0, 99.0], [0.0, 999.0]])
-    a = ad.AnnData(X=np.log10(cpm + 1), obs=pd.DataFrame({"t": list("AABB")}), var=pd.DataFrame(index=["L", "R"]))
+    a = ad.AnnData(
+        X=np.log10(cpm + 1),
+        obs=pd.DataFrame({"t": list("AABB")}),
+        var=pd.DataFrame(index=["L", "R"]),
+    )
     a.uns["neuromod"] = {"X": "log10_cpm1"}
     t = score_interactions(a, "t", resource=RES, method="smith2019").uns["neuromod_interactions"]
     assert _row(t, "A", "B").ligand_means == pytest.approx(549.0)
@@ -101,9 +116,15 @@ def test_cellphonedb_matches_permutation_module_and_filters():
     counts[:40, 0] += 8
     counts[40:80, 1] = 0  # receptor absent from B
     counts[:, 2] += 1  # no empty library
-    a = ad.AnnData(X=sp.csr_matrix(counts), obs=pd.DataFrame({"t": lab}), var=pd.DataFrame(index=["L", "R", "O1", "O2"]))
+    a = ad.AnnData(
+        X=sp.csr_matrix(counts),
+        obs=pd.DataFrame({"t": lab}),
+        var=pd.DataFrame(index=["L", "R", "O1", "O2"]),
+    )
     a.uns["neuromod"] = {"X": "counts"}
-    agg = score_interactions(a, "t", resource=RES, method="cellphonedb", n_perms=99, seed=5, expr_prop=0.2)
+    agg = score_interactions(
+        a, "t", resource=RES, method="cellphonedb", n_perms=99, seed=5, expr_prop=0.2
+    )
     t = agg.uns["neuromod_interactions"]
     c64 = counts.astype(np.float64)
     expr = np.log1p(c64 / c64.sum(axis=1, keepdims=True) * 1e6)
@@ -117,7 +138,9 @@ def test_cellphonedb_matches_permutation_module_and_filters():
         assert r.score == pytest.approx(ref.score[0, i, j], rel=1e-12)
         assert r.pvalue == ref.pvalue[0, i, j]
     assert _row(t, "A", "A").pvalue < 0.05
-    allrows = score_interactions(a, "t", resource=RES, method="cellphonedb", n_perms=9, return_all=True)
+    allrows = score_interactions(
+        a, "t", resource=RES, method="cellphonedb", n_perms=9, return_all=True
+    )
     assert len(allrows.uns["neuromod_interactions"]) == 9
     params = agg.uns["neuromod_interactions_params"]
     assert params["n_perms"] == 99 and ">=" in params["pvalue_convention"]
@@ -126,9 +149,15 @@ def test_cellphonedb_matches_permutation_module_and_filters():
 def test_product_from_aggregate_matches_cells(toy):
     from neuromod_data.aggregate import aggregate
 
-    agg_in = aggregate(toy, "subclass_label", stats=("mean", "frac_expressing"), normalize="cpm", transform="log1p")
-    from_agg = score_interactions(agg_in, resource="neuropeptides", method="product").uns["neuromod_interactions"]
-    from_cells = score_interactions(toy, "subclass_label", resource="neuropeptides").uns["neuromod_interactions"]
+    agg_in = aggregate(
+        toy, "subclass_label", stats=("mean", "frac_expressing"), normalize="cpm", transform="log1p"
+    )
+    from_agg = score_interactions(agg_in, resource="neuropeptides", method="product").uns[
+        "neuromod_interactions"
+    ]
+    from_cells = score_interactions(toy, "subclass_label", resource="neuropeptides").uns[
+        "neuromod_interactions"
+    ]
     m = from_agg.merge(from_cells, on=["source", "target", "interaction"])
     assert len(m) == len(from_cells) == len(from_agg)
     np.testing.assert_allclose(m.score_x, m.score_y, rtol=1e-5, atol=1e-5)
@@ -141,26 +170,36 @@ def test_toy_type_specificity(toy):
     t = score_interactions(toy, "subclass_label", resource="neuropeptides", method="smith2019").uns[
         "neuromod_interactions"
     ]
-    lig = t.drop_duplicates(["ligand", "source"]).pivot(index="source", columns="ligand", values="ligand_means")
+    lig = t.drop_duplicates(["ligand", "source"]).pivot(
+        index="source", columns="ligand", values="ligand_means"
+    )
     assert lig["Vip"].idxmax() == "Vip" and lig["Sst"].idxmax() == "Sst"
 
 
 def test_complex_policy_changes_multi_gene_entries():
     X = np.array([[4.0, 1.0, 2.0], [4.0, 1.0, 2.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
-    a = ad.AnnData(X=X, obs=pd.DataFrame({"t": list("AABB")}), var=pd.DataFrame(index=["G1", "G2", "R"]))
+    a = ad.AnnData(
+        X=X, obs=pd.DataFrame({"t": list("AABB")}), var=pd.DataFrame(index=["G1", "G2", "R"])
+    )
     a.uns["neuromod"] = {"X": "cpm"}
-    res = pd.DataFrame({"ligand": ["GG"], "receptor": ["R"], "ligand_genes": ["G1_G2"], "receptor_genes": ["R"]})
-    mn = score_interactions(a, "t", resource=res, method="smith2019", stat="mean").uns["neuromod_interactions"]
-    gm = score_interactions(a, "t", resource=res, method="smith2019", stat="mean", complex_policy="gmean").uns[
+    res = pd.DataFrame(
+        {"ligand": ["GG"], "receptor": ["R"], "ligand_genes": ["G1_G2"], "receptor_genes": ["R"]}
+    )
+    mn = score_interactions(a, "t", resource=res, method="smith2019", stat="mean").uns[
         "neuromod_interactions"
     ]
+    gm = score_interactions(
+        a, "t", resource=res, method="smith2019", stat="mean", complex_policy="gmean"
+    ).uns["neuromod_interactions"]
     assert _row(mn, "A", "A").ligand_means == pytest.approx(1.0)
     assert _row(gm, "A", "A").ligand_means == pytest.approx(2.0)
     assert _row(mn, "A", "A").ligand_complex == "G1_G2"
 
 
 def test_missing_genes_are_warned_and_recorded():
-    res = pd.concat([RES, pd.DataFrame({"ligand": ["L"], "receptor": ["Absent1"]})], ignore_index=True)
+    res = pd.concat(
+        [RES, pd.DataFrame({"ligand": ["L"], "receptor": ["Absent1"]})], ignore_index=True
+    )
     with pytest.warns(MissingGenesWarning, match="Absent1"):
         agg = score_interactions(_tiny(), "t", resource=res)
     p = agg.uns["neuromod_interactions_params"]
@@ -185,7 +224,10 @@ def test_single_type():
 def test_types_below_min_cells():
     a = _tiny()
     a.obs["t"] = ["A", "A", "A", "B"]
-    with pytest.warns(NeuromodWarning, match="'B' \\(1\\)"), pytest.raises(CellTypeError, match="left out for size"):
+    with (
+        pytest.warns(NeuromodWarning, match="'B' \\(1\\)"),
+        pytest.raises(CellTypeError, match="left out for size"),
+    ):
         score_interactions(a, "t", resource=RES, min_cells=2)
     b = ad.concat([_tiny(), _tiny()], index_unique="-")
     b.obs["t"] = ["A", "A", "B", "B", "A", "C", "B", "B"]
@@ -234,12 +276,17 @@ def test_tasic_vip_and_sst_type_specific(shared_data):
     agg = score_interactions(a, "cluster_label", resource=res, method="smith2019", min_cells=5)
     t = agg.uns["neuromod_interactions"]
     vip = t.drop_duplicates("source").set_index("source").ligand_means.sort_values(ascending=False)
-    sst = t.drop_duplicates("target").set_index("target").receptor_means.sort_values(ascending=False)
+    sst = (
+        t.drop_duplicates("target").set_index("target").receptor_means.sort_values(ascending=False)
+    )
     assert all(n.startswith("Vip") for n in vip.index[:5]), vip.head()
     assert all(n.startswith("Sst") for n in sst.index[:5]), sst.head()
     assert agg.obs.loc[vip.index[0], "sign"] == -1
     # the full neuropeptide resource: no receptor is in the export → one clear error
-    with pytest.raises(ResourceError, match="none of the 37 interactions"), warnings.catch_warnings():
+    with (
+        pytest.raises(ResourceError, match="none of the 37 interactions"),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         score_interactions(a, "cluster_label", resource="neuropeptides")
 
@@ -251,7 +298,10 @@ def m1(shared_data):
     d = shared_data / "allen_m1_patchseq"
     if not d.is_dir():
         pytest.skip(f"{d} absent")
-    return read(d / "m1_patchseq_phys_temp_exon_counts.csv.gz", metadata=d / "m1_patchseq_phys_temp_meta_data.csv")
+    return read(
+        d / "m1_patchseq_phys_temp_exon_counts.csv.gz",
+        metadata=d / "m1_patchseq_phys_temp_meta_data.csv",
+    )
 
 
 @pytest.mark.parametrize("level", ["RNA family", "RNA type"])

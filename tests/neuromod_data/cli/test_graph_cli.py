@@ -75,5 +75,16 @@ def test_bad_input_is_one_clear_message(toy_h5ad, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no_such_label" in err and "Traceback" not in err
     assert not (out / "interactions.csv").exists()
-    rc = main(["graph", str(toy_h5ad), "--groupby", "class_label", "--resource", "liana:/nonexistent.csv", "--out", str(out)])
+    rc = main(
+        [
+            "graph",
+            str(toy_h5ad),
+            "--groupby",
+            "class_label",
+            "--resource",
+            "liana:/nonexistent.csv",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2 and "nonexistent" in capsys.readouterr().err
