@@ -4,7 +4,9 @@ Single-cell count tables are mostly zeros written as ``0,``. Parsing every field
 general CSV parser does, costs time and a dense matrix worth of memory. Here the file is read in
 byte chunks cut at line ends; in each chunk numpy finds the separators, skips the fields that are
 exactly ``0`` and turns only the remaining digit runs into integers. Memory therefore stays at one
-chunk plus the nonzeros. A chunk holding anything but plain non-negative integers (decimals,
+chunk plus the nonzeros. Where numba is importable (scanpy depends on it) one compiled pass over
+the bytes does all of this (~4 ns per byte); otherwise a vectorised numpy version does, about
+half as fast. A chunk holding anything but plain non-negative integers (decimals,
 exponents, signs, quotes, ``NA``) is handed to pandas' C parser instead, so general numeric tables
 still read correctly, only slower.
 """
@@ -30,6 +32,116 @@ _CR = 13
 _ZERO = 48
 # more digits than this cannot be held exactly in int64 arithmetic below: let pandas parse them
 _MAX_DIGITS = 15
+
+
+def _scan_ints(
+    arr, sep, n_cols, out_col, out_val, name_start, name_end, counts
+):  # pragma: no cover
+    """One pass over a chunk of lines ``name<sep>int<sep>...int\\n``; compiled by numba.
+
+    Writes the nonzero (column, value) pairs, the byte span of each row name and the nonzeros per
+    line. Returns (lines, nonzeros, status); status != 0: something other than plain
+    non-negative integers in the right number of fields (the caller falls back to pandas).
+    """
+    n = arr.size
+    i = 0
+    line = 0
+    nnz = 0
+    while i < n:
+        name_start[line] = i
+        if arr[i] == 34:  # quoted row name: a separator inside quotes is part of the name
+            i += 1
+            while i < n and arr[i] != 34:
+                i += 1
+            i += 1
+        while i < n and arr[i] != sep and arr[i] != 10:
+            i += 1
+        if i >= n or arr[i] == 10:
+            return line, nnz, 1
+        name_end[line] = i
+        i += 1
+        col = 0
+        first = nnz
+        while True:
+            v = 0
+            nd = 0
+            while i < n:
+                c = arr[i]
+                if c == sep or c == 10:
+                    break
+                d = np.int64(c) - 48
+                if d < 0 or d > 9:
+                    return line, nnz, 2
+                v = v * 10 + d
+                nd += 1
+                i += 1
+            if nd == 0 or nd > 15 or i >= n:
+                return line, nnz, 3
+            if col >= n_cols:
+                return line, nnz, 4
+            if v != 0:
+                out_col[nnz] = col
+                out_val[nnz] = v
+                nnz += 1
+            col += 1
+            if arr[i] == 10:
+                i += 1
+                break
+            i += 1
+        if col != n_cols:
+            return line, nnz, 4
+        counts[line] = nnz - first
+        line += 1
+    return line, nnz, 0
+
+
+def _compile():
+    if os.environ.get("NEUROMOD_NUMBA", "1") == "0":
+        return None
+    try:
+        from numba import njit
+    except ImportError:  # pragma: no cover - numba comes with scanpy
+        return None
+    return njit(cache=True, nogil=True)(_scan_ints)
+
+
+_KERNEL = None
+_KERNEL_TRIED = False
+
+
+def _kernel():
+    global _KERNEL, _KERNEL_TRIED
+    if not _KERNEL_TRIED:
+        _KERNEL, _KERNEL_TRIED = _compile(), True
+    return _KERNEL
+
+
+class _Buffers:
+    """Output arrays reused from chunk to chunk (fresh allocations per chunk cost page faults)."""
+
+    def __init__(self):
+        self.size = 0
+
+    def get(self, n_bytes: int, n_cols: int):
+        if n_bytes // 2 + 2 > self.size:
+            self.size = n_bytes // 2 + 2
+            self.col = np.empty(self.size, np.int32)
+            self.val = np.empty(self.size, np.float32)
+            m = self.size // max(1, n_cols) + 2
+            self.ns, self.ne, self.cnt = (np.empty(m, np.int64) for _ in range(3))
+        return self.col, self.val, self.ns, self.ne, self.cnt
+
+
+def _fast_chunk_compiled(kernel, arr, buf: bytes, n_cols: int, sep_byte: int, bufs: _Buffers):
+    col, val, ns, ne, cnt = bufs.get(arr.size, n_cols)
+    n_lines, nnz, status = kernel(arr, sep_byte, n_cols, col, val, ns, ne, cnt)
+    if status != 0:
+        return None
+    names = [
+        _unquote(buf[a:b].decode("utf-8", "replace"))
+        for a, b in zip(ns[:n_lines].tolist(), ne[:n_lines].tolist())
+    ]
+    return names, cnt[:n_lines].copy(), col[:nnz].copy(), val[:nnz].copy()
 
 
 @dataclass
@@ -212,6 +324,8 @@ def read_delimited_matrix(
     acc = _Accumulator([], [], [], [])
     n_fast = n_slow = 0
     use_fast = True
+    kernel = _kernel()
+    bufs = _Buffers()
     with open_binary(path, member=member) as (stream, tell):
         header_raw = stream.readline()
         if not header_raw:
@@ -277,7 +391,10 @@ def read_delimited_matrix(
             parsed = None
             if use_fast:
                 arr = np.frombuffer(chunk, dtype=np.uint8)
-                parsed = _fast_chunk(arr, chunk, n_cols, sep_byte)
+                if kernel is not None:
+                    parsed = _fast_chunk_compiled(kernel, arr, chunk, n_cols, sep_byte, bufs)
+                else:
+                    parsed = _fast_chunk(arr, chunk, n_cols, sep_byte)
             if parsed is not None:
                 names, counts, idx, vals = parsed
                 n_fast += 1

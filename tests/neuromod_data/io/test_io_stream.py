@@ -9,7 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neuromod_data.io import _csv_stream
 from neuromod_data.io._csv_stream import read_delimited_matrix, sniff_delimiter
+
+
+@pytest.fixture(params=["compiled", "numpy"], autouse=True)
+def parser_path(request, monkeypatch):
+    """Run every test on both fast paths: the numba kernel and the pure-numpy one."""
+    if request.param == "numpy":
+        monkeypatch.setattr(_csv_stream, "_KERNEL", None)
+        monkeypatch.setattr(_csv_stream, "_KERNEL_TRIED", True)
+    elif _csv_stream._kernel() is None:
+        pytest.skip("numba not installed")
+    return request.param
 
 
 def _write(path, M, rows, cols, *, sep=",", quote=True, header_blank=True, newline="\n"):
@@ -73,6 +85,14 @@ def test_leading_zeros_and_no_final_newline(tmp_path):
     m = read_delimited_matrix(p, progress=False)
     np.testing.assert_array_equal(m.X.toarray(), [[0, 7], [10, 0]])
     assert m.X.nnz == 2
+
+
+def test_quoted_names_with_separator_inside(tmp_path):
+    p = tmp_path / "q.csv"
+    p.write_text('"",a,b\n"Gene, one",0,3\n"x",1,0\n')
+    m = read_delimited_matrix(p, progress=False)
+    assert m.row_names == ["Gene, one", "x"]
+    np.testing.assert_array_equal(m.X.toarray(), [[0, 3], [1, 0]])
 
 
 def test_sniff():
