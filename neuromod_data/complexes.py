@@ -6,8 +6,11 @@ as available as its scarcest subunit, as CellPhoneDB and LIANA do), or the **geo
 (``complex_policy="gmean"``; zero when any subunit is zero). Fractions of expressing cells follow the
 same policy.
 
-A complex with any subunit absent from the data cannot be scored: it is reported missing (the caller
-warns with :class:`~neuromod_data.errors.MissingGenesWarning` and records it), never silently dropped.
+Resources may mark alternatives (``ligand_groups``, NeuronChat's AND-of-ORs: ``"Gad1_Gad2_Slc32a1"`` with
+groups ``"1_1_2"`` means (Gad1 or Gad2) and Slc32a1): within a group the maximum is taken, across groups
+the policy. An entry with a required subunit (or a whole group of alternatives) absent from the data
+cannot be scored: it is reported missing (the caller warns with
+:class:`~neuromod_data.errors.MissingGenesWarning` and records it), never silently dropped.
 """
 
 from __future__ import annotations
@@ -38,55 +41,116 @@ def check_policy(policy: str) -> str:
     return policy
 
 
+def complex_key(genes: str, groups: str | None = None) -> str:
+    """Identity of a multi-gene entry: its genes, plus its groups when they are not all distinct."""
+    g = "" if groups is None or (isinstance(groups, float) and groups != groups) else str(groups)
+    return f"{genes}|{g}" if g else str(genes)
+
+
+def gene_groups(genes: str, groups: str | None = None) -> list[list[str]]:
+    """Groups of alternative genes (AND of ORs); without ``groups`` every gene is required.
+
+    Examples
+    --------
+    >>> gene_groups("Gad1_Gad2_Slc32a1", "1_1_2")
+    [['Gad1', 'Gad2'], ['Slc32a1']]
+    >>> gene_groups("Chrna4_Chrnb2")
+    [['Chrna4'], ['Chrnb2']]
+    """
+    names = split_complex(genes)
+    if groups is None or (isinstance(groups, float) and groups != groups) or str(groups) == "":
+        return [[g] for g in names]
+    keys = str(groups).split(COMPLEX_SEP)
+    if len(keys) != len(names):
+        raise ValueError(
+            f"groups {groups!r} do not match genes {genes!r} ({len(keys)} vs {len(names)})"
+        )
+    out: dict[str, list[str]] = {}
+    for g, k in zip(names, keys):
+        out.setdefault(k, []).append(g)
+    return list(out.values())
+
+
 @dataclass
 class ComplexIndex:
-    """Column indices of the subunits of each complex, padded for vectorised reduction.
+    """Column indices of the genes of each multi-gene entry, padded for vectorised reduction.
 
-    ``index[c, j]`` is the column of subunit ``j`` of complex ``c``; shorter complexes repeat their first
-    subunit, and ``mask`` marks the real entries (needed by the geometric mean).
+    ``index[c, j, i]`` is the column of alternative ``i`` of required group ``j`` of entry ``c``.
+    Within a group the **maximum** is taken (either alternative suffices, e.g. ``Gad1`` or ``Gad2``);
+    across groups ``complex_policy`` (minimum or geometric mean). Without groups every gene is its own
+    group: a complex whose subunits are all required. Padding repeats the first alternative / first
+    group, which neither max nor min notices; ``mask`` marks the real groups for the geometric mean.
     """
 
     names: list[str]
     index: np.ndarray
     mask: np.ndarray
     missing: dict[str, list[str]] = field(default_factory=dict)
+    absent_alternatives: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, complexes: Iterable[str], genes: Sequence[str]) -> ComplexIndex:
-        """Index ``complexes`` against the column names ``genes``.
+    def build(
+        cls,
+        complexes: Iterable[str],
+        genes: Sequence[str],
+        groups: Iterable[str | None] | None = None,
+    ) -> ComplexIndex:
+        """Index ``complexes`` (``"_"``-joined genes; with ``groups``, aligned group numbers) against
+        the column names ``genes``; entries are named by :func:`complex_key`.
 
-        Complexes with an absent subunit are left out of ``names`` and listed in ``missing``
-        (complex → absent genes).
+        An entry with a required group entirely absent is left out and listed in ``missing``
+        (entry → absent genes); absent alternatives of a covered group are listed in
+        ``absent_alternatives``.
 
         Examples
         --------
         >>> ci = ComplexIndex.build(["A_B", "C", "D_E"], ["A", "B", "C", "D"])
-        >>> ci.names, ci.index.tolist(), ci.missing
+        >>> ci.names, ci.index[:, :, 0].tolist(), ci.missing
         (['A_B', 'C'], [[0, 1], [2, 2]], {'D_E': ['E']})
         """
         pos = {g: i for i, g in enumerate(genes)}
+        comp = [str(c) for c in complexes]
+        grp = [None] * len(comp) if groups is None else list(groups)
         names: list[str] = []
-        rows: list[list[int]] = []
+        rows: list[list[list[int]]] = []
         missing: dict[str, list[str]] = {}
-        for c in dict.fromkeys(str(c) for c in complexes):
-            subs = split_complex(c)
-            absent = [g for g in subs if g not in pos]
-            if absent or not subs:
-                missing[c] = absent or [c]
+        absent_alt: dict[str, list[str]] = {}
+        for c, gr in zip(comp, grp):
+            key = complex_key(c, gr)
+            if key in names or key in missing:
                 continue
-            names.append(c)
-            rows.append([pos[g] for g in subs])
-        width = max((len(r) for r in rows), default=1)
-        index = np.zeros((len(rows), width), dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=bool)
+            parts = gene_groups(c, gr)
+            if not parts:
+                missing[key] = [c]
+                continue
+            uncovered = [g for part in parts if not any(x in pos for x in part) for g in part]
+            if uncovered:
+                missing[key] = uncovered
+                continue
+            alt = [g for part in parts for g in part if g not in pos]
+            if alt:
+                absent_alt[key] = alt
+            names.append(key)
+            rows.append([[pos[g] for g in part if g in pos] for part in parts])
+        n_groups = max((len(r) for r in rows), default=1)
+        width = max((len(p) for r in rows for p in r), default=1)
+        index = np.zeros((len(rows), n_groups, width), dtype=np.int64)
+        mask = np.zeros((len(rows), n_groups), dtype=bool)
         for i, r in enumerate(rows):
-            index[i, : len(r)] = r
-            index[i, len(r) :] = r[0]
+            for j in range(n_groups):
+                part = r[j] if j < len(r) else r[0]
+                index[i, j, : len(part)] = part
+                index[i, j, len(part) :] = part[0]
             mask[i, : len(r)] = True
-        return cls(names=names, index=index, mask=mask, missing=missing)
+        return cls(
+            names=names, index=index, mask=mask, missing=missing, absent_alternatives=absent_alt
+        )
+
+    def position(self, genes: str, groups: str | None = None) -> int:
+        return self.names.index(complex_key(genes, groups))
 
     def reduce(self, values: np.ndarray, policy: str = "min") -> np.ndarray:
-        """Per-complex values from per-gene ``values`` (``(..., n_genes)`` → ``(..., n_complexes)``).
+        """Per-entry values from per-gene ``values`` (``(..., n_genes)`` → ``(..., n_complexes)``).
 
         Examples
         --------
@@ -95,13 +159,16 @@ class ComplexIndex:
         [1.0, 3.0]
         >>> ci.reduce(np.array([4.0, 1.0, 3.0]), "gmean").tolist()
         [2.0, 3.0]
+        >>> alt = ComplexIndex.build(["A_B_C"], ["A", "B", "C"], groups=["1_1_2"])
+        >>> alt.reduce(np.array([4.0, 1.0, 3.0])).tolist()  # min(max(A, B), C)
+        [3.0]
         """
         check_policy(policy)
-        sub = np.asarray(values)[..., self.index]  # (..., C, width)
+        per_group = np.asarray(values)[..., self.index].max(axis=-1)  # (..., C, G)
         if policy == "min" or self.index.shape[1] == 1:
-            return sub.min(axis=-1)
+            return per_group.min(axis=-1)
         with np.errstate(divide="ignore"):
-            logs = np.where(self.mask, np.log(np.maximum(sub, 0.0)), 0.0)
+            logs = np.where(self.mask, np.log(np.maximum(per_group, 0.0)), 0.0)
         n = self.mask.sum(axis=1)
-        # single-gene entries keep their exact value (exp(log(x)) is not always x)
-        return np.where(n == 1, sub[..., 0], np.exp(logs.sum(axis=-1) / n))
+        # single-group entries keep their exact value (exp(log(x)) is not always x)
+        return np.where(n == 1, per_group[..., 0], np.exp(logs.sum(axis=-1) / n))

@@ -152,6 +152,8 @@ def cellphonedb_test(
     seed: int = 0,
     n_jobs: int = 1,
     complex_policy: str = "min",
+    ligand_groups: Sequence[str | None] | None = None,
+    receptor_groups: Sequence[str | None] | None = None,
     batch_size: int | None = None,
     progress: bool = False,
 ) -> PermutationResult:
@@ -178,6 +180,9 @@ def cellphonedb_test(
         Threads working on batches of permutations. Results do not depend on it.
     complex_policy
         ``"min"`` (default) or ``"gmean"`` over the subunits of a complex.
+    ligand_groups, receptor_groups
+        Optional group numbers per pair (``"1_1_2"``): genes of one group are alternatives (maximum),
+        see :mod:`neuromod_data.complexes`.
     batch_size
         Permutations per sparse product (default: about a million indicator entries per batch).
     progress
@@ -209,8 +214,11 @@ def cellphonedb_test(
     if not pairs:
         raise ResourceError("no ligand–receptor pairs to score")
 
-    lig_all = ComplexIndex.build([p[0] for p in pairs], genes)
-    rec_all = ComplexIndex.build([p[1] for p in pairs], genes)
+    lc, rc = [p[0] for p in pairs], [p[1] for p in pairs]
+    lg = list(ligand_groups) if ligand_groups is not None else [None] * len(pairs)
+    rg = list(receptor_groups) if receptor_groups is not None else [None] * len(pairs)
+    lig_all = ComplexIndex.build(lc, genes, lg)
+    rec_all = ComplexIndex.build(rc, genes, rg)
     absent = {**lig_all.missing, **rec_all.missing}
     if absent:
         raise ResourceError(f"complexes with genes absent from the data: {absent}")
@@ -219,10 +227,10 @@ def cellphonedb_test(
     if np.any(Xs < 0):
         raise DataValueError("expression must be non-negative for the CellPhoneDB-style score")
     local = [genes[i] for i in used]
-    lig = ComplexIndex.build(lig_all.names, local)
-    rec = ComplexIndex.build(rec_all.names, local)
-    li = np.array([lig.names.index(p[0]) for p in pairs])
-    ri = np.array([rec.names.index(p[1]) for p in pairs])
+    lig = ComplexIndex.build(lc, local, lg)
+    rec = ComplexIndex.build(rc, local, rg)
+    li = np.array([lig.position(c, g) for c, g in zip(lc, lg)])
+    ri = np.array([rec.position(c, g) for c, g in zip(rc, rg)])
 
     ind = group_indicator(labels, k)
     means = (ind @ Xs) / counts[:, None]

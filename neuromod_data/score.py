@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from neuromod_data.complexes import ComplexIndex, check_policy, split_complex
+from neuromod_data.complexes import ComplexIndex, check_policy, gene_groups, split_complex
 from neuromod_data.errors import (
     CellTypeError,
     ColumnError,
@@ -98,11 +98,13 @@ def prepare_resource(resource: str | pd.DataFrame) -> tuple[pd.DataFrame, str]:
             df[genes_col] = df[side]
     if "interaction" not in df.columns:
         df["interaction"] = df["ligand"].astype(str) + "→" + df["receptor"].astype(str)
-    for col in ("family", "g_protein"):
+    for col in ("family", "g_protein", "ligand_groups", "receptor_groups"):
         if col not in df.columns:
             df[col] = ""
-    df = df.fillna({"family": "", "g_protein": ""})
+    df = df.fillna({"family": "", "g_protein": "", "ligand_groups": "", "receptor_groups": ""})
     for col in (
+        "ligand_groups",
+        "receptor_groups",
         "interaction",
         "ligand",
         "receptor",
@@ -119,19 +121,19 @@ def prepare_resource(resource: str | pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def _split_available(res: pd.DataFrame, genes: Sequence[str], name: str):
-    """Keep the interactions whose genes are all present; report the others."""
+    """Keep the interactions whose required genes are present (one alternative per group suffices);
+    report the others, and every absent gene."""
     present = set(map(str, genes))
     all_genes = sorted(
         {g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)}
     )
     missing_genes = [g for g in all_genes if g not in present]
-    ok = np.array(
-        [
-            all(g in present for g in split_complex(lg) + split_complex(rg))
-            for lg, rg in zip(res.ligand_genes, res.receptor_genes)
-        ],
-        dtype=bool,
-    )
+
+    def covered(genes_: str, groups: str) -> bool:
+        return all(any(g in present for g in part) for part in gene_groups(genes_, groups or None))
+
+    sides = zip(res.ligand_genes, res.receptor_genes, res.ligand_groups, res.receptor_groups)
+    ok = np.array([covered(lg, lgr) and covered(rg, rgr) for lg, rg, lgr, rgr in sides], dtype=bool)
     if not ok.any():
         raise ResourceError(
             f"none of the {len(res)} interactions of resource {name!r} can be scored: the data lack "
@@ -139,6 +141,13 @@ def _split_available(res: pd.DataFrame, genes: Sequence[str], name: str):
             "check that var_names are gene symbols of the same species"
         )
     missing_int = res.interaction[~ok].tolist()
+    if missing_genes and not missing_int:
+        warnings.warn(
+            f"genes {missing_genes} of resource {name!r} are absent from the data; every interaction is "
+            "still scored through the alternatives of the same group",
+            MissingGenesWarning,
+            stacklevel=3,
+        )
     if missing_int:
         warnings.warn(
             f"{len(missing_int)} interaction(s) of resource {name!r} cannot be scored because genes "
@@ -327,9 +336,9 @@ def _long_table(names, res, lm, rm, lp, rp, score, pvalue, keep_mask=None) -> pd
     return table  # string columns hold str objects already (shared, not copied per row)
 
 
-def _pair_values(values: np.ndarray, cidx: ComplexIndex, complexes: Sequence[str], policy: str):
+def _pair_values(values: np.ndarray, cidx: ComplexIndex, complexes, groups, policy: str):
     red = cidx.reduce(values, policy)  # (K, C)
-    return red[:, [cidx.names.index(c) for c in complexes]]
+    return red[:, [cidx.position(c, g or None) for c, g in zip(complexes, groups)]]
 
 
 # ---------------------------------------------------------------------- main
@@ -437,8 +446,8 @@ def score_interactions(
     obs = _annotate_types(adata, groupby, names, codes, keep)
     k = len(names)
     kc = codes[keep]
-    lig = ComplexIndex.build(res.ligand_genes, genes)
-    rec = ComplexIndex.build(res.receptor_genes, genes)
+    lig = ComplexIndex.build(res.ligand_genes, genes, res.ligand_groups)
+    rec = ComplexIndex.build(res.receptor_genes, genes, res.receptor_groups)
 
     params: dict[str, Any] = {
         "method": method,
@@ -462,6 +471,8 @@ def score_interactions(
             expr, kc, genes, list(zip(res.ligand_genes, res.receptor_genes)),
             expr_prop=expr_prop, n_perms=n_perms, seed=seed, n_jobs=n_jobs,
             complex_policy=complex_policy, progress=progress,
+            ligand_groups=[g or None for g in res.ligand_groups],
+            receptor_groups=[g or None for g in res.receptor_groups],
         )  # fmt: skip
         lm, rm, lp, rp, score, pvalue = (
             r.ligand_means, r.receptor_means, r.ligand_props, r.receptor_props, r.score, r.pvalue,
@@ -487,10 +498,14 @@ def score_interactions(
         expr = expr[keep]
         st = _type_stats(expr, kc, k, dict.fromkeys([main, "frac_expressing"]), trim)
         layers = st
-        lm = _pair_values(st[main], lig, res.ligand_genes, complex_policy)
-        rm = _pair_values(st[main], rec, res.receptor_genes, complex_policy)
-        lp = _pair_values(st["frac_expressing"], lig, res.ligand_genes, complex_policy)
-        rp = _pair_values(st["frac_expressing"], rec, res.receptor_genes, complex_policy)
+        lm = _pair_values(st[main], lig, res.ligand_genes, res.ligand_groups, complex_policy)
+        rm = _pair_values(st[main], rec, res.receptor_genes, res.receptor_groups, complex_policy)
+        lp = _pair_values(
+            st["frac_expressing"], lig, res.ligand_genes, res.ligand_groups, complex_policy
+        )
+        rp = _pair_values(
+            st["frac_expressing"], rec, res.receptor_genes, res.receptor_groups, complex_policy
+        )
         prod = lm.T[:, :, None] * rm.T[:, None, :]
         if method == "smith2019" and main != "frac_expressing":
             score = np.log10(prod + 1.0)
@@ -569,12 +584,12 @@ def _score_aggregate(agg, res, res_name, stat, policy, min_cells, method, key_ad
         if "frac_expressing" in agg.layers
         else np.full_like(values, np.nan)
     )
-    lig = ComplexIndex.build(res.ligand_genes, genes)
-    rec = ComplexIndex.build(res.receptor_genes, genes)
-    lm = _pair_values(values, lig, res.ligand_genes, policy)
-    rm = _pair_values(values, rec, res.receptor_genes, policy)
-    lp = _pair_values(props, lig, res.ligand_genes, policy)
-    rp = _pair_values(props, rec, res.receptor_genes, policy)
+    lig = ComplexIndex.build(res.ligand_genes, genes, res.ligand_groups)
+    rec = ComplexIndex.build(res.receptor_genes, genes, res.receptor_groups)
+    lm = _pair_values(values, lig, res.ligand_genes, res.ligand_groups, policy)
+    rm = _pair_values(values, rec, res.receptor_genes, res.receptor_groups, policy)
+    lp = _pair_values(props, lig, res.ligand_genes, res.ligand_groups, policy)
+    rp = _pair_values(props, rec, res.receptor_genes, res.receptor_groups, policy)
     score = lm.T[:, :, None] * rm.T[:, None, :]
     kept = [n for n in names if n not in small]
     table = _long_table(kept, res, lm, rm, lp, rp, score, np.full(score.shape, np.nan))

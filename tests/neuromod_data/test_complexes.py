@@ -36,3 +36,19 @@ def test_missing_subunit_reported_not_dropped_silently():
 def test_bad_policy():
     with pytest.raises(ValueError, match="complex_policy"):
         check_policy("max")
+
+
+def test_groups_of_alternatives():
+    # NeuronChat's AND of ORs: (Gad1 or Gad2) and Slc32a1
+    genes = ["Gad1", "Gad2", "Slc32a1"]
+    ci = ComplexIndex.build(["Gad1_Gad2_Slc32a1"], genes, groups=["1_1_2"])
+    vals = np.array([[5.0, 1.0, 3.0], [0.0, 2.0, 4.0], [0.0, 0.0, 9.0]])
+    np.testing.assert_allclose(ci.reduce(vals, "min")[:, 0], [3.0, 2.0, 0.0])
+    np.testing.assert_allclose(ci.reduce(vals, "gmean")[:, 0], [np.sqrt(15), np.sqrt(8), 0.0])
+    # an absent alternative is recorded, the entry is still scored through the other one
+    part = ComplexIndex.build(["Gad1_Gad2_Slc32a1"], ["Gad2", "Slc32a1"], groups=["1_1_2"])
+    assert part.names == ["Gad1_Gad2_Slc32a1|1_1_2"]
+    assert part.absent_alternatives == {"Gad1_Gad2_Slc32a1|1_1_2": ["Gad1"]}
+    # a whole group absent: missing
+    gone = ComplexIndex.build(["Gad1_Gad2_Slc32a1"], ["Slc32a1"], groups=["1_1_2"])
+    assert gone.names == [] and gone.missing == {"Gad1_Gad2_Slc32a1|1_1_2": ["Gad1", "Gad2"]}

@@ -196,6 +196,30 @@ def test_complex_policy_changes_multi_gene_entries():
     assert _row(mn, "A", "A").ligand_complex == "G1_G2"
 
 
+def test_neuromodulators_resource_with_alternatives(toy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agg = score_interactions(
+            toy, "subclass_label", resource="neuromodulators", method="product"
+        )
+    t = agg.uns["neuromod_interactions"]
+    gaba = t[t.ligand_complex.str.startswith("Gad1_Gad2")].iloc[0]
+    groups = dict(zip(*[s.split("_") for s in ("Gad1_Gad2_Slc32a1", "1_1_2")]))
+    assert groups == {"Gad1": "1", "Gad2": "1", "Slc32a1": "2"}
+    m = agg[gaba.source].layers["mean"]
+    col = {g: list(agg.var_names).index(g) for g in ("Gad1", "Gad2", "Slc32a1")}
+    expect = min(max(m[0, col["Gad1"]], m[0, col["Gad2"]]), m[0, col["Slc32a1"]])
+    assert gaba.ligand_means == pytest.approx(expect)
+    # GABA is made by GABAergic types, not by excitatory ones
+    per = (
+        t[t.ligand_complex == gaba.ligand_complex]
+        .drop_duplicates("source")
+        .set_index("source")
+        .ligand_means
+    )
+    assert per["Sst"] > 10 * max(per["L2/3 IT"], 1e-9)
+
+
 def test_missing_genes_are_warned_and_recorded():
     res = pd.concat(
         [RES, pd.DataFrame({"ligand": ["L"], "receptor": ["Absent1"]})], ignore_index=True
