@@ -13,11 +13,12 @@ rule aggregate:
         groupby=lambda wc: q(LEVELS[wc.level]),
         genes=lambda wc: aggregate_genes(),
         min_cells=config["aggregate"]["min_cells"],
+        backed="--backed" if config["aggregate"]["backed"] else "",
     log:
         f"{R}/logs/aggregate/{{level}}.{{stat}}.log",
     benchmark:
         f"{R}/benchmarks/aggregate/{{level}}.{{stat}}.tsv"
     shell:
         "neuromod aggregate {input.data:q} --groupby {params.groupby} "
-        "--stat {wildcards.stat} {params.genes} --min-cells {params.min_cells} "
+        "--stat {wildcards.stat} {params.genes} --min-cells {params.min_cells} {params.backed} "
         "--out {output:q} > {log:q} 2>&1"

@@ -36,7 +36,7 @@ rule fetch_data:
     benchmark:
         f"{R}/benchmarks/fetch_data.tsv"
     shell:
-        "neuromod fetch {params.name} --region {params.region:q} {params.extra} "
+        "neuromod fetch {params.name} --region {params.region:q} --quiet {params.extra} "
         "--out {output:q} > {log:q} 2>&1"
 
 
