@@ -32,6 +32,8 @@ _CR = 13
 _ZERO = 48
 # more digits than this cannot be held exactly in int64 arithmetic below: let pandas parse them
 _MAX_DIGITS = 15
+#: files smaller than this (uncompressed, estimated) use the numpy path
+_COMPILED_MIN_BYTES = 48 << 20
 
 
 def _scan_ints(
@@ -324,7 +326,9 @@ def read_delimited_matrix(
     acc = _Accumulator([], [], [], [])
     n_fast = n_slow = 0
     use_fast = True
-    kernel = _kernel()
+    # numba's import and cached-code load cost ~1 s and ~100 MB: worth it for large files only
+    gz = str(member or path).lower().endswith(".gz")
+    kernel = _kernel() if total * (5 if gz else 1) >= _COMPILED_MIN_BYTES else None
     bufs = _Buffers()
     with open_binary(path, member=member) as (stream, tell):
         header_raw = stream.readline()
