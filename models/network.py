@@ -110,6 +110,8 @@ class SpikingNetwork(nn.Module):
                 raise ValueError(f"{name} must be a positive integer, got {val}")
         if surrogate not in ("heaviside", "sigmoid"):
             raise ValueError(f"surrogate must be 'heaviside' or 'sigmoid', got {surrogate!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         structure = (
             structure if structure is not None else CellTypeStructure.ei(frac_excitatory=0.8)
         )

@@ -278,23 +278,24 @@ class OnlineEprop:
         """Advance one step with input ``x_t`` ``[B, n_in]``; returns ``y_t`` ``[B, n_out]``."""
         net, p = self.net, self.net.params
         z_prev = self.state.z
-        pre = torch.cat([z_prev, x_t], dim=1)
-        a = p.alpha[None, :, None]
-        self.ev.mul_(a).add_(self.e, alpha=-p.v_th).add_((1 - a) * pre[:, None, :])
-        r = p.rho[None, :, None]
-        self.ea.mul_(r).add_((1 - r) * self.e)
-        cur = x_t @ self._w_in.T + z_prev @ self._w_rec.T
+        pre = torch.cat([z_prev, x_t], dim=1)[:, None, :]
+        # in place on the [B, N, N + n_in] traces, broadcasting instead of building temporaries
+        self.ev.mul_(p.alpha[None, :, None]).add_(self.e, alpha=-p.v_th)
+        self.ev.addcmul_((1 - p.alpha)[None, :, None], pre)
+        self.ea.mul_(p.rho[None, :, None]).addcmul_((1 - p.rho)[None, :, None], self.e)
+        cur = torch.addmm(z_prev @ self._w_rec.T, x_t, self._w_in.T)
         self.state, psi = step(self.state, cur, p)
-        self.e = psi[:, :, None] * (self.ev - p.beta[None, :, None] * self.ea)
+        torch.addcmul(self.ev, p.beta[None, :, None], self.ea, value=-1.0, out=self.e)
+        self.e.mul_(psi[:, :, None])
         self.ebar.mul_(net.kappa).add_(self.e, alpha=1 - net.kappa)
         self.psp.mul_(net.kappa).add_(self.state.z, alpha=1 - net.kappa)
-        return self.psp @ self._w_out.T + net.b_out
+        return self.psp @ self._w_out.T + net.b_out.detach()
 
     @torch.no_grad()
     def learn(self, gy_t: Tensor) -> None:
         """Accumulate the gradient for ``∂E/∂y_t`` ``[B, n_out]`` of the current step."""
         sig = gy_t @ self._fb
-        self.g_pre += torch.einsum("bp,bpq->pq", sig, self.ebar)
+        self.g_pre += torch.bmm(sig.T[:, None, :], self.ebar.transpose(0, 1)).squeeze(1)
         self.g_out += gy_t.T @ self.psp
         self.g_b += gy_t.sum(0)
 

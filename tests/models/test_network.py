@@ -93,22 +93,37 @@ def test_network_weights_are_the_masked_recipe():
 
 def test_dale_signs_preserved_after_training_steps():
     torch.manual_seed(0)
-    net = SpikingNetwork(6, 20, 2, seed=1, p_rec=0.3, p_in=0.5, w_in_scale=0.5)
+    net = SpikingNetwork(6, 20, 2, seed=1, p_rec=0.3, p_in=0.5, w_in_scale=2.0, v_th=0.05)
     signs0 = torch.sign(net.w_rec.detach())
     in_signs0 = torch.sign(net.w_in.detach())
-    opt = torch.optim.SGD(net.parameters(), lr=50.0)  # large steps push many weights across zero
+    out_signs0 = torch.sign(net.w_out.detach())
+    opt = torch.optim.SGD(net.parameters(), lr=20.0)  # large steps push many weights across zero
     x = (torch.rand(40, 4, 6) < 0.3).float()
     rule = make_rule("bptt")
-    for _ in range(5):
+    for _ in range(3):
         opt.zero_grad()
-        rule.backward(net, x, lambda y: -(y**2).mean() + y.mean() * 3)
+        out = rule.backward(net, x, lambda y: -(y**2).mean() + y.mean() * 3)
         opt.step()
         net.apply_constraints()
+    assert float(out.z.sum()) > 0
+    # and a step whose gradient pushes every recurrent magnitude below zero
+    opt.zero_grad()
+    net.theta_rec.grad = torch.where(torch.rand(20, 20) < 0.5, 1.0, -1.0)
+    opt.step()
+    net.apply_constraints()
     w = net.w_rec.detach()
     assert bool((torch.sign(w) * signs0 >= 0).all())  # never flipped, possibly cut to zero
     assert bool((torch.sign(net.w_in.detach()) * in_signs0 >= 0).all())
+    assert bool((torch.sign(net.w_out.detach()) * out_signs0 >= 0).all())
     assert bool((net.theta_rec >= 0).all()) and bool((net.theta_rec[net.rec_mask == 0] == 0).all())
-    assert int((w == 0).sum()) > int((signs0 == 0).sum())  # some were cut
+    assert int((w == 0).sum()) > int((signs0 == 0).sum()) + 10  # cut, not flipped
+    # a cut synapse regrows when its gradient points up again
+    cut = (w == 0) & (net.rec_mask > 0)
+    opt.zero_grad()
+    net.theta_rec.grad = -torch.ones(20, 20)
+    opt.step()
+    net.apply_constraints()
+    assert bool((net.w_rec.detach()[cut] * signs0[cut] > 0).all())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -145,6 +160,8 @@ def test_bad_input():
         SpikingNetwork(4, 0, 2)
     with pytest.raises(ValueError, match="probability"):
         SpikingNetwork(4, 10, 2, p_rec=1.5)
+    with pytest.raises(ValueError, match="dtype"):
+        SpikingNetwork(4, 10, 2, dtype=torch.float16)
     with pytest.raises(CellTypeError, match="CellTypeStructure"):
         SpikingNetwork(4, 10, 2, structure="E/I")
 
