@@ -3,7 +3,8 @@
 Generates a Tasic-like sparse count matrix (default 20,000 cells × 20,000 genes, ~10 % stored,
 ~100 types; every type has its own 25 % of "on" genes expressed in ~35 % of its cells, the rest at
 ~1.7 %), then times each case in a fresh subprocess (best of ``--repeats``) and records the peak RSS
-the case adds on top of the loaded data (``ru_maxrss`` after minus before). Also: out-of-core
+the case adds on top of the loaded data (peak RSS ``VmHWM``, reset after loading, minus the RSS
+then). Also: out-of-core
 aggregation of the same matrix written to an h5ad and opened backed, and loading + aggregating the
 real Allen Explorer export (23,822 cells) by cluster.
 
@@ -101,8 +102,29 @@ def generate(n_cells, n_genes, n_types, seed=0):
 
 
 # ---------------------------------------------------------------------------------------- worker
-def _rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mb(field):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _reset_peak():
+    """Current RSS after resetting the kernel's peak-RSS mark (Linux), so loading is not counted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return _status_mb("VmRSS")
+    except OSError:  # not Linux: fall back to the high-water mark so far
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _peak_mb():
+    try:
+        return _status_mb("VmHWM")
+    except (OSError, KeyError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker(case, data_dir, repeats):
@@ -149,7 +171,10 @@ def worker(case, data_dir, repeats):
             adata, "cell_type", stats="trimmed_mean", max_nnz=nnz // 4, progress=False
         ),
     }
-    base = _rss_mb()  # before the warm-up, whose peak equals the timed runs'
+    import gc
+
+    gc.collect()
+    base = _reset_peak()  # before the warm-up, whose peak equals the timed runs'
     if not case.startswith("backed"):
         fns[case]()  # warm-up: first-call imports and caches are not what we compare
     times = []
@@ -158,7 +183,7 @@ def worker(case, data_dir, repeats):
         t0 = time.perf_counter()
         result = fns[case]()
         times.append(time.perf_counter() - t0)
-    out = {"case": case, "seconds": min(times), "all_seconds": times, "peak_mb": _rss_mb() - base}
+    out = {"case": case, "seconds": min(times), "all_seconds": times, "peak_mb": _peak_mb() - base}
     if case in ("mean", "scanpy_mean", "backed_mean"):
         arr = result.layers.get("mean", result.X)
         np.save(data_dir / f"check_{case}.npy", np.asarray(arr, dtype=np.float64))

@@ -73,9 +73,10 @@ def _as_list(x: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _default_chunk(n_vars: int, dense: bool) -> int:
-    # ~50 M dense values or ~2·10⁸ / n_vars rows of a ~10 % dense sparse matrix per chunk
+    # ~5 M values per chunk (dense), or rows of a ~10 % dense sparse matrix holding ~5 M stored
+    # values: small enough that a chunk and its few temporary copies stay around 100 MB
     per_row = n_vars if dense else max(1.0, 0.1 * n_vars)
-    return int(max(256, min(100_000, 2e7 / per_row)))
+    return int(max(256, min(100_000, 5e6 / per_row)))
 
 
 def _iter_rows(M: Any, n_obs: int, chunk: int) -> Iterator[tuple[int, Any]]:
@@ -278,7 +279,7 @@ def aggregate(
     min_cells: int = 1,
     merge_case: bool = False,
     chunk_size: int | None = None,
-    max_nnz: int = 50_000_000,
+    max_nnz: int = 20_000_000,
     progress: bool | None = None,
 ) -> AnnData:
     """Aggregate cells into types: one row per label of ``groupby``, one column per gene.
@@ -312,9 +313,10 @@ def aggregate(
     merge_case
         Fold labels that differ only in case into one type (otherwise such clashes are warned).
     chunk_size
-        Rows per streamed chunk (default: all rows for in-memory sparse data, else ~2·10⁷ values).
+        Rows per streamed chunk (default: all rows for in-memory sparse data, else ~5·10⁶ values).
     max_nnz
-        Out of core: most stored values held at once for order statistics (see module notes).
+        Out of core: most stored values held at once for order statistics (see module notes); the
+        batch and its sorted copy take about 3 × 8 bytes per stored value.
     progress
         Show a tqdm progress bar (default: for backed data or ≥ 200,000 cells).
 
@@ -541,7 +543,9 @@ def aggregate(
                     mall = sp.vstack([c for c, _ in kept_chunks], format="csr")
                     call = np.concatenate([c for _, c in kept_chunks])
                     kept_chunks.clear()
-                    run(*_by_type(mall, call))
+                    grouped = _by_type(mall, call)
+                    del mall  # keep one copy of the batch, not two
+                    run(*grouped)
             else:
                 batches: list[list[int]] = [[]]
                 load = 0
@@ -566,7 +570,12 @@ def aggregate(
                             pcodes.append(cc[rows])
                         bar.update(m.shape[0])
                     if parts:
-                        run(*_by_type(sp.vstack(parts, format="csr"), np.concatenate(pcodes)))
+                        mall = sp.vstack(parts, format="csr")
+                        parts.clear()
+                        grouped = _by_type(mall, np.concatenate(pcodes))
+                        del mall  # keep one copy of the batch, not two
+                        run(*grouped)
+                        del grouped
             if ks is not None:
                 kk = np.asarray(ks)
                 res["trimmed_mean"] = np.where(

@@ -62,23 +62,19 @@ def _read(path: str, metadata: str | None, backed: bool):
     from neuromod_data.errors import FormatError
 
     p = require_file(path)
-    if backed:
-        if metadata is not None or not p.name.endswith(".h5ad"):
-            raise FormatError(f"{p}: --backed needs an .h5ad input without --metadata")
-        import anndata as ad
-
-        return ad.read_h5ad(p, backed="r")
+    if backed and (metadata is not None or not p.name.endswith(".h5ad")):
+        raise FormatError(f"{p}: --backed needs an .h5ad input without --metadata")
     try:
         from neuromod_data.io import read
     except ImportError:  # readers not installed: h5ad only
         read = None
     if read is not None:
-        return read(p, metadata=metadata)
+        return read(p, backed="r") if backed else read(p, metadata=metadata)
     if metadata is not None or not p.name.endswith(".h5ad"):
         raise FormatError(f"{p}: only .h5ad input is supported without neuromod_data.io")
     import anndata as ad
 
-    return ad.read_h5ad(p)
+    return ad.read_h5ad(p, backed="r" if backed else None)
 
 
 def run(args: argparse.Namespace) -> int:
