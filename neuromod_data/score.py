@@ -473,6 +473,7 @@ def score_interactions(
             complex_policy=complex_policy, progress=progress,
             ligand_groups=[g or None for g in res.ligand_groups],
             receptor_groups=[g or None for g in res.receptor_groups],
+            only_expressed=not return_all,
         )  # fmt: skip
         lm, rm, lp, rp, score, pvalue = (
             r.ligand_means, r.receptor_means, r.ligand_props, r.receptor_props, r.score, r.pvalue,

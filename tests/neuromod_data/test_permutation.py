@@ -110,6 +110,18 @@ def test_identical_for_any_n_jobs_and_batch_size_and_sparse_input():
         np.testing.assert_array_equal(other.score, ref.score)
 
 
+def test_only_expressed_gives_the_same_pvalues_on_expressed_entries():
+    X, labels, genes = _data(seed=4)
+    pairs = [("L0", "R0"), ("L1_L2", "R1")]
+    full = cellphonedb_test(X, labels, genes, pairs, n_perms=60, seed=1, expr_prop=0.6)
+    part = cellphonedb_test(
+        X, labels, genes, pairs, n_perms=60, seed=1, expr_prop=0.6, only_expressed=True
+    )
+    assert 0 < full.expressed.sum() < full.expressed.size
+    np.testing.assert_array_equal(part.pvalue[full.expressed], full.pvalue[full.expressed])
+    assert np.isnan(part.pvalue[~full.expressed]).all()
+
+
 def test_seed_determinism():
     X, labels, genes = _data(seed=2)
     a = cellphonedb_test(X, labels, genes, [("L1", "R1")], n_perms=50, seed=11)
