@@ -344,6 +344,30 @@ def _mapping_series(mapping, names: Sequence[str]) -> pd.Series:
     return m.loc[list(names)].astype(str)
 
 
+def level_mapping(obs: pd.DataFrame | Any, fine: str, coarse: str) -> dict[str, str]:
+    """Fine → coarse label mapping from per-cell (or per-type) annotations, e.g. ``cluster_label`` →
+    ``subclass_label``; a fine type split across coarse labels goes to its most common one.
+
+    Examples
+    --------
+    >>> obs = pd.DataFrame({"cluster": ["Sst a", "Sst b", "Sst b", "L5 x"], "sub": ["Sst", "Sst", "Sst", "L5"]})
+    >>> level_mapping(obs, "cluster", "sub")
+    {'L5 x': 'L5', 'Sst a': 'Sst', 'Sst b': 'Sst'}
+    """
+    if hasattr(obs, "obs") and hasattr(obs, "uns"):
+        obs = obs.obs
+    for col in (fine, coarse):
+        if col not in obs.columns:
+            raise ColumnError(
+                f"label column {col!r} not in obs; available: {list(obs.columns)[:20]}"
+            )
+    df = pd.DataFrame({"f": obs[fine].astype(str), "c": obs[coarse].astype(str)})[
+        obs[fine].notna().to_numpy()
+    ]
+    top = df.groupby("f")["c"].agg(lambda s: s.value_counts().index[0])
+    return {str(k): str(v) for k, v in top.items()}
+
+
 def coarsen_table(
     table: pd.DataFrame,
     mapping: Mapping[str, str] | pd.Series,

@@ -426,7 +426,10 @@ def score_interactions(
         raise ValueError(f"min_cells must be >= 1, got {min_cells}")
     res, res_name = prepare_resource(resource)
 
-    if groupby is None or is_aggregate(adata) and groupby not in adata.obs.columns:
+    aggregate_input = is_aggregate(adata) and (
+        groupby is None or "neuromod_aggregate" in adata.uns or groupby not in adata.obs.columns
+    )
+    if groupby is None or aggregate_input:
         if not is_aggregate(adata):
             raise ColumnError("groupby is required for cells × genes input (a label column of obs)")
         return _score_aggregate(

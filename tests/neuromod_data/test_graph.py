@@ -129,6 +129,33 @@ def test_coarsen_table_block_means_by_hand():
         coarsen_table(t, {"Sst a": "Sst"})
 
 
+def test_coarsen_toy_clusters_to_subclasses_matches_block_means():
+    from neuromod_data.datasets import toy_cortex
+    from neuromod_data.graph import level_mapping
+    from neuromod_data.score import score_interactions
+
+    cells = toy_cortex(n_cells=600, seed=2)
+    res = pd.DataFrame({"ligand": ["Npy", "Sst"], "receptor": ["Npy1r", "Sstr2"]})
+    fine = score_interactions(cells, "cluster_label", resource=res, method="product").uns[
+        "neuromod_interactions"
+    ]
+    m = level_mapping(cells, "cluster_label", "subclass_label")
+    coarse = coarsen_table(fine, m)
+    sub = fine[fine.interaction == "Sst→Sstr2"].pivot(
+        index="source", columns="target", values="score"
+    )
+    for a_grp, b_grp in [("Sst", "L2/3 IT"), ("Vip", "Sst"), ("L6 CT", "L6 CT")]:
+        senders = [k for k, v in m.items() if v == a_grp]
+        receivers = [k for k, v in m.items() if v == b_grp]
+        expect = sub.loc[senders, receivers].to_numpy().mean()
+        got = coarse[
+            (coarse.interaction == "Sst→Sstr2")
+            & (coarse.source == a_grp)
+            & (coarse.target == b_grp)
+        ]
+        assert got.score.item() == pytest.approx(expect)
+
+
 def test_coarsen_graph():
     g = build_graph(_table(), nodes=NODES)
     c = coarsen_graph(g, {"Sst a": "Sst", "Sst b": "Sst", "L5 IT": "IT"})
