@@ -95,8 +95,9 @@ def jobs(rc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def runs_dir(rc: dict[str, Any]) -> str:
-    """Tracked folder of this grid's finished runs."""
-    return f"experiments/runs/{rc['name']}"
+    """Tracked folder of this grid's finished runs (``runs`` in the config, default
+    ``experiments/runs/<name>``)."""
+    return str(rc.get("runs") or f"experiments/runs/{rc['name']}").rstrip("/")
 
 
 def job_dir(rc: dict[str, Any], job: dict[str, Any], *, tracked: bool = True) -> str:
