@@ -75,22 +75,31 @@ def type_sign(class_label: str, name: str = "") -> int:
     return 0
 
 
-def default_colors(names: Sequence[str], classes: Sequence[str] | None = None) -> list[str]:
-    """One hex colour per type: shades of the class colour (red GABA, blue Glut, grey other)."""
-    import matplotlib.colors as mcolors
+def _rgb(hex_color: str) -> np.ndarray:
+    h = hex_color.lstrip("#")
+    return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)]) / 255.0
 
+
+def default_colors(names: Sequence[str], classes: Sequence[str] | None = None) -> list[str]:
+    """One hex colour per type: shades of the class colour (red GABA, blue Glut, grey other).
+
+    Examples
+    --------
+    >>> cols = default_colors(["Sst", "Vip", "L5 IT"], ["GABAergic", "GABAergic", "Glutamatergic"])
+    >>> cols[2], all(c.startswith("#") and len(c) == 7 for c in cols)  # a lone type keeps its class colour
+    ('#27aae1', True)
+    """
     classes = list(classes) if classes is not None else [infer_class(n) for n in names]
     out = []
     counters: dict[str, int] = {}
     totals = pd.Series(classes).value_counts().to_dict()
     for c in classes:
-        base = np.array(
-            mcolors.to_rgb(_CLASS_COLORS.get(c, _CLASS_COLORS.get(infer_class(c), "#808080")))
-        )
+        base = _rgb(_CLASS_COLORS.get(c, _CLASS_COLORS.get(infer_class(c), "#808080")))
         i = counters.get(c, 0)
         counters[c] = i + 1
         f = 0.35 + 0.65 * (i / max(totals[c] - 1, 1)) if totals[c] > 1 else 1.0
-        out.append(mcolors.to_hex(np.clip(base * f + (1 - f) * 0.15, 0, 1)))
+        rgb = np.clip(base * f + (1 - f) * 0.15, 0, 1)
+        out.append("#" + "".join(f"{int(round(v * 255)):02x}" for v in rgb))
     return out
 
 
