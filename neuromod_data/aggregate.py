@@ -112,9 +112,9 @@ class _Prep:
             m = m.copy()
             m.sum_duplicates()
         data = m.data
-        bad = ~np.isfinite(data)
-        bad |= data < 0
-        if bad.any():
+        # two reductions, no temporaries (NaN fails both comparisons); the mask only on failure
+        if data.size and not (data.min() >= 0 and np.isfinite(data.max())):
+            bad = ~np.isfinite(data) | (data < 0)
             i = int(np.flatnonzero(bad)[0])
             row = int(np.searchsorted(m.indptr, i, side="right") - 1)
             raise DataValueError(
@@ -160,14 +160,8 @@ def _by_type(m: sp.csr_matrix, codes: np.ndarray):
     return mp, tids, np.append(starts, len(sc))
 
 
-def _order_stats(
-    block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | None, total: np.ndarray | None
-):
-    """Quantiles ``qs`` and the ``k``-trimmed sum of one type (block = all its cells).
-
-    ``total`` is the type's per-gene sum: the trimmed sum is it minus the few cut values, which
-    touches k columns of a sorted buffer instead of all the kept ones.
-    """
+def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | None):
+    """Quantiles ``qs`` and the ``k``-trimmed sum (k ≥ 1) of one type (block = all its cells)."""
     G = block.shape[1]
     out_q = {q: np.zeros(G) for q in qs}
     out_t = np.zeros(G) if k is not None else None
@@ -223,10 +217,7 @@ def _order_stats(
         if k is not None:
             a, b = max(0, k - zpad), max(0, m - k)
             if b > a:
-                cut = view[:, b:].sum(axis=1, dtype=np.float64)
-                if a:
-                    cut += view[:, :a].sum(axis=1, dtype=np.float64)
-                out_t[sel] = total[sel] - cut
+                out_t[sel] = view[:, a:b].sum(axis=1, dtype=np.float64)
     return out_q, out_t
 
 
@@ -466,7 +457,7 @@ def aggregate(
     show = progress if progress is not None else (backed or n_obs >= 200_000)
     prep = _Prep(adata, gene_idx, cpm_from, transform)
 
-    need_sum = "mean" in stats or "trimmed_mean" in stats
+    need_sum = "mean" in stats
     need_frac = "frac_expressing" in stats
     qs = sorted({q for s in stats for q in _ORDER.get(s, ())})
     need_order = bool(qs) or "trimmed_mean" in stats
@@ -519,9 +510,7 @@ def aggregate(
             def run(mp, tids, bounds):
                 for j, t in enumerate(tids.tolist()):
                     n = int(n_cells[t])
-                    k = None if ks is None or ks[t] == 0 else ks[t]
-                    if not qs and k is None:
-                        continue
+                    k = None if ks is None else ks[t]
                     r0, r1 = bounds[j], bounds[j + 1]
                     a, b = mp.indptr[r0], mp.indptr[r1]
                     # a view of the type's rows (slicing would copy them)
@@ -530,7 +519,12 @@ def aggregate(
                         shape=(r1 - r0, G),
                         copy=False,
                     )
-                    oq, ot = _order_stats(block, n, qs, k, sums[t] if k is not None else None)
+                    if k == 0:  # nothing to cut (small type): the trimmed mean is the mean
+                        tsum[t] = np.bincount(block.indices, weights=block.data, minlength=G)
+                        k = None
+                    if not qs and k is None:
+                        continue
+                    oq, ot = _order_stats(block, n, qs, k)
                     for q in qs:
                         qv[q][t] = oq[q]
                     if k is not None:
@@ -578,9 +572,7 @@ def aggregate(
                         del grouped
             if ks is not None:
                 kk = np.asarray(ks)
-                res["trimmed_mean"] = np.where(
-                    (kk > 0)[:, None], tsum / (n_cells - 2 * kk)[:, None], sums / n_cells[:, None]
-                )
+                res["trimmed_mean"] = tsum / (n_cells - 2 * kk)[:, None]
             if "median" in stats:
                 res["median"] = qv[0.5]
             if "trimean" in stats:
