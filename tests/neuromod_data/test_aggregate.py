@@ -193,6 +193,19 @@ def test_backed_equals_in_memory(tmp_path):
     for s in ALL:
         np.testing.assert_allclose(bk.layers[s], mem.layers[s], rtol=1e-6, atol=1e-9, err_msg=s)
     np.testing.assert_array_equal(bk.layers["frac_expressing"], mem.layers["frac_expressing"])
+    # a dense matrix on disk streams the same way
+    dense_path = tmp_path / "dense.h5ad"
+    c = a.copy()
+    c.X = d.astype(np.float32)
+    c.write_h5ad(dense_path)
+    b = ad.read_h5ad(dense_path, backed="r")
+    try:
+        bd = aggregate(b, "t", stats=["median", "mean"], chunk_size=50, progress=False)
+    finally:
+        b.file.close()
+    ref = aggregate(a, "t", stats=["median", "mean"])
+    np.testing.assert_allclose(bd.layers["median"], ref.layers["median"])
+    np.testing.assert_allclose(bd.layers["mean"], ref.layers["mean"], rtol=1e-6)
 
 
 def test_dense_csc_and_non_canonical_inputs_agree():
