@@ -278,7 +278,13 @@ def finish(
         ren = allen_label_names(list(obs.columns))
         if ren:
             obs.rename(columns=ren, inplace=True)
-            record["renamed_columns"] = ren
+            record.setdefault("renamed_columns", []).extend(f"{k} → {v}" for k, v in ren.items())
+    # h5ad keys may not hold "/" (anndata warns now and will refuse): "ALM/VISp top-3" → "ALM_VISp top-3"
+    slash = {str(c): str(c).replace("/", "_") for c in obs.columns if "/" in str(c)}
+    if slash:
+        obs.rename(columns=slash, inplace=True)
+        # kept as "old → new" strings: a dict keyed by names with "/" would itself break h5ad
+        record.setdefault("renamed_columns", []).extend(f"{k} → {v}" for k, v in slash.items())
     clean_labels(obs, record)
     to_categories(obs)
     adata.obs = obs

@@ -234,3 +234,24 @@ def test_real_m1_patchseq_exon_intron_metadata_taxonomy(shared_data):
     assert a.obs.loc[typed, "subclass_label"].notna().all()
     assert a.obs.loc[a.obs["RNA family"] == "Sst", "subclass_label"].eq("Sst").all()
     assert a.uns["neuromod"]["taxonomy"]["n_matched"] == 177
+
+
+def test_real_m1_round_trips_through_h5ad(shared_data, tmp_path):
+    d = shared_data / "allen_m1_patchseq"
+    a = read(
+        d / "m1_patchseq_phys_temp_exon_counts.csv.gz",
+        metadata=d / "m1_patchseq_phys_temp_meta_data.csv",
+        join="Cell",
+        progress=False,
+    )
+    p = tmp_path / "m1.h5ad"
+    a.write_h5ad(p)
+    b = read(p)
+    assert b.uns["neuromod"]["X"] == "counts" and b.uns["neuromod"]["reader"] == "h5ad"
+    assert (a.X != b.X).nnz == 0 and list(b.obs_names) == list(a.obs_names)
+    assert b.obs["RNA type"].astype(str).tolist() == a.obs["RNA type"].astype(str).tolist()
+    # "/" is not allowed in h5ad keys: the column is renamed and the rename recorded
+    assert (
+        "ALM_VISp top-3" in b.obs
+        and "ALM/VISp top-3 → ALM_VISp top-3" in b.uns["neuromod"]["renamed_columns"]
+    )
