@@ -51,7 +51,15 @@ def git_commit() -> str | None:
         return None
 
 
-def record(run_dir: Path, out_dir: Path, *, command: str = "", job: dict | None = None) -> Path:
+def record(
+    run_dir: Path,
+    out_dir: Path,
+    *,
+    command: str = "",
+    job: dict | None = None,
+    commit: str | None = None,
+    dirty: int | None = None,
+) -> Path:
     """Copy ``run_dir/metrics.csv`` to ``out_dir`` and write ``out_dir/summary.json``."""
     metrics = run_dir / "metrics.csv"
     if not metrics.is_file():
@@ -65,7 +73,10 @@ def record(run_dir: Path, out_dir: Path, *, command: str = "", job: dict | None 
         {
             "job": job or {},
             "command": command,
-            "git_commit": git_commit(),
+            # the commit the job started from (the code it imported); HEAD now, when not given
+            "git_commit": commit or git_commit(),
+            "git_commit_recorded": git_commit(),
+            "uncommitted_files_in_models_at_start": dirty,
             "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "torch": _version("torch"),

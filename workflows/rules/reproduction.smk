@@ -120,6 +120,10 @@ rule repro_train:
     benchmark:
         f"{REPRO_R}/benchmarks/train/{{task}}/{{lrule}}/{{structure}}/seed{{seed}}.tsv"
     shell:
+        # the commit (and uncommitted model files) the job starts from goes into summary.json
+        "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown); "
+        "dirty=$(git status --porcelain -- models neuromod_data 2>/dev/null | wc -l); "
         "OMP_NUM_THREADS={threads} nice -n {params.nice} {params.command} > {log:q} 2>&1 && "
         "python experiments/record_run.py --run-dir {params.rundir:q} --out-dir {params.outdir:q} "
-        "--command {params.command:q} --job {params.job:q} >> {log:q} 2>&1"
+        "--command {params.command:q} --job {params.job:q} --commit $commit --dirty $dirty "
+        ">> {log:q} 2>&1"
