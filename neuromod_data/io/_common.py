@@ -331,6 +331,7 @@ def counts_to_adata(
         raise DataValueError(
             f"{where}: {len(d)} duplicated sample name(s): {', '.join(map(str, d[:5]))}"
         )
-    X = sp.csr_matrix(X, dtype=np.float32)
+    if not (sp.issparse(X) and X.format == "csr" and X.dtype == np.float32):
+        X = sp.csr_matrix(X, dtype=np.float32)
     check_counts(X, cell_idx, var_names, where)
     return ad.AnnData(X=X, obs=pd.DataFrame(index=cell_idx), var=pd.DataFrame(index=var_names))

@@ -183,6 +183,7 @@ def read_allen_smartseq(
         parts["exon"].path, member=parts["exon"].member, progress=progress, desc="exon matrix"
     )
     X = exon.X.T.tocsr()
+    exon.X = None  # the file-oriented copy is no longer needed: free it before the next step
     if intron:
         if "intron" not in parts:
             raise InputFileError(

@@ -126,6 +126,7 @@ def read_counts_table(
     record["orientation"] = orientation
     if orientation == "genes_x_cells":
         X, cells, genes = m.X.T.tocsr(), m.col_names, m.row_names
+        m.X = None  # free the file-oriented copy
     else:
         X, cells, genes = m.X, m.row_names, m.col_names
     if intron:
