@@ -46,7 +46,14 @@ def _rss_mib():
 
 _EPILOGUE = """
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mib": peak - base, "shape": list(shape), "nnz": int(nnz)}))
+import hashlib, numpy as np, scipy.sparse as sp
+Xc = sp.csr_matrix(a.X, dtype=np.float32)
+Xc.sort_indices()
+h = hashlib.sha1()
+for arr in (Xc.indptr.astype(np.int64), Xc.indices.astype(np.int64), Xc.data):
+    h.update(np.ascontiguousarray(arr).tobytes())
+print(json.dumps({"seconds": seconds, "peak_mib": peak - base, "shape": list(shape), "nnz": int(nnz),
+                  "sha1": h.hexdigest()}))
 """
 
 CASES = {
@@ -152,22 +159,22 @@ def machine() -> dict:
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
                 break
-    import anndata
-    import pandas
-    import scanpy
+    from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        import numba
+    def v(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
 
-        nb = numba.__version__
-    except ImportError:
-        nb = "not installed"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "ram": mem,
         "python": platform.python_version(),
-        "versions": f"numpy {np.__version__}, pandas {pandas.__version__}, anndata {anndata.__version__}, scanpy {scanpy.__version__}, numba {nb}",
+        "versions": ", ".join(
+            f"{n} {v(n)}" for n in ("numpy", "pandas", "scipy", "anndata", "scanpy", "numba")
+        ),
     }
 
 
