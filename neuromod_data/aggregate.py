@@ -80,13 +80,25 @@ def _default_chunk(n_vars: int, dense: bool) -> int:
 
 
 def _iter_rows(M: Any, n_obs: int, chunk: int) -> Iterator[tuple[int, Any]]:
-    """Yield ``(first_row, csr_chunk)``; an in-memory sparse matrix in one piece is yielded whole."""
+    """Yield ``(first_row, csr_chunk)``; in-memory CSR chunks are views, not copies."""
     if sp.issparse(M):
         if M.format != "csr":
             M = M.tocsr()
         if chunk >= n_obs:
             yield 0, M
             return
+        for a in range(0, n_obs, chunk):
+            b = min(a + chunk, n_obs)
+            lo, hi = M.indptr[a], M.indptr[b]
+            yield (
+                a,
+                sp.csr_matrix(
+                    (M.data[lo:hi], M.indices[lo:hi], M.indptr[a : b + 1] - lo),
+                    shape=(b - a, M.shape[1]),
+                    copy=False,
+                ),
+            )
+        return
     for a in range(0, n_obs, chunk):
         m = M[a : min(a + chunk, n_obs)]
         if sp.issparse(m):
@@ -304,7 +316,8 @@ def aggregate(
     merge_case
         Fold labels that differ only in case into one type (otherwise such clashes are warned).
     chunk_size
-        Rows per streamed chunk (default: all rows for in-memory sparse data, else ~5·10⁶ values).
+        Rows per streamed chunk (default: ~5·10⁶ values; all rows of in-memory sparse data when
+        order statistics are asked for).
     max_nnz
         Out of core: most stored values held at once for order statistics (see module notes); the
         batch and its sorted copy take about 3 × 8 bytes per stored value.
@@ -451,8 +464,16 @@ def aggregate(
     backed = bool(adata.isbacked) and layer is None
     dense = not (sp.issparse(M) or getattr(M, "format", None) in ("csr", "csc"))
     n_obs = adata.n_obs
+    need_order = any(s in stats for s in ("median", "trimean", "trimmed_mean"))
     if chunk_size is None:
-        chunk_size = n_obs if not (backed or dense) else _default_chunk(adata.n_vars, dense)
+        if backed or dense:
+            chunk_size = _default_chunk(adata.n_vars, dense)
+        elif need_order:
+            chunk_size = n_obs  # order statistics regroup all rows at once anyway
+        else:
+            # streaming statistics: ~5 M stored values per chunk bounds the regrouped copy
+            nnz = getattr(M, "nnz", n_obs * adata.n_vars)
+            chunk_size = int(max(1, 5e6 // max(1.0, nnz / max(n_obs, 1))))
     chunk_size = max(1, int(chunk_size))
     show = progress if progress is not None else (backed or n_obs >= 200_000)
     prep = _Prep(adata, gene_idx, cpm_from, transform)
@@ -460,7 +481,6 @@ def aggregate(
     need_sum = "mean" in stats
     need_frac = "frac_expressing" in stats
     qs = sorted({q for s in stats for q in _ORDER.get(s, ())})
-    need_order = bool(qs) or "trimmed_mean" in stats
     sums = np.zeros((T, G)) if need_sum else None
     above = np.zeros((T, G)) if need_frac else None
     nnz_t = np.zeros(T, np.int64)
