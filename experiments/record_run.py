@@ -107,9 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", required=True, help="tracked folder for metrics.csv + summary.json")
     p.add_argument("--command", default="", help="the training command, recorded verbatim")
     p.add_argument("--job", default="{}", help="JSON of the job's wildcards (task, rule, ...)")
+    p.add_argument("--commit", help="git commit when the job started (default: HEAD now)")
+    p.add_argument(
+        "--dirty", type=int, help="uncommitted files under models/ and neuromod_data/ then"
+    )
     args = p.parse_args(argv)
     out = record(
-        Path(args.run_dir), Path(args.out_dir), command=args.command, job=json.loads(args.job)
+        Path(args.run_dir),
+        Path(args.out_dir),
+        command=args.command,
+        job=json.loads(args.job),
+        commit=args.commit,
+        dirty=args.dirty,
     )
     print(f"recorded {args.run_dir} → {out}")
     return 0
