@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     rows, agree = [], {}
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_score_") as tmpd:
         tmp = Path(tmpd)
         data = tmp / "data.h5ad"
@@ -272,7 +273,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a['max_abs_pvalue_raw']:.2e} | {a['max_abs_pvalue_converted']:.2e} | "
                 f"{a['n_pvalue_differ_converted']} |"
             )
+    load_end = os.getloadavg()[0]
     lines += [
+        "",
+        f"1-minute load average: {load_start:.1f} at the start, {load_end:.1f} at the end, on "
+        f"{os.cpu_count()} cores.",
         "",
         "The machine's 2 cores are shared with other jobs while this ran, so times are noisy "
         "(repeat runs vary by tens of percent); the ratio is the robust number.",
