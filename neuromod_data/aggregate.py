@@ -316,8 +316,8 @@ def aggregate(
     merge_case
         Fold labels that differ only in case into one type (otherwise such clashes are warned).
     chunk_size
-        Rows per streamed chunk (default: ~5·10⁶ values; all rows of in-memory sparse data when
-        order statistics are asked for).
+        Rows per streamed chunk (default: all rows of in-memory sparse data, else ~5·10⁶ values).
+        Smaller chunks bound the memory of the streaming statistics (in-memory chunks are views).
     max_nnz
         Out of core: most stored values held at once for order statistics (see module notes); the
         batch and its sorted copy take about 3 × 8 bytes per stored value.
@@ -466,14 +466,9 @@ def aggregate(
     n_obs = adata.n_obs
     need_order = any(s in stats for s in ("median", "trimean", "trimmed_mean"))
     if chunk_size is None:
-        if backed or dense:
-            chunk_size = _default_chunk(adata.n_vars, dense)
-        elif need_order:
-            chunk_size = n_obs  # order statistics regroup all rows at once anyway
-        else:
-            # streaming statistics: ~5 M stored values per chunk bounds the regrouped copy
-            nnz = getattr(M, "nnz", n_obs * adata.n_vars)
-            chunk_size = int(max(1, 5e6 // max(1.0, nnz / max(n_obs, 1))))
+        # in memory, one regrouped copy of the whole matrix is fastest (and no larger than what
+        # scanpy's indicator product allocates); pass chunk_size to bound it
+        chunk_size = _default_chunk(adata.n_vars, dense) if (backed or dense) else n_obs
     chunk_size = max(1, int(chunk_size))
     show = progress if progress is not None else (backed or n_obs >= 200_000)
     prep = _Prep(adata, gene_idx, cpm_from, transform)
