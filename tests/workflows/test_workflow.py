@@ -28,7 +28,7 @@ TINY_TRAIN = {
     "iterations": 4,
     "batch_size": 4,
     "seeds": [0],
-    "gates": ["data", "shuffled"],
+    "gates": ["data"],
     "options": {
         "validate_every": 2,
         "task_options": {
@@ -243,7 +243,7 @@ def test_end_to_end_default_workflow(tiny_run):
     srcs = re.findall(r"src='([^']*)'", html)
     assert len(srcs) >= 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
     # every training run of the grid, and the summary over them
-    variants = ["bptt", "eprop", "mdgl-data", "mdgl-shuffled"]
+    variants = ["bptt", "eprop", "mdgl-data"]
     for v in variants:
         metrics = pd.read_csv(results / "train" / "subclass_label" / v / "seed0" / "metrics.csv")
         assert {"iteration", "split", "loss", "accuracy"} <= set(metrics.columns)
