@@ -256,37 +256,51 @@ class OnlineEprop:
         self.feedback = feedback
 
     def reset(self, batch_size: int) -> None:
+        """Start a new batch of ``batch_size`` sequences from rest (gradients gathered so far are kept
+        until :meth:`write_grads`)."""
         net = self.net
         w = net.theta_rec
         kw = dict(device=w.device, dtype=w.dtype)
         n, n_pre = net.n_rec, net.n_rec + net.n_in
         self.state = initial_state(batch_size, n, **kw)
-        self.ev = torch.zeros(batch_size, n, n_pre, **kw)
-        self.ea = torch.zeros(batch_size, n, n_pre, **kw)
-        self.e = torch.zeros(batch_size, n, n_pre, **kw)
-        self.ebar = torch.zeros(batch_size, n, n_pre, **kw)
+        # traces laid out [post N, batch B, pre N + n_in]: per-neuron factors broadcast as [N, 1, 1],
+        # presynaptic activity as [1, B, pre], and the gradient is one batched product per step
+        self.ev = torch.zeros(n, batch_size, n_pre, **kw)
+        self.ea = torch.zeros_like(self.ev)
+        self.e = torch.zeros_like(self.ev)
+        self.ebar = torch.zeros_like(self.ev)
         self.psp = torch.zeros(batch_size, n, **kw)
-        self.g_pre = torch.zeros(n, n_pre, **kw)
-        self.g_out = torch.zeros(net.n_out, n, **kw)
-        self.g_b = torch.zeros(net.n_out, **kw)
+        if not hasattr(self, "g_pre") or self.g_pre.shape != (n, n_pre):
+            self.g_pre = torch.zeros(n, n_pre, **kw)
+            self.g_out = torch.zeros(net.n_out, n, **kw)
+            self.g_b = torch.zeros(net.n_out, **kw)
         with torch.no_grad():
             self._w_in, self._w_rec, self._w_out = net.w_in, net.w_rec, net.w_out
             self._fb = self._w_out if self.feedback is None else self.feedback
+        p = net.params
+        col = (-1, 1, 1)
+        self._alpha, self._one_m_alpha = p.alpha.reshape(col), (1 - p.alpha).reshape(col)
+        self._rho, self._one_m_rho = p.rho.reshape(col), (1 - p.rho).reshape(col)
+        self._beta = p.beta.reshape(col)
+        self._adaptive = bool((p.beta != 0).any())
 
     @torch.no_grad()
     def step(self, x_t: Tensor) -> Tensor:
         """Advance one step with input ``x_t`` ``[B, n_in]``; returns ``y_t`` ``[B, n_out]``."""
         net, p = self.net, self.net.params
         z_prev = self.state.z
-        pre = torch.cat([z_prev, x_t], dim=1)[:, None, :]
-        # in place on the [B, N, N + n_in] traces, broadcasting instead of building temporaries
-        self.ev.mul_(p.alpha[None, :, None]).add_(self.e, alpha=-p.v_th)
-        self.ev.addcmul_((1 - p.alpha)[None, :, None], pre)
-        self.ea.mul_(p.rho[None, :, None]).addcmul_((1 - p.rho)[None, :, None], self.e)
+        pre = torch.cat([z_prev, x_t], dim=1)[None]
+        # ε^v = α ε^v - v_th e + (1-α) pre ;  ε^a = ρ ε^a + (1-ρ) e   (e from the previous step)
+        self.ev.mul_(self._alpha).add_(self.e, alpha=-p.v_th).addcmul_(self._one_m_alpha, pre)
+        if self._adaptive:
+            self.ea.mul_(self._rho).addcmul_(self._one_m_rho, self.e)
         cur = torch.addmm(z_prev @ self._w_rec.T, x_t, self._w_in.T)
         self.state, psi = step(self.state, cur, p)
-        torch.addcmul(self.ev, p.beta[None, :, None], self.ea, value=-1.0, out=self.e)
-        self.e.mul_(psi[:, :, None])
+        psi_col = psi.T[:, :, None]
+        if self._adaptive:
+            torch.addcmul(self.ev, self._beta, self.ea, value=-1.0, out=self.e).mul_(psi_col)
+        else:
+            torch.mul(self.ev, psi_col, out=self.e)
         self.ebar.mul_(net.kappa).add_(self.e, alpha=1 - net.kappa)
         self.psp.mul_(net.kappa).add_(self.state.z, alpha=1 - net.kappa)
         return self.psp @ self._w_out.T + net.b_out.detach()
@@ -294,8 +308,8 @@ class OnlineEprop:
     @torch.no_grad()
     def learn(self, gy_t: Tensor) -> None:
         """Accumulate the gradient for ``∂E/∂y_t`` ``[B, n_out]`` of the current step."""
-        sig = gy_t @ self._fb
-        self.g_pre += torch.bmm(sig.T[:, None, :], self.ebar.transpose(0, 1)).squeeze(1)
+        sig = gy_t @ self._fb  # [B, N]
+        self.g_pre += torch.bmm(sig.T.contiguous()[:, None, :], self.ebar).squeeze(1)
         self.g_out += gy_t.T @ self.psp
         self.g_b += gy_t.sum(0)
 
@@ -306,6 +320,7 @@ class OnlineEprop:
             [net.w_rec, net.w_in, net.w_out, net.b_out],
             [self.g_pre[:, :n], self.g_pre[:, n:], self.g_out, self.g_b],
         )
+        del self.g_pre, self.g_out, self.g_b
 
     def run(self, x: Tensor, loss_fn: LossFn) -> RuleOutput:
         net = self.net
