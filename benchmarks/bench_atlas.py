@@ -119,7 +119,14 @@ if mode == "aggregate":
     result["types"] = [str(t) for t in agg.obs_names]
     result["n_cells"] = [int(n) for n in agg.obs["n_cells"]]
 result["seconds"] = time.perf_counter() - t0
-result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own high-water mark. ru_maxrss would also count the parent's pages that
+# the forked child held before exec (Linux keeps the larger value across exec).
+try:
+    with open("/proc/self/status") as fh:
+        hwm = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result["peak_rss_mb"] = hwm / 1024
 print(json.dumps(result))
 """
 
@@ -218,7 +225,7 @@ def main() -> None:
         "A synthetic h5ad (CSR float32 counts, written chunk by chunk without holding the matrix in "
         "memory) is opened backed (`anndata.read_h5ad(path, backed='r')`) and aggregated per cell type "
         "with `neuromod_data.aggregate.aggregate(adata, 'cell_type', stats=('mean',))` in a fresh "
-        "process. Peak memory is the process's maximum RSS; 'open only' is a process that imports the "
+        "process. Peak memory is the process's own high-water mark of resident memory (VmHWM); 'open only' is a process that imports the "
         "same libraries and opens the file backed (obs names and labels load into memory), and the "
         "aggregation's own cost is the difference. The means are checked against exact per-type sums "
         "kept while generating. The machine is shared by several jobs, so times are noisy.",
