@@ -322,19 +322,29 @@ class OnlineEprop:
         )
         del self.g_pre, self.g_out, self.g_b
 
+    @torch.no_grad()
+    def _outputs(self, x: Tensor) -> Tensor:
+        """A first pass that keeps only the readout (memory O(B·N) besides y)."""
+        net, p = self.net, self.net.params
+        w_in, w_rec, w_out = net.w_in, net.w_rec, net.w_out
+        state = initial_state(x.shape[1], net.n_rec, device=x.device, dtype=x.dtype)
+        psp = torch.zeros_like(state.z)
+        ys = []
+        for x_t in x.unbind(0):
+            state, _ = step(state, torch.addmm(state.z @ w_rec.T, x_t, w_in.T), p)
+            psp.mul_(net.kappa).add_(state.z, alpha=1 - net.kappa)
+            ys.append(psp @ w_out.T)
+        return torch.stack(ys) + net.b_out.detach()
+
     def run(self, x: Tensor, loss_fn: LossFn) -> RuleOutput:
-        net = self.net
-        with torch.no_grad():
-            y0, _ = run_sequence(
-                x, net.w_in, net.w_rec, net.w_out, net.b_out, net.sequence_config()
-            )
-        y0 = y0.detach().requires_grad_(True)
-        with torch.enable_grad():
-            loss = _scalar_loss(loss_fn(y0))
-            (gy,) = torch.autograd.grad(loss, y0)
-        self.reset(x.shape[1])
-        ys, zs = [], []
+        """Whole-batch online e-prop: a readout-only pass gives ∂E/∂y, then the trace pass."""
         with flush_denormal():
+            y0 = self._outputs(x).requires_grad_(True)
+            with torch.enable_grad():
+                loss = _scalar_loss(loss_fn(y0))
+                (gy,) = torch.autograd.grad(loss, y0)
+            self.reset(x.shape[1])
+            ys, zs = [], []
             for x_t, gy_t in zip(x.unbind(0), gy.unbind(0)):
                 ys.append(self.step(x_t))
                 zs.append(self.state.z)
