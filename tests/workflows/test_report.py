@@ -195,3 +195,19 @@ def test_missing_results_folder(tmp_path):
         report.build_report(tmp_path / "nowhere", out=tmp_path / "r.html")
     with pytest.raises(InputFileError, match="missing.csv"):
         report.provenance([tmp_path / "missing.csv"])
+
+
+def test_workflow_variants_are_ordered_and_coloured(tmp_path):
+    """train/<level>/<variant>/seed<N>: bptt, eprop, then MDGL gates with data first."""
+    for variant in ("mdgl-shuffled", "eprop", "mdgl-data", "bptt"):
+        d = tmp_path / "train" / "RNA_family" / variant / "seed0"
+        d.mkdir(parents=True)
+        d.joinpath("metrics.csv").write_text("iteration,split,loss,accuracy\n5,validation,0.5,0.9\n")
+    summary = report.summarize_runs(report.collect_runs(tmp_path / "train"))
+    assert summary["rule"].tolist() == ["bptt", "eprop", "mdgl-data", "mdgl-shuffled"]
+    assert set(summary["condition"]) == {"RNA_family"}
+    fig = report.learning_curves(report.collect_runs(tmp_path / "train"))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["bptt (n=1)", "eprop (n=1)", "mdgl-data (n=1)", "mdgl-shuffled (n=1)"]
+    colors = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()}
+    assert colors["mdgl-data (n=1)"] != colors["mdgl-shuffled (n=1)"]

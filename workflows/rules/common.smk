@@ -1,5 +1,6 @@
 """Shared helpers: config validation, paths, wildcard constraints and the target list."""
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -10,6 +11,10 @@ validate(config, schema="../config/schema.yaml")
 
 R = config["results"].rstrip("/")
 DATASET = config["dataset"]
+# "~" and $VARIABLES in file paths are expanded (e.g. path: $NEUROMOD_SHARED_DATA/allen_m1_patchseq/...)
+for _key in ("path", "metadata"):
+    if DATASET.get(_key):
+        DATASET[_key] = os.path.expanduser(os.path.expandvars(DATASET[_key]))
 
 
 def _slug(column):
