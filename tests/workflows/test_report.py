@@ -202,7 +202,9 @@ def test_workflow_variants_are_ordered_and_coloured(tmp_path):
     for variant in ("mdgl-shuffled", "eprop", "mdgl-data", "bptt"):
         d = tmp_path / "train" / "RNA_family" / variant / "seed0"
         d.mkdir(parents=True)
-        d.joinpath("metrics.csv").write_text("iteration,split,loss,accuracy\n5,validation,0.5,0.9\n")
+        d.joinpath("metrics.csv").write_text(
+            "iteration,split,loss,accuracy\n5,validation,0.5,0.9\n"
+        )
     summary = report.summarize_runs(report.collect_runs(tmp_path / "train"))
     assert summary["rule"].tolist() == ["bptt", "eprop", "mdgl-data", "mdgl-shuffled"]
     assert set(summary["condition"]) == {"RNA_family"}

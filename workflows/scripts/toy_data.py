@@ -18,7 +18,9 @@ def main() -> None:
     # uns must stay h5ad-writable; the generator records that the data is synthetic
     with atomic_path(args.out, suffix=".h5ad") as tmp:
         adata.write_h5ad(tmp)
-    print(f"toy_cortex(n_cells={args.n_cells}, seed={args.seed}): {adata.n_obs} cells × {adata.n_vars} genes → {args.out}")
+    print(
+        f"toy_cortex(n_cells={args.n_cells}, seed={args.seed}): {adata.n_obs} cells × {adata.n_vars} genes → {args.out}"
+    )
 
 
 if __name__ == "__main__":
