@@ -97,6 +97,18 @@ def test_quoted_names_with_separator_inside(tmp_path):
     np.testing.assert_array_equal(m.X.toarray(), [[0, 3], [1, 0]])
 
 
+def test_output_grows_when_later_rows_are_denser(tmp_path):
+    """Capacity is projected from the density so far: a sparse start must not lose later values."""
+    rng = np.random.default_rng(5)
+    M = np.zeros((120, 60), dtype=np.int64)
+    M[:40, 0] = 1
+    M[40:] = rng.integers(1, 99, (80, 60))
+    p = _write(tmp_path / "g.csv", M, [f"g{i}" for i in range(120)], [f"c{i}" for i in range(60)])
+    m = read_delimited_matrix(p, progress=False, chunk_bytes=256)
+    np.testing.assert_array_equal(m.X.toarray(), M)
+    assert m.X.nnz == np.count_nonzero(M)
+
+
 def test_sniff():
     assert sniff_delimiter("a\tb\tc,d") == "\t"
     assert sniff_delimiter("a;b;c") == ";"
