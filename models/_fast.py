@@ -32,7 +32,9 @@ import sys
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import numpy as np
 import torch
+from scipy.signal import lfilter
 from torch import Tensor
 
 from .neurons import SIGMOID_STEEPNESS, NeuronParameters, pseudo_derivative
@@ -106,8 +108,16 @@ class SequenceConfig(NamedTuple):
     modulation: Tensor | None = None
 
 
+def _lfilter_ok(u: Tensor) -> bool:
+    return u.device.type == "cpu" and not (torch.is_grad_enabled() and u.requires_grad)
+
+
 def exp_filter(u: Tensor, kappa: float) -> Tensor:
     """``out^t = κ out^{t-1} + (1-κ) u^t`` along dim 0 (time), starting from 0."""
+    if _lfilter_ok(u):
+        # the same recursion in compiled code (scipy), instead of T tiny tensor operations
+        out = lfilter([1.0 - kappa], [1.0, -kappa], u.detach().cpu().numpy(), axis=0)
+        return torch.from_numpy(np.ascontiguousarray(out)).to(u.dtype)
     outs = []
     acc = torch.zeros_like(u[0])
     one_m = 1.0 - kappa
@@ -119,6 +129,9 @@ def exp_filter(u: Tensor, kappa: float) -> Tensor:
 
 def exp_filter_reverse(g: Tensor, kappa: float) -> Tensor:
     """``a^t = g^t + κ a^{t+1}`` along dim 0 (time), ending at 0 (adjoint of the filter, without 1-κ)."""
+    if _lfilter_ok(g):
+        out = lfilter([1.0], [1.0, -kappa], g.detach().cpu().numpy()[::-1], axis=0)[::-1]
+        return torch.from_numpy(np.ascontiguousarray(out)).to(g.dtype)
     outs = []
     acc = torch.zeros_like(g[0])
     for gt in reversed(g.unbind(0)):
