@@ -301,10 +301,28 @@ def pending(rc: dict[str, Any], runs_root: Path) -> list[dict[str, Any]]:
     ]
 
 
-def estimate_seconds(job: dict[str, Any], rc: dict[str, Any], runs: list[Run]) -> float | None:
-    """CPU seconds of a pending job from the measured seconds per iteration of the same task and
-    rule (any grid), scaled linearly by batch size."""
+def load_timings(path: Path | None) -> list[dict[str, Any]]:
+    """Rows of ``experiments/timings.json`` (written by ``experiments/measure_iteration.py``)."""
+    if path is None or not Path(path).is_file():
+        return []
+    return list(json.loads(Path(path).read_text()).get("timings", []))
+
+
+def estimate_seconds(
+    job: dict[str, Any], rc: dict[str, Any], runs: list[Run], timings: list[dict[str, Any]] = ()
+) -> float | None:
+    """CPU seconds (one core) of a pending job: measured seconds per iteration of the same task and
+    rule at the job's batch size (``timings``), else the median over finished runs of that task
+    and rule (any grid) scaled linearly by batch size; None when neither exists."""
     s = rc["tasks"][job["task"]]
+    exact = [
+        t["seconds_per_iteration"]
+        for t in timings
+        if (t["task"], t["rule"], int(t["batch_size"]))
+        == (job["task"], job["rule"], int(s["batch_size"]))
+    ]
+    if exact:
+        return float(np.median(exact)) * s["iterations"]
     rates = []
     for r in runs:
         if (
@@ -320,9 +338,16 @@ def estimate_seconds(job: dict[str, Any], rc: dict[str, Any], runs: list[Run]) -
 
 
 def build_page(
-    runs_root: Path, out: Path, figures: Path, config_dir: Path, notes: Path | None
+    runs_root: Path,
+    out: Path,
+    figures: Path,
+    config_dir: Path,
+    notes: Path | None,
+    timings: Path | None = None,
 ) -> str:
+    """Write the results page (and its figures); return its text."""
     runs = find_runs(runs_root)
+    timing_rows = load_timings(timings)
     groups = group_runs(runs)
     keys = sorted(groups, key=sort_key)
     stats_rows = {k: summarise_group(groups[k]) for k in keys}
@@ -353,11 +378,11 @@ def build_page(
             path, rc = configs[g]
             todo = pending(rc, runs_root)
             total = len(repro_grid.jobs(rc))
-            est = [estimate_seconds(j, rc, runs) for j in todo]
+            est = [estimate_seconds(j, rc, runs, timing_rows) for j in todo]
             known = [e for e in est if e is not None]
-            est_s = f"{sum(known) / 3600:.1f}" + (
-                "" if len(known) == len(est) else f" (+{len(est) - len(known)} jobs unmeasured)"
-            )
+            est_s = f"{sum(known) / 3600:.1f}" if known else "—"
+            if len(known) < len(est):
+                est_s += f" (+{len(est) - len(known)} jobs with no measured cost)"
             L += [
                 f"| {g} | `{path.as_posix()}` | {total} | {total - len(todo)} | {len(todo)} | {est_s if todo else '0'} |"
             ]
@@ -377,6 +402,23 @@ def build_page(
                 "--cores 2 --rerun-triggers mtime --keep-going reproduce"
             ]
     L += ["```", ""]
+
+    if timing_rows:
+        L += [
+            "Seconds per training iteration measured by `experiments/measure_iteration.py` (one "
+            "thread, E/I network, machine shared with other work: upper bounds), used for the "
+            "estimates above:",
+            "",
+            "| task | rule | batch | s / iteration | measured at | machine |",
+            "|---|---|---:|---:|---|---|",
+        ]
+        for t in sorted(timing_rows, key=lambda r: (r["task"], r["rule"], r["batch_size"])):
+            m = t.get("machine") or {}
+            L += [
+                f"| {t['task']} | {t['rule']} | {t['batch_size']} | {t['seconds_per_iteration']:.2f} | "
+                f"{t.get('measured_at', '?')} | {m.get('cpu', '?')}, {m.get('cores', '?')} cores |"
+            ]
+        L += [""]
 
     # --- authors vs ours (evidence accumulation, E/I network)
     L += ["## Evidence accumulation (Fig. 3C): ours next to the authors'", ""]
@@ -520,7 +562,7 @@ def build_page(
         {str(r.summary.get("git_commit"))[:10] for r in runs if r.summary.get("git_commit")}
     )
     if commits:
-        L += [f"- git commits the runs were recorded at: {', '.join(commits)}"]
+        L += [f"- git commits the runs started from: {', '.join(commits)}"]
     L += [""]
     L += [
         "Example training command of each group (every run's own command is in its `summary.json`):",
@@ -559,9 +601,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--notes", default="experiments/notes.md", help="hand-written commentary to include"
     )
+    p.add_argument("--timings", default="experiments/timings.json", help="measured s/iteration")
     args = p.parse_args(argv)
     text = build_page(
-        Path(args.runs), Path(args.out), Path(args.figures), Path(args.configs), Path(args.notes)
+        Path(args.runs),
+        Path(args.out),
+        Path(args.figures),
+        Path(args.configs),
+        Path(args.notes),
+        Path(args.timings),
     )
     print(f"{args.out}: {len(text.splitlines())} lines")
     return 0

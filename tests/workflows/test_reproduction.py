@@ -405,3 +405,34 @@ def test_one_real_job_is_recorded_and_then_left_alone(tmp_path):
     )
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_pending_jobs_and_cpu_estimate(runs, tmp_path):
+    rc = {
+        "name": "g",
+        "results": "results/x",
+        "tasks": {"evidence_accumulation": {"iterations": 100, "batch_size": 32}},
+        "grid": [
+            {
+                "tasks": ["evidence_accumulation"],
+                "rules": ["bptt", "mdgl"],
+                "structures": ["ei"],
+                "seeds": [0, 1, 2, 3],
+            }
+        ],
+    }
+    todo = summarise.pending(rc, runs)
+    assert [(j["rule"], j["seed"]) for j in todo] == [("bptt", 3), ("mdgl", 2), ("mdgl", 3)]
+    found = summarise.find_runs(runs)
+    # from runs: bptt seconds/iteration 2, 1, 1 at batch 16 → median 1 → ×32/16 → ×100 iterations
+    assert summarise.estimate_seconds(todo[0], rc, found) == pytest.approx(200.0)
+    assert summarise.estimate_seconds(todo[1], rc, found) is None  # mdgl runs have no timing
+    timings = [
+        {
+            "task": "evidence_accumulation",
+            "rule": "mdgl",
+            "batch_size": 32,
+            "seconds_per_iteration": 0.5,
+        }
+    ]
+    assert summarise.estimate_seconds(todo[1], rc, found, timings) == pytest.approx(50.0)
