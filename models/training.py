@@ -177,7 +177,8 @@ def plot_learning_curve(
         )
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
-    if all(r["loss"] > 0 for r in history) and history:
+    losses = [r["loss"] for r in history]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 20:  # log only over a wide range
         ax.set_yscale("log")
     ax.legend(frameon=False, fontsize=8)
     if has_acc:
