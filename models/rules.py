@@ -89,6 +89,14 @@ class LearningRule:
     def backward(self, net: SpikingNetwork, x: Tensor, loss_fn: LossFn) -> RuleOutput:
         raise NotImplementedError
 
+    def config(self) -> dict:
+        """The options that recreate this rule with :func:`make_rule` (JSON-serialisable)."""
+        out = {"name": self.name, "feedback": self.feedback, "impl": self.impl, "seed": self.seed}
+        for key in ("variant", "gate"):
+            if hasattr(self, key):
+                out[key] = getattr(self, key)
+        return out
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(feedback={self.feedback!r}, impl={self.impl!r})"
 
@@ -387,7 +395,9 @@ def make_rule(
     >>> make_rule("mdgl", variant="nonlocal", gate="data")
     MDGL(variant='nonlocal', gate='data', feedback='symmetric', impl='fused')
     """
-    key = str(name).lower().replace("-", "")
+    key = str(name).lower().replace("-", "").replace("_", "")
+    if online and key != "eprop":
+        raise ValueError(f"online=True exists for e-prop only, not for {name!r}")
     if key == "bptt":
         return BPTT(impl=impl or "fused", seed=seed)
     if key == "eprop":

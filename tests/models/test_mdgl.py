@@ -190,3 +190,21 @@ def test_bad_options():
         make_rule("mdgl", gate="random")
     with pytest.raises(ValueError, match="rule"):
         make_rule("hebb")
+    with pytest.raises(ValueError, match="online"):
+        make_rule("mdgl", online=True)
+
+
+def test_rule_config_round_trip():
+    rule = make_rule("mdgl", variant="nonlocal", gate="shuffled", feedback="random", seed=5)
+    cfg = rule.config()
+    assert cfg == {
+        "name": "mdgl",
+        "feedback": "random",
+        "impl": "fused",
+        "seed": 5,
+        "variant": "nonlocal",
+        "gate": "shuffled",
+    }
+    again = make_rule(**cfg)
+    assert again.config() == cfg
+    assert make_rule("e-prop", online=True).config()["impl"] == "online"
