@@ -258,9 +258,16 @@ def main() -> None:
             f"| {labels[name]} | {t:.2f} | {mm:.0f} | {ref_t / t:.1f}× | {mm / ref_m:.2f} |"
         )
     n0 = results["neuromod"][0]
+    hashes = {r["sha1"] for rs in results.values() for r in rs if "sha1" in r}
+    same = (
+        "identical (same SHA-1 of the sorted CSR arrays)"
+        if len(hashes) == 1
+        else "DIFFERENT between readers"
+    )
     lines += [
         "",
-        f"Result shape {tuple(n0['shape'])}, {n0['nnz']:,} nonzeros (identical across readers).",
+        f"Result: shape {tuple(n0['shape'])}, {n0['nnz']:,} nonzeros; the matrices of all readers "
+        f"are {same}.",
     ]
     if explorer:
         lines += [

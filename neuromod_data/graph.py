@@ -553,39 +553,122 @@ def to_structure(
 
 
 # ----------------------------------------------------------------------- io
+_GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"
+_GRAPHML_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
+_GRAPHML_PARSE = {
+    "boolean": lambda v: v.strip().lower() in ("true", "1"),
+    "int": int,
+    "long": int,
+    "float": float,
+    "double": float,
+    "string": str,
+}
+
+
+def _xml_type(v: Any) -> str:
+    for t in (bool, int, float, str):  # bool before int: True is an int too
+        if isinstance(v, t):
+            return _GRAPHML_TYPES[t]
+    raise TypeError(f"not a GraphML scalar: {v!r}")
+
+
 def write_graphml(g: nx.MultiDiGraph, path: str | os.PathLike) -> Path:
-    """Write the graph as GraphML (atomically); every attribute is a GraphML scalar."""
+    """Write the graph as GraphML (atomically); every attribute becomes a GraphML scalar (lists and
+    dicts as JSON strings). Edge ``id`` = the edge key (interaction name).
+
+    A streaming writer: networkx's takes minutes for the ~10⁵–10⁶ edges of a cluster-level graph; the
+    file is plain GraphML that networkx, Gephi or Cytoscape read.
+    """
+    from xml.sax.saxutils import escape, quoteattr
+
     path = Path(path)
-    h = g.copy()
-    h.graph = {k: _graphml_value(v) for k, v in g.graph.items()}
-    for _, d in h.nodes(data=True):
-        for k, v in list(d.items()):
-            d[k] = _graphml_value(v)
-    for _, _, d in h.edges(data=True):
-        for k, v in list(d.items()):
-            d[k] = _graphml_value(v)
-    with atomic_path(path, suffix=".graphml") as tmp:
-        nx.write_graphml(h, tmp, named_key_ids=True)
+    keys: dict[tuple[str, str], tuple[str, str]] = {}  # (domain, name) -> (id, type)
+
+    def key(domain: str, name: str, value: Any) -> str:
+        k = (domain, name)
+        if k not in keys:
+            keys[k] = (f"d{len(keys)}", _xml_type(value))
+        return keys[k][0]
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return escape(repr(v) if isinstance(v, float) else str(v))
+
+    def datas(domain: str, d: Mapping[str, Any]) -> str:
+        out = []
+        for name, v in d.items():
+            v = _graphml_value(v)
+            out.append(f'<data key="{key(domain, str(name), v)}">{fmt(v)}</data>')
+        return "".join(out)
+
+    body = ['  <graph edgedefault="directed">\n']
+    gdata = datas("graph", g.graph)
+    if gdata:
+        body.append(f"    {gdata}\n")
+    for n, d in g.nodes(data=True):
+        body.append(f"    <node id={quoteattr(str(n))}>{datas('node', d)}</node>\n")
+    for s_, t_, k_, d in g.edges(keys=True, data=True):
+        body.append(
+            f"    <edge id={quoteattr(str(k_))} source={quoteattr(str(s_))} target={quoteattr(str(t_))}>"
+            f"{datas('edge', d)}</edge>\n"
+        )
+    body.append("  </graph>\n</graphml>\n")
+    head = [
+        "<?xml version='1.0' encoding='utf-8'?>\n",
+        f'<graphml xmlns="{_GRAPHML_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xsi:schemaLocation="{_GRAPHML_NS} {_GRAPHML_NS}/1.0/graphml.xsd">\n',
+    ]
+    for (domain, name), (kid, typ) in keys.items():
+        head.append(
+            f'  <key id="{kid}" for="{domain}" attr.name={quoteattr(name)} attr.type="{typ}" />\n'
+        )
+    with atomic_path(path, suffix=".graphml") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(head)
+        fh.writelines(body)
     return path
 
 
 def read_graphml(path: str | os.PathLike) -> nx.MultiDiGraph:
-    """Read a graph written by :func:`write_graphml` (edge keys = interaction names)."""
+    """Read a directed GraphML graph (as written by :func:`write_graphml`) into a ``MultiDiGraph``
+    whose edge keys are the edge ids (interaction names)."""
+    import xml.etree.ElementTree as ET
+
     p = require_file(path, "GraphML file")
     try:
-        g = nx.read_graphml(p, force_multigraph=True)
-    except Exception as exc:  # networkx raises several XML / parse errors
+        root = ET.parse(p).getroot()
+    except ET.ParseError as exc:
         raise FormatError(f"{p} is not a readable GraphML file: {exc}") from exc
-    if not g.is_directed():
+    ns = f"{{{_GRAPHML_NS}}}" if root.tag.startswith("{") else ""
+    if root.tag != f"{ns}graphml":
+        raise FormatError(f"{p}: root element is {root.tag!r}, not graphml")
+    keys = {}
+    for k in root.iter(f"{ns}key"):
+        typ = k.get("attr.type", "string")
+        keys[k.get("id")] = (k.get("attr.name", k.get("id")), _GRAPHML_PARSE.get(typ, str))
+    graph = root.find(f"{ns}graph")
+    if graph is None:
+        raise FormatError(f"{p}: no <graph> element")
+    if graph.get("edgedefault", "directed") != "directed":
         raise FormatError(f"{p}: expected a directed graph")
-    out = nx.MultiDiGraph()
-    out.graph.update(
-        {k: v for k, v in g.graph.items() if k not in ("node_default", "edge_default")}
-    )
-    out.add_nodes_from(g.nodes(data=True))
-    for s, t, k, d in g.edges(keys=True, data=True):
-        out.add_edge(s, t, key=d.pop("id", k) if "id" in d else k, **d)
-    return out
+
+    def attrs(el) -> dict[str, Any]:
+        out = {}
+        for d in el.findall(f"{ns}data"):
+            name, parse = keys.get(d.get("key"), (d.get("key"), str))
+            out[name] = parse(d.text or "")
+        return out
+
+    g = nx.MultiDiGraph()
+    g.graph.update(attrs(graph))
+    for n in graph.iter(f"{ns}node"):
+        g.add_node(n.get("id"), **attrs(n))
+    try:
+        for e in graph.iter(f"{ns}edge"):
+            g.add_edge(e.get("source"), e.get("target"), key=e.get("id"), **attrs(e))
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"{p}: malformed edge: {exc}") from exc
+    return g
 
 
 def write_scores(adata, path: str | os.PathLike) -> Path:

@@ -190,6 +190,11 @@ def test_graphml_round_trip(tmp_path):
     assert dict(h.nodes(data=True)) == dict(g.nodes(data=True))
     assert h.graph["method"] == "cellphonedb" and json.loads(h.graph["lst"]) == [1, 2]
     np.testing.assert_array_equal(to_tensor(h)[0], to_tensor(g)[0])
+    # plain GraphML: networkx's own reader sees the same graph
+    nxg = nx.read_graphml(p, force_multigraph=True)
+    assert set(nxg.edges(keys=True)) == set(g.edges(keys=True))
+    e = nxg.edges["Sst a", "L5 IT", "Npy→Npy1r"]
+    assert e["weight"] == 4.0 and e["pvalue"] == 0.001 and nxg.nodes["Sst a"]["n_cells"] == 10
     bad = tmp_path / "bad.graphml"
     bad.write_text("<not graphml")
     with pytest.raises(FormatError, match="bad.graphml"):
