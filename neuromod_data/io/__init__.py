@@ -69,7 +69,7 @@ _ACCEPTS = {
         "missing",
         "progress",
     },
-    "h5ad": {"backed", "make_unique"},
+    "h5ad": {"metadata", "join", "missing", "backed", "make_unique"},
     "10x_mtx": {"make_unique"},
     "10x_h5": {"make_unique"},
 }

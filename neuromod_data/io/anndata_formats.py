@@ -33,12 +33,34 @@ def _x_kind(adata: ad.AnnData) -> str:
     )
 
 
+def _join(adata, metadata, join, missing, record, sources):
+    if metadata is None:
+        return adata
+    import pandas as pd
+
+    if isinstance(metadata, pd.DataFrame):
+        meta, where = metadata, "metadata"
+    else:
+        meta, where = _common.read_table(metadata, what="metadata table"), str(metadata)
+        sources.append(where)
+    return _common.attach_metadata(
+        adata, meta, join=join, where=where, record=record, missing=missing
+    )
+
+
 def read_h5ad(
-    path: str | os.PathLike, *, backed: str | bool | None = None, make_unique: bool = False
+    path: str | os.PathLike,
+    *,
+    backed: str | bool | None = None,
+    make_unique: bool = False,
+    metadata=None,
+    join: str | None = None,
+    missing: str = "error",
 ) -> ad.AnnData:
     """Read an h5ad file; ``backed="r"`` leaves ``.X`` on disk.
 
-    Counts stored dense or as integers are converted to float32 CSR (in memory only).
+    Counts stored dense or as integers are converted to float32 CSR (in memory only). A per-cell
+    ``metadata`` table can be joined to ``obs`` (not in backed mode).
 
     Examples
     --------
@@ -74,7 +96,11 @@ def read_h5ad(
             and (not sp.isspmatrix_csr(adata.X) or adata.X.dtype != np.float32)
         ):
             adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
-        return _common.finish(adata, x=kind, source=str(p), reader="h5ad", record=record)
+        sources = [str(p)]
+        adata = _join(adata, metadata, join, missing, record, sources)
+        return _common.finish(adata, x=kind, source=sources, reader="h5ad", record=record)
+    if metadata is not None:
+        raise FormatError(f"{p}: a metadata table cannot be joined in backed mode; read in memory")
     record["backed"] = str(mode)
     adata.uns["neuromod"] = _common._uns_safe(
         {"X": kind, "source": str(p), "reader": "h5ad", **record}

@@ -301,6 +301,29 @@ def test_rerun_rebuilds_only_what_depends_on_a_deleted_file(tiny_run):
 
 
 @pytest.mark.slow
+def test_more_iterations_resume_and_changed_settings_restart(tiny_run, tmp_path):
+    results, cfg, _ = tiny_run
+    base = yaml.safe_load(cfg.read_text())
+    target = results / "train" / "subclass_label" / "bptt" / "seed0" / "metrics.csv"
+    log = results / "logs" / "train" / "subclass_label" / "bptt" / "seed0.log"
+
+    more = write_config(
+        tmp_path / "more.yaml", **{**base, "train": {**TINY_TRAIN, "iterations": 6}}
+    )
+    stats = job_stats(run_snakemake("-n", "--configfile", str(more), str(target)).stdout)
+    assert stats == {"train": 1}  # only the requested run, because its iterations changed
+    run_snakemake("--cores", "1", "--configfile", str(more), str(target))
+    assert "resumed" in log.read_text()
+    assert pd.read_csv(target)["iteration"].max() == 6
+
+    # another batch size cannot continue the old checkpoint: the run starts afresh instead of failing
+    other = write_config(tmp_path / "bs.yaml", **{**base, "train": {**TINY_TRAIN, "batch_size": 3}})
+    run_snakemake("--cores", "1", "--configfile", str(other), str(target))
+    assert "resumed" not in log.read_text()
+    assert pd.read_csv(target)["iteration"].max() == TINY_TRAIN["iterations"]
+
+
+@pytest.mark.slow
 def test_failed_rules_leave_no_partial_output(tmp_path):
     bad = tmp_path / "broken.h5ad"
     bad.write_bytes(b"this is not an HDF5 file\n" * 10)

@@ -45,6 +45,14 @@ rule train:
     benchmark:
         f"{R}/benchmarks/train/{{level}}/{{variant}}/seed{{seed}}.tsv"
     shell:
+        # A checkpoint is resumed only if it was trained with the same structure, options and flags
+        # (more iterations resume; anything else starts the run afresh instead of failing).
+        'fp="$(cat {input.structure:q} {input.options:q} | sha256sum | cut -c1-32) '
+        '{params.task} {params.rule} {params.gate} {params.batch_size} {params.extra}"; '
+        "mkdir -p {params.outdir}; "
+        'if [ "$(cat {params.outdir}/.settings 2>/dev/null)" != "$fp" ]; then '
+        "rm -f {params.outdir}/checkpoint.pt; fi; "
+        'printf "%s\\n" "$fp" > {params.outdir}/.settings; '
         "device={params.device}; "
         'if [ "$device" = auto ]; then device=$(python -c '
         "'import torch; print(\"cuda\" if torch.cuda.is_available() else \"cpu\")'); fi; "

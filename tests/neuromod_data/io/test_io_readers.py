@@ -255,3 +255,12 @@ def test_real_m1_round_trips_through_h5ad(shared_data, tmp_path):
         "ALM_VISp top-3" in b.obs
         and "ALM/VISp top-3 → ALM_VISp top-3" in b.uns["neuromod"]["renamed_columns"]
     )
+
+
+def test_h5ad_with_metadata_table(tmp_path):
+    p = tmp_path / "a.h5ad"
+    ad.AnnData(np.eye(3, dtype=np.float32), obs=pd.DataFrame(index=list("abc"))).write_h5ad(p)
+    (tmp_path / "m.csv").write_text("id,cluster\nc,Z\na,X\nb,Y\n")  # other order than the cells
+    a = read(p, metadata=tmp_path / "m.csv")
+    assert a.obs["cluster_label"].tolist() == ["X", "Y", "Z"]
+    assert "cluster → cluster_label" in a.uns["neuromod"]["renamed_columns"]
