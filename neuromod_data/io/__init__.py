@@ -120,6 +120,8 @@ def read(
     fmt = format or detect_format(p)
     if fmt not in _READERS:
         raise ValueError(f"unknown format {fmt!r}; one of: {', '.join(_READERS)}")
+    if "progress" not in _ACCEPTS[fmt]:
+        kw.pop("progress", None)  # small formats read in one go: nothing to show
     unknown = set(kw) - _ACCEPTS[fmt]
     if unknown:
         raise TypeError(
