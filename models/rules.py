@@ -292,9 +292,12 @@ class OnlineEprop:
         self._beta = p.beta.reshape(col)
         self._adaptive = bool((p.beta != 0).any())
 
-    @torch.no_grad()
     def step(self, x_t: Tensor) -> Tensor:
         """Advance one step with input ``x_t`` ``[B, n_in]``; returns ``y_t`` ``[B, n_out]``."""
+        with torch.no_grad(), flush_denormal():
+            return self._step(x_t)
+
+    def _step(self, x_t: Tensor) -> Tensor:
         net, p = self.net, self.net.params
         z_prev = self.state.z
         pre = torch.cat([z_prev, x_t], dim=1)[None]
@@ -354,7 +357,8 @@ class OnlineEprop:
             self.reset(x.shape[1])
             ys, zs = [], []
             for x_t, gy_t in zip(x.unbind(0), gy.unbind(0)):
-                ys.append(self.step(x_t))
+                with torch.no_grad():
+                    ys.append(self._step(x_t))
                 zs.append(self.state.z)
                 self.learn(gy_t)
         self.write_grads()
