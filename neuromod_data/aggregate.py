@@ -109,7 +109,11 @@ def _iter_rows(M: Any, n_obs: int, chunk: int) -> Iterator[tuple[int, Any]]:
 
 
 class _Prep:
-    """Per-chunk processing: validation, CPM, gene selection, transform (never mutates the input)."""
+    """Per-chunk processing: validate, select genes, regroup rows by type, then CPM / transform.
+
+    The values are scaled on the regrouped copy that regrouping makes anyway, so normalising costs
+    no extra copy of the matrix; the input is never modified.
+    """
 
     def __init__(self, adata, gene_idx, cpm_from, transform):
         self.obs_names = adata.obs_names
@@ -119,10 +123,7 @@ class _Prep:
         self.transform = transform
         self.n_empty = 0
 
-    def __call__(self, m: Any, row0: int) -> Any:
-        if not m.has_canonical_format:  # duplicates would be counted twice
-            m = m.copy()
-            m.sum_duplicates()
+    def _check(self, m: Any, row0: int) -> None:
         data = m.data
         # two reductions, no temporaries (NaN fails both comparisons); the mask only on failure
         if data.size and not (data.min() >= 0 and np.isfinite(data.max())):
@@ -134,20 +135,40 @@ class _Prep:
                 f"in cell {self.obs_names[row0 + row]!r} ({int(bad.sum())} such value(s) in rows "
                 f"{row0}–{row0 + m.shape[0] - 1}); expression values must be finite and >= 0"
             )
-        lib = None
+
+    def __call__(self, m: Any, row0: int, codes: np.ndarray, check: bool = True):
+        """Return ``(matrix, type ids, row bounds, codes)`` with rows grouped by type."""
+        fresh = False  # does ``m`` own its arrays (so it may be changed in place)?
+        if not m.has_canonical_format:  # duplicates would be counted twice
+            m = m.copy()
+            m.sum_duplicates()
+            fresh = True
+        if check:
+            self._check(m, row0)
+        scale = None
         if self.cpm_from == "counts":
             lib = np.asarray(m.sum(axis=1, dtype=np.float64)).ravel()
             self.n_empty += int((lib == 0).sum())
-        modify = lib is not None or self.cpm_from in ("log10_cpm1", "log1p_cpm") or self.transform
+            scale = np.divide(1e6, lib, out=np.zeros_like(lib), where=lib > 0)
         if self.gene_idx is not None:
             m = m[:, self.gene_idx]
-        elif modify or m.dtype != np.float32:
-            m = m.copy()
+            fresh = True
+        order = _type_order_of(codes)
+        if order is not None:
+            m, codes = m[order], codes[order]
+            scale = scale[order] if scale is not None else None
+            fresh = True
+        modify = scale is not None or self.cpm_from in ("log10_cpm1", "log1p_cpm") or self.transform
         if m.dtype != np.float32:
-            m.data = m.data.astype(np.float32)
-        if lib is not None:
-            scale = np.divide(1e6, lib, out=np.zeros_like(lib), where=lib > 0)
-            m.data = (m.data * np.repeat(scale, np.diff(m.indptr))).astype(np.float32)
+            if fresh:
+                m.data = m.data.astype(np.float32)
+            else:
+                m = m.astype(np.float32)
+            fresh = True
+        if modify and not fresh:
+            m = m.copy()
+        if scale is not None:
+            m.data *= np.repeat(scale, np.diff(m.indptr)).astype(np.float32)
         elif self.cpm_from in ("log10_cpm1", "log1p_cpm"):
             m.data = to_cpm_values(m.data, self.cpm_from)
         if self.transform == "log1p":
@@ -155,17 +176,24 @@ class _Prep:
         elif self.transform == "log10":
             np.log1p(m.data, out=m.data)
             m.data /= np.float32(np.log(10.0))
-        return m
+        if len(codes) == 0:
+            return m, np.zeros(0, np.int64), np.zeros(1, np.int64), codes
+        tids, starts = np.unique(codes, return_index=True)
+        return m, tids, np.append(starts, len(codes)), codes
+
+
+def _type_order_of(codes: np.ndarray) -> np.ndarray | None:
+    """Row order grouping ``codes`` (stable; codes < 0 left out), or ``None`` if already grouped."""
+    if len(codes) and codes.min() >= 0 and np.all(codes[1:] >= codes[:-1]):
+        return None
+    order = np.argsort(codes, kind="stable")
+    return order[codes[order] >= 0]
 
 
 def _by_type(m: sp.csr_matrix, codes: np.ndarray):
     """Rows regrouped by type code (codes < 0 dropped): (matrix, type ids, row bounds)."""
-    if len(codes) and codes.min() >= 0 and np.all(codes[1:] >= codes[:-1]):
-        mp, sc = m, codes
-    else:
-        order = np.argsort(codes, kind="stable")
-        order = order[codes[order] >= 0]
-        mp, sc = m[order], codes[order]
+    order = _type_order_of(codes)
+    mp, sc = (m, codes) if order is None else (m[order], codes[order])
     if len(sc) == 0:
         return mp, np.zeros(0, np.int64), np.zeros(1, np.int64)
     tids, starts = np.unique(sc, return_index=True)
@@ -487,9 +515,7 @@ def aggregate(
     n_pass = 1
     with tqdm(total=n_obs, unit="cells", desc=f"aggregate by {groupby}", disable=not show) as bar:
         for row0, m in _iter_rows(M, n_obs, chunk_size):
-            mc = prep(m, row0)
-            cc = codes[row0 : row0 + m.shape[0]]
-            mp, tids, bounds = _by_type(mc, cc)
+            mp, tids, bounds, sc = prep(m, row0, codes[row0 : row0 + m.shape[0]])
             ip, ind, dat = mp.indptr, mp.indices, mp.data
             for j, t in enumerate(tids.tolist()):
                 a, b = ip[bounds[j]], ip[bounds[j + 1]]
@@ -503,8 +529,9 @@ def aggregate(
                 if row0 == 0 and m.shape[0] == n_obs:
                     cached = (mp, tids, bounds)
                 else:
-                    kept_chunks.append((mc, cc))
+                    kept_chunks.append((mp, sc))
             bar.update(m.shape[0])
+            del m, mp, ip, ind, dat  # free this chunk before the next one is read
 
         if prep.n_empty:
             warnings.warn(
@@ -575,8 +602,10 @@ def aggregate(
                         cc = codes[row0 : row0 + m.shape[0]]
                         rows = np.flatnonzero(inb[cc])  # codes of -1 index the False sentinel
                         if len(rows):
-                            parts.append(prep(m[rows], row0))  # validated in pass 1
-                            pcodes.append(cc[rows])
+                            # validated in pass 1
+                            mp_, _, _, sc_ = prep(m[rows], row0, cc[rows], check=False)
+                            parts.append(mp_)
+                            pcodes.append(sc_)
                         bar.update(m.shape[0])
                     if parts:
                         mall = sp.vstack(parts, format="csr")

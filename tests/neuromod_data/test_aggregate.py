@@ -343,3 +343,21 @@ def test_explorer_file_smith2019(shared_data):
     ref = cpm.groupby(df["cluster_label"].str.strip().to_numpy()).mean().loc[agg.obs_names]
     np.testing.assert_allclose(agg.layers["mean"], ref.to_numpy(), rtol=2e-4, atol=1e-3)
     assert set(agg.obs["class_label"]) == set(df["class_label"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_input_is_never_modified(dtype):
+    a, d, lab = _random(seed=11, n=120)
+    order = np.argsort(lab, kind="stable")  # cells already grouped: no regrouping copy is made
+    a = a[order].copy()
+    d, lab = d[order].astype(dtype).astype(np.float64), lab[order]
+    a.X = sp.csr_matrix(d.astype(dtype))
+    before = a.X.copy()
+    got = aggregate(a, "t", stats=["mean", "median"], normalize="cpm", transform="log1p")
+    assert a.X.dtype == dtype
+    np.testing.assert_array_equal(a.X.toarray(), before.toarray())
+    lib = d.sum(1, keepdims=True)
+    ref = np.log1p(np.divide(1e6 * d, lib, out=np.zeros(d.shape), where=lib > 0))
+    for i, t in enumerate(got.obs_names):
+        np.testing.assert_allclose(got.layers["mean"][i], ref[lab == t].mean(0), rtol=1e-5)
+        np.testing.assert_allclose(got.layers["median"][i], np.median(ref[lab == t], 0), rtol=1e-5)
