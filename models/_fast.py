@@ -215,7 +215,8 @@ def _forward_loop(
             torch.abs(d, out=mv[t]).clamp_(max=v_th)
     del i_all
     # ψ = (γ/v_th)(1 - min(|v - A|, v_th)/v_th); refractory steps have |v - A| ≥ 2^100 → 0
-    psi = m_all.mul_(-p.gamma / v_th**2).add_(p.gamma / v_th)
+    # (m / -v_th + 1) is exactly 0 where m = v_th (x / x = 1 in IEEE arithmetic)
+    psi = m_all.div_(-v_th).add_(1.0).mul_(p.gamma / v_th)
     return z_all, psi
 
 

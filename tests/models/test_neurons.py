@@ -87,6 +87,10 @@ def test_fused_loop_equals_step_function(dtype, n_adaptive, n_ref):
     tol = 1e-3 if dtype == torch.float32 else 1e-9
     assert torch.allclose(psi, psi_ref, atol=tol, rtol=0)
     assert bool((psi_ref == 0).any())
+    assert torch.equal(
+        psi == 0, psi_ref == 0
+    )  # ψ is exactly 0 where it should be (refractory, far)
+    assert bool((psi >= 0).all())
 
 
 def test_flush_denormal_restores_setting():
