@@ -328,6 +328,7 @@ def read_delimited_matrix(
     progress: bool = True,
     desc: str | None = None,
     chunk_bytes: int | None = None,
+    kinds: tuple[str, str] = ("row", "column"),
 ) -> DelimitedMatrix:
     """Read a numeric table whose first column names the rows into float32 CSR, chunk by chunk.
 
@@ -339,6 +340,8 @@ def read_delimited_matrix(
         Field delimiter; sniffed from the header line if ``None``.
     progress
         Show a tqdm bar counting the bytes read from disk.
+    kinds
+        What rows and columns are (e.g. ``("gene", "cell")``), for error messages.
     chunk_bytes
         Bytes parsed at once (default 1 MB, 4 MB on the compiled path); memory use is a small
         multiple of this plus the nonzeros.
@@ -456,7 +459,7 @@ def read_delimited_matrix(
             else:
                 use_fast = False  # a table of decimals stays one: stop trying the fast path
                 names, dense, m = _slow_chunk(chunk, n_cols, sep, where, line0)
-                _check_values(dense, names, col_names, where)
+                _check_values(dense, names, col_names, where, kinds)
                 store.append(names, np.diff(m.indptr), m.indices, m.data, projected)
                 n_slow += 1
             names = store.names[n_before:]
@@ -480,19 +483,21 @@ def read_delimited_matrix(
     return DelimitedMatrix(X, store.names, list(col_names), index_header, n_fast, n_slow)
 
 
-def _check_values(dense: np.ndarray, rows: list[str], cols: list[str], where: str) -> None:
+def _check_values(
+    dense: np.ndarray, rows: list[str], cols: list[str], where: str, kinds=("row", "column")
+) -> None:
     """Negative or non-finite values: one error naming the row, column and how many there are."""
     bad_nf = ~np.isfinite(dense)
     if bad_nf.any():
         r, c = np.argwhere(bad_nf)[0]
         raise DataValueError(
-            f"{where}: {int(bad_nf.sum())} non-finite or missing value(s), first in row {rows[r]!r}, "
-            f"column {cols[c]!r} ({dense[r, c]})"
+            f"{where}: {int(bad_nf.sum())} non-finite or missing value(s), first in {kinds[0]} {rows[r]!r}, "
+            f"{kinds[1]} {cols[c]!r} ({dense[r, c]})"
         )
     neg = dense < 0
     if neg.any():
         r, c = np.argwhere(neg)[0]
         raise DataValueError(
-            f"{where}: {int(neg.sum())} negative count(s), first in row {rows[r]!r}, column "
-            f"{cols[c]!r} ({dense[r, c]:g})"
+            f"{where}: {int(neg.sum())} negative count(s), first in {kinds[0]} {rows[r]!r}, "
+            f"{kinds[1]} {cols[c]!r} ({dense[r, c]:g})"
         )

@@ -180,7 +180,11 @@ def read_allen_smartseq(
     parts = _layout(p)
     record: dict = {"counts": "exon"}
     exon = read_delimited_matrix(
-        parts["exon"].path, member=parts["exon"].member, progress=progress, desc="exon matrix"
+        parts["exon"].path,
+        member=parts["exon"].member,
+        progress=progress,
+        desc="exon matrix",
+        kinds=("gene", "cell"),
     )
     X = exon.X.T.tocsr()
     exon.X = None  # the file-oriented copy is no longer needed: free it before the next step
@@ -194,6 +198,7 @@ def read_allen_smartseq(
             member=parts["intron"].member,
             progress=progress,
             desc="intron matrix",
+            kinds=("gene", "cell"),
         )
         X = X + _align(intr, exon, str(parts["intron"]))
         record["counts"] = "exon+intron"

@@ -98,7 +98,10 @@ def read_counts_table(
         raise ValueError(f"orientation must be one of {_ORIENT}, not {orientation!r}")
     p = require_file(path, "counts table")
     record: dict = {}
-    m = read_delimited_matrix(p, sep=sep, progress=progress)
+    kinds = {"genes_x_cells": ("gene", "cell"), "cells_x_genes": ("cell", "gene")}.get(
+        orientation, ("row", "column")
+    )
+    m = read_delimited_matrix(p, sep=sep, progress=progress, kinds=kinds)
     sources = [str(p)]
     meta = None
     if metadata is not None:
@@ -131,7 +134,7 @@ def read_counts_table(
         X, cells, genes = m.X, m.row_names, m.col_names
     if intron:
         ip = _intron_sibling(p) if intron is True else require_file(intron, "intron table")
-        m2 = read_delimited_matrix(ip, sep=sep, progress=progress)
+        m2 = read_delimited_matrix(ip, sep=sep, progress=progress, kinds=kinds)
         X2, c2, g2 = (
             (m2.X.T.tocsr(), m2.col_names, m2.row_names)
             if orientation == "genes_x_cells"

@@ -116,7 +116,13 @@ def test_negative_or_nonfinite_counts_name_gene_and_cell(tmp_path, value, what):
     p = tmp_path / "c.csv"
     p.write_text(f",s1,s2,s3\nVip,1,2,0\nSst,0,{value},1\nNpy,4,0,0\n")
     with pytest.raises(DataValueError, match=rf"{what}.*row 'Sst', column 's2'"):
-        read(p, progress=False)
+        read(p, progress=False)  # orientation not yet known while reading: rows and columns
+    with pytest.raises(DataValueError, match=rf"{what}.*gene 'Sst', cell 's2'"):
+        read(p, orientation="genes_x_cells", progress=False)
+    allen = tmp_path / "x_exon-matrix.csv"
+    allen.write_text(p.read_text())
+    with pytest.raises(DataValueError, match=rf"{what}.*gene 'Sst', cell 's2'"):
+        read(allen, progress=False)
 
 
 def test_label_whitespace_and_case_warned_and_recorded(tmp_path):
