@@ -310,15 +310,15 @@ def test_more_iterations_resume_and_changed_settings_restart(tiny_run, tmp_path)
     more = write_config(
         tmp_path / "more.yaml", **{**base, "train": {**TINY_TRAIN, "iterations": 6}}
     )
-    stats = job_stats(run_snakemake("-n", "--configfile", str(more), str(target)).stdout)
+    stats = job_stats(run_snakemake("-n", "--configfile", str(more), "--", str(target)).stdout)
     assert stats == {"train": 1}  # only the requested run, because its iterations changed
-    run_snakemake("--cores", "1", "--configfile", str(more), str(target))
+    run_snakemake("--cores", "1", "--configfile", str(more), "--", str(target))
     assert "resumed" in log.read_text()
     assert pd.read_csv(target)["iteration"].max() == 6
 
     # another batch size cannot continue the old checkpoint: the run starts afresh instead of failing
     other = write_config(tmp_path / "bs.yaml", **{**base, "train": {**TINY_TRAIN, "batch_size": 3}})
-    run_snakemake("--cores", "1", "--configfile", str(other), str(target))
+    run_snakemake("--cores", "1", "--configfile", str(other), "--", str(target))
     assert "resumed" not in log.read_text()
     assert pd.read_csv(target)["iteration"].max() == TINY_TRAIN["iterations"]
 
