@@ -284,7 +284,15 @@ def _fast_chunk(arr: np.ndarray, buf: bytes, n_cols: int, sep_byte: int):
     return names, counts, col.astype(np.int32), value.astype(np.float32)
 
 
-def _slow_chunk(buf: bytes, n_cols: int, sep: str, where: str, line0: int):
+def _slow_chunk(
+    buf: bytes,
+    n_cols: int,
+    sep: str,
+    where: str,
+    line0: int,
+    col_names: list[str] = (),
+    kinds: tuple[str, str] = ("row", "column"),
+):
     """Parse a chunk with pandas' C parser (any numeric format); validate values, name culprits."""
     try:
         df = pd.read_csv(
@@ -310,9 +318,11 @@ def _slow_chunk(buf: bytes, n_cols: int, sep: str, where: str, line0: int):
         bad = [c for c in df.columns if df[c].dtype == object]
         cell = bad[0]
         r = int(pd.to_numeric(df[cell], errors="coerce").isna().to_numpy().argmax())
+        name = col_names[int(cell) - 1] if 0 < int(cell) <= len(col_names) else int(cell)
         raise DataValueError(
-            f"{where}: non-numeric value {df[cell].iloc[r]!r} in row {df.index[r]!r}, "
-            f"column {int(cell)} (line {line0 + 2 + r})"
+            f"{where}: non-numeric value {df[cell].iloc[r]!r} in {kinds[0]} {df.index[r]!r}, "
+            f"{kinds[1]} {name!r} (line {line0 + 2 + r}); a count table holds numbers only — if "
+            "this is a cell annotation, give it as the metadata table (--metadata / metadata=)"
         ) from None
     names = [str(x) for x in df.index]
     m = sp.csr_matrix(vals.astype(np.float32))
@@ -392,6 +402,7 @@ def read_delimited_matrix(
             disable=not progress,
             desc=desc or os.path.basename(str(member or path)),
             leave=False,
+            delay=1.0,  # only reads that take a while show a bar
         )
         done = tell()
         bar.update(done)
@@ -458,7 +469,7 @@ def read_delimited_matrix(
                 n_fast += 1
             else:
                 use_fast = False  # a table of decimals stays one: stop trying the fast path
-                names, dense, m = _slow_chunk(chunk, n_cols, sep, where, line0)
+                names, dense, m = _slow_chunk(chunk, n_cols, sep, where, line0, col_names, kinds)
                 _check_values(dense, names, col_names, where, kinds)
                 store.append(names, np.diff(m.indptr), m.indices, m.data, projected)
                 n_slow += 1

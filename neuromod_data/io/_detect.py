@@ -37,6 +37,8 @@ _MAGIC = {
     b"%PDF": "a PDF document",
     b"GIF8": "a GIF image",
     b"RDX": "an R data file (.rda/.RData)",
+    b"\xfd7zXZ": "xz-compressed data (R saves .rda files so)",
+    b"BZh": "bzip2-compressed data (R saves .rda files so)",
     b"\x1f\x8b": "gzip",
     b"PK\x03\x04": "zip",
     b"\x89HDF": "HDF5",
@@ -107,6 +109,9 @@ def peek_text(path: str | os.PathLike, *, member: str | None = None, n_bytes: in
             head = stream.read(n_bytes)
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FormatError(f"{path}: cannot be read as text ({exc})") from None
+    for sig, what in _MAGIC.items():
+        if head.startswith(sig) and what not in ("gzip", "zip"):
+            raise FormatError(f"{path}: this is {what} (compressed), not a delimited text table")
     if b"\x00" in head:
         raise FormatError(f"{path}: binary content, not a delimited text table")
     try:

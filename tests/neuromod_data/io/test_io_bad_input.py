@@ -161,3 +161,16 @@ def test_unknown_option_named(tmp_path):
     p.write_text(",s1,s2\nVip,1,2\nSst,0,3\nNpy,4,0\n")
     with pytest.raises(TypeError, match="no option.*backed"):
         read(p, backed="r")
+
+
+def test_annotation_given_as_counts_and_r_data(tmp_path):
+    m = tmp_path / "meta.csv"
+    m.write_text("Cell\tRNA type\tdepth\ns1\tSst A\t300\ns2\tVip B\t200\n")
+    with pytest.raises(
+        DataValueError, match=r"non-numeric value 'Sst A'.*'RNA type'.*metadata table"
+    ):
+        read(m, progress=False)
+    r = tmp_path / "db.rda"
+    r.write_bytes(b"\xfd7zXZ\x00\x00" + bytes(50))
+    with pytest.raises(FormatError, match=r"db\.rda: this is xz-compressed data"):
+        read(r)
