@@ -18,6 +18,7 @@ import anndata as ad
 
 from neuromod_data.datasets._registry import REGISTRY, RemoteFile
 from neuromod_data.errors import DataValueError, InputFileError, NeuromodWarning
+from neuromod_data.io._common import warn
 
 __all__ = [
     "resolve_cache_dir",
@@ -185,11 +186,9 @@ def fetch_file(
     if entry.sha256 is None and recorded is None:
         digest = pooch.file_hash(str(path))
         _record_observed(cache, entry.fname, digest)
-        warnings.warn(
+        warn(
             f"{entry.fname}: no published sha256 in the registry; recorded the downloaded file's sha256 "
-            f"{digest} in {cache / _OBSERVED} (later uses are checked against it)",
-            NeuromodWarning,
-            stacklevel=2,
+            f"{digest} in {cache / _OBSERVED} (later uses are checked against it)"
         )
     return path
 

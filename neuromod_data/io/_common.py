@@ -16,6 +16,28 @@ import scipy.sparse as sp
 
 from neuromod_data.errors import ColumnError, DataValueError, FormatError, NeuromodWarning
 
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # neuromod_data/
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` that points a warning at the first caller outside ``neuromod_data``.
+
+    Readers call each other at varying depths; the user should see their own line, not ours.
+    """
+    import sys
+
+    level, f = 1, sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PKG_DIR):
+        f = f.f_back
+        level += 1
+    return level
+
+
+def warn(message: str, category=NeuromodWarning) -> None:
+    """Warn, attributed to the user's own call."""
+    warnings.warn(message, category, stacklevel=user_stacklevel() + 1)
+
+
 # Allen column spellings → the toolkit's names (DESIGN §2). Tasic's samples-columns say
 # class / subclass / cluster; GEO GSE115746 says cell_class / cell_subclass / cell_cluster.
 _ALLEN_BASE = {
@@ -79,7 +101,7 @@ def clean_labels(obs: pd.DataFrame, record: dict, columns: Sequence[str] | None 
             warnings.simplefilter("always")
             chk = check_labels(obs, col, warn=True)
         for w in caught:
-            warnings.warn(str(w.message), NeuromodWarning, stacklevel=3)
+            warn(str(w.message), w.category)
         if chk.whitespace_fixed or chk.case_clashes:
             record.setdefault("label_cleaning", {})[col] = {
                 "whitespace_fixed": list(chk.whitespace_fixed),
@@ -113,11 +135,7 @@ def check_unique_genes(
             f"{where}: {len(dups)} duplicated gene name(s): {shown}. Pass make_unique=True to append "
             "-1, -2, ... to the repeats (anndata's var_names_make_unique)"
         )
-    warnings.warn(
-        f"{where}: {len(dups)} duplicated gene name(s) made unique: {shown}",
-        NeuromodWarning,
-        stacklevel=3,
-    )
+    warn(f"{where}: {len(dups)} duplicated gene name(s) made unique: {shown}")
     record["genes_made_unique"] = [str(d) for d in dups]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # anndata's own "not unique" notice
@@ -231,11 +249,7 @@ def attach_metadata(
         )
         if missing == "error":
             raise DataValueError(msg + "; pass missing='drop' or missing='keep' to continue")
-        warnings.warn(
-            msg + f" ({'dropped' if missing == 'drop' else 'kept without labels'})",
-            NeuromodWarning,
-            stacklevel=3,
-        )
+        warn(msg + f" ({'dropped' if missing == 'drop' else 'kept without labels'})")
         record["cells_without_metadata"] = {
             "n": int(len(absent)),
             "examples": [str(a) for a in absent[:10]],
@@ -244,11 +258,9 @@ def attach_metadata(
         if missing == "drop":
             adata = adata[~cells.isin(absent)].copy()
     if len(extra):
-        warnings.warn(
+        warn(
             f"{where}: {len(extra)} metadata row(s) have no cell in the counts and are ignored, e.g. "
-            f"{', '.join(map(str, extra[:5]))}",
-            NeuromodWarning,
-            stacklevel=3,
+            f"{', '.join(map(str, extra[:5]))}"
         )
         record["metadata_rows_without_cells"] = {
             "n": int(len(extra)),

@@ -17,6 +17,7 @@ import pandas as pd
 from neuromod_data._files import require_file
 from neuromod_data.errors import DataValueError, FormatError
 from neuromod_data.io import _common
+from neuromod_data.io._common import warn
 from neuromod_data.io._csv_stream import sniff_delimiter
 from neuromod_data.io._detect import peek_text
 
@@ -104,16 +105,8 @@ def read_summary(
         )
         matched = types.isin(ann.index)
         if not matched.all():
-            import warnings
-
-            from neuromod_data.errors import NeuromodWarning
-
             miss = types[~matched]
-            warnings.warn(
-                f"{p}: {len(miss)} cluster(s) not in the annotation, e.g. {', '.join(miss[:5])}",
-                NeuromodWarning,
-                stacklevel=2,
-            )
+            warn(f"{p}: {len(miss)} cluster(s) not in the annotation, e.g. {', '.join(miss[:5])}")
             record["clusters_without_annotation"] = [str(m) for m in miss[:20]]
         sub = ann.reindex(types)
         if "cluster_size" in sub.columns:

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 import anndata as ad
 import pandas as pd
 
-from neuromod_data.errors import ColumnError, NeuromodWarning
+from neuromod_data.errors import ColumnError
 from neuromod_data.io import _common
+from neuromod_data.io._common import warn
 
 __all__ = ["add_taxonomy"]
 
@@ -66,12 +66,10 @@ def add_taxonomy(
     unmatched = pd.unique(keyed[~hit & keyed.notna()])
     n_na = int(keyed.isna().sum())
     if len(unmatched) or n_na:
-        warnings.warn(
+        warn(
             f"{src}: {int((~hit).sum())} of {adata.n_obs} cells have a {key!r} not in the annotation "
             f"({len(unmatched)} label(s), e.g. {', '.join(map(str, unmatched[:5])) or '-'}; {n_na} missing); "
-            "they get no coarse labels",
-            NeuromodWarning,
-            stacklevel=2,
+            "they get no coarse labels"
         )
     sub = ann.reindex(keyed.where(hit, None).to_numpy())
     for c in columns:
