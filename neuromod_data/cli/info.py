@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--join", help="annotation column with the sample names (detected if omitted)")
     p.add_argument("--intron", action="store_true", help="add intron counts (Allen layouts)")
     p.add_argument("--format", help="skip recognition and use this reader")
+    p.add_argument("--backed", action="store_true", help="h5ad: leave .X on disk (large files)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
 
@@ -139,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         kw["join"] = args.join
     if args.intron:
         kw["intron"] = True
+    if args.backed:
+        kw["backed"] = "r"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         adata = read(args.input, metadata=args.metadata, format=args.format, **kw)

@@ -50,6 +50,9 @@ def test_info_h5ad_and_errors(tmp_path, capsys):
     ).write_h5ad(p)
     assert main(["info", str(p)]) == 0
     assert "class_label" in capsys.readouterr().out
+    assert main(["info", str(p), "--backed", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["storage"] == "backed (on disk)" and d["labels"]["class_label"]["n_categories"] == 2
     assert main(["info", str(tmp_path / "missing.csv")]) == 2
     assert "input not found" in capsys.readouterr().err
     png = tmp_path / "x.csv"
