@@ -257,6 +257,9 @@ def plot_curves(groups: dict, keys: list, path: Path, title: str) -> bool:
                     color=line.get_color(),
                 )
     axes[0][0].set_ylabel("validation loss")
+    losses = pd.concat([groups[k][0].validation["loss"] for k in keys])
+    if (losses > 0).all() and losses.max() > 10 * losses.min():
+        axes[0][0].set_yscale("log")  # MSE of pattern generation spans decades
     if has_acc:
         axes[0][1].set_ylabel("validation accuracy")
         axes[0][1].axhline(THRESHOLD, color="grey", lw=0.8, ls=":")
