@@ -205,7 +205,17 @@ def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | Non
     G = block.shape[1]
     out_q = {q: np.zeros(G) for q in qs}
     out_t = np.zeros(G) if k is not None else None
-    cnt = np.bincount(block.indices, minlength=G)
+    # Two ways to fill the buffers, each cheaper in its own case. With a trimmed mean most genes
+    # need sorting: convert to CSC (gene counts for free) and scatter every value at once (genes
+    # that need no sorting go to a scratch tail). With quantiles only, few genes usually reach
+    # the stored values: count first, relabel genes so the CSC conversion puts the needed ones
+    # first, in bucket order, and scatter only those.
+    scatter_all = k is not None
+    if scatter_all:
+        c = block.tocsc()
+        cnt = np.diff(c.indptr)
+    else:
+        cnt = np.bincount(block.indices, minlength=G)
     need = np.zeros(G, bool)
     for q in qs:
         need |= cnt >= n - math.ceil((n - 1) * q)
@@ -221,22 +231,31 @@ def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | Non
     cols = cols[o]
     width = np.minimum(np.left_shift(1, expo[o], dtype=np.int64), n)
     offsets = np.concatenate([[0], np.cumsum(width)])
-    # relabel genes so the CSC conversion (a counting sort) emits the needed genes first, in bucket
-    # order: their values then land in the padded buffers without another gather
-    idx_t = np.int32 if max(G, int(offsets[-1]), block.nnz) < 2**31 else np.int64
-    relabel = np.empty(G, idx_t)
-    relabel[cols] = np.arange(len(cols), dtype=idx_t)
-    relabel[~need] = np.arange(len(cols), G, dtype=idx_t)
-    c = sp.csr_matrix(
-        (block.data, relabel[block.indices], block.indptr), shape=block.shape, copy=False
-    ).tocsc()
-    sc = cnt[cols]
-    nn = int(c.indptr[len(cols)])
-    shift = (offsets[:-1] - c.indptr[: len(cols)]).astype(idx_t)
-    pos = np.arange(nn, dtype=idx_t)
-    pos += np.repeat(shift, sc)
-    buf = np.zeros(int(offsets[-1]), np.float32)
-    buf[pos] = c.data[:nn]
+    rest = np.flatnonzero(~need)
+    if scatter_all:
+        dest = np.empty(G, np.int64)
+        dest[cols] = offsets[:-1]
+        dest[rest] = offsets[-1] + np.concatenate([[0], np.cumsum(cnt[rest])])[:-1]
+        size = int(offsets[-1]) + int(cnt[rest].sum())
+        idx_t = np.int32 if max(size, c.nnz) < 2**31 else np.int64
+        pos = np.arange(c.nnz, dtype=idx_t)
+        pos += np.repeat((dest - c.indptr[:-1]).astype(idx_t), cnt)
+        values = c.data
+    else:
+        size = int(offsets[-1])
+        idx_t = np.int32 if max(G, size, block.nnz) < 2**31 else np.int64
+        relabel = np.empty(G, idx_t)
+        relabel[cols] = np.arange(len(cols), dtype=idx_t)
+        relabel[rest] = np.arange(len(cols), G, dtype=idx_t)
+        c = sp.csr_matrix(
+            (block.data, relabel[block.indices], block.indptr), shape=block.shape, copy=False
+        ).tocsc()
+        nn = int(c.indptr[len(cols)])
+        pos = np.arange(nn, dtype=idx_t)
+        pos += np.repeat((offsets[:-1] - c.indptr[: len(cols)]).astype(idx_t), cnt[cols])
+        values = c.data[:nn]
+    buf = np.zeros(size, np.float32)
+    buf[pos] = values
     uw, first = np.unique(width, return_index=True)
     ends = np.append(first[1:], len(width))
     for m, s, e in zip(uw.tolist(), first.tolist(), ends.tolist()):

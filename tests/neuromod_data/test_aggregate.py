@@ -361,3 +361,18 @@ def test_input_is_never_modified(dtype):
     for i, t in enumerate(got.obs_names):
         np.testing.assert_allclose(got.layers["mean"][i], ref[lab == t].mean(0), rtol=1e-5)
         np.testing.assert_allclose(got.layers["median"][i], np.median(ref[lab == t], 0), rtol=1e-5)
+
+
+def test_every_gene_stored_in_every_cell():
+    """No implicit zeros at all (every gene needs sorting in every type)."""
+    rng = np.random.default_rng(12)
+    d = rng.integers(1, 9, (90, 7)).astype(np.float32)
+    lab = np.array(["A"] * 50 + ["B"] * 40)
+    a = ad.AnnData(
+        sp.csr_matrix(d), obs=pd.DataFrame({"t": lab}, index=[f"c{i}" for i in range(90)])
+    )
+    agg = aggregate(a, "t", stats=ALL, trim=0.1)
+    for i, t in enumerate(agg.obs_names):
+        ref = _dense_stats(d[lab == t].astype(np.float64), 0.1)
+        for s in ALL:
+            np.testing.assert_allclose(agg.layers[s][i], ref[s], rtol=1e-6, err_msg=s)
