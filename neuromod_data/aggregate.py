@@ -147,7 +147,7 @@ class _Prep:
             self._check(m, row0)
         scale = None
         if self.cpm_from == "counts":
-            lib = np.asarray(m.sum(axis=1, dtype=np.float64)).ravel()
+            lib = _row_sums(m)
             self.n_empty += int((lib == 0).sum())
             scale = np.divide(1e6, lib, out=np.zeros_like(lib), where=lib > 0)
         if self.gene_idx is not None:
@@ -180,6 +180,15 @@ class _Prep:
             return m, np.zeros(0, np.int64), np.zeros(1, np.int64), codes
         tids, starts = np.unique(codes, return_index=True)
         return m, tids, np.append(starts, len(codes)), codes
+
+
+def _row_sums(m: Any) -> np.ndarray:
+    """Per-row sums in float64 without a float64 copy of the values (scipy's ``sum`` makes one)."""
+    out = np.zeros(m.shape[0])
+    nonempty = np.diff(m.indptr) > 0
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(m.data, m.indptr[:-1][nonempty], dtype=np.float64)
+    return out
 
 
 def _type_order_of(codes: np.ndarray) -> np.ndarray | None:
