@@ -324,6 +324,37 @@ def test_more_iterations_resume_and_changed_settings_restart(tiny_run, tmp_path)
 
 
 @pytest.mark.slow
+def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path):
+    """The M1 Patch-seq config on the real files, up to the graphs (training is the toy run's job)."""
+    m1 = shared_data / "allen_m1_patchseq"
+    results = tmp_path / "results"
+    over = write_config(
+        tmp_path / "over.yaml",
+        results=str(results),
+        dataset={
+            "path": str(m1 / "m1_patchseq_phys_temp_exon_counts.csv.gz"),
+            "metadata": str(m1 / "m1_patchseq_phys_temp_meta_data.csv"),
+        },
+    )
+    targets = [
+        str(results / "graph" / "RNA_family" / "structure.npz"),
+        str(results / "info" / "dataset.txt"),
+    ]
+    run_snakemake(
+        "--cores", "2", "--configfile", str(CONFIGS / "m1_patchseq.yaml"), str(over), "--", *targets
+    )
+    info = (results / "info" / "dataset.txt").read_text()
+    assert "185" in info and "30,749" in info and "RNA family" in info
+    from neuromod_data.structure import CellTypeStructure
+
+    s = CellTypeStructure.load(results / "graph" / "RNA_family" / "structure.npz")
+    assert {"Sst", "Pvalb", "IT"} <= set(s.names)
+    # the two genes the data lacks are reported in the log, not silently dropped
+    log = (results / "logs" / "graph" / "RNA_family.log").read_text()
+    assert "Npy2r" in log and "Trhr" in log
+
+
+@pytest.mark.slow
 def test_failed_rules_leave_no_partial_output(tmp_path):
     bad = tmp_path / "broken.h5ad"
     bad.write_bytes(b"this is not an HDF5 file\n" * 10)

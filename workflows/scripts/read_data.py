@@ -23,6 +23,12 @@ def main() -> None:
     from neuromod_data.io import read
 
     adata = read(args.input, metadata=args.metadata, **json.loads(args.options))
+    # Lists in the reader's notes come back from h5ad as numpy arrays; store them as text so the
+    # notes read back exactly as written (and stay printable as JSON by `neuromod info`).
+    notes = adata.uns.get("neuromod", {})
+    for key, value in list(notes.items()):
+        if isinstance(value, list | tuple):
+            notes[key] = "; ".join(map(str, value))
     with atomic_path(args.out, suffix=".h5ad") as tmp:
         adata.write_h5ad(tmp, compression="gzip")
     print(f"{args.input}: {adata.n_obs} cells × {adata.n_vars} genes → {args.out}")
