@@ -77,9 +77,10 @@ rule info:
     output:
         f"{R}/info/dataset.txt",
     params:
+        backed="--backed" if config["aggregate"]["backed"] else "",
     log:
         f"{R}/logs/info.log",
     benchmark:
         f"{R}/benchmarks/info.tsv"
     shell:
-        "neuromod info {input.data:q} > {output:q} 2> {log:q}"
+        "neuromod info {input.data:q} {params.backed} > {output:q} 2> {log:q}"
