@@ -168,7 +168,7 @@ class _Prep:
         if modify and not fresh:
             m = m.copy()
         if scale is not None:
-            m.data *= np.repeat(scale, np.diff(m.indptr)).astype(np.float32)
+            _scale_rows(m, scale)
         elif self.cpm_from in ("log10_cpm1", "log1p_cpm"):
             m.data = to_cpm_values(m.data, self.cpm_from)
         if self.transform == "log1p":
@@ -180,6 +180,19 @@ class _Prep:
             return m, np.zeros(0, np.int64), np.zeros(1, np.int64), codes
         tids, starts = np.unique(codes, return_index=True)
         return m, tids, np.append(starts, len(codes)), codes
+
+
+def _scale_rows(m: Any, scale: np.ndarray, block: int = 1_000_000) -> None:
+    """Multiply each row of CSR ``m`` by ``scale`` in place, ~``block`` values at a time.
+
+    (One ``np.repeat`` over all values would allocate a float64 array as large as the matrix.)
+    """
+    ip, s32 = m.indptr, scale.astype(np.float32)
+    n = m.shape[0]
+    step = max(1, int(block / max(1.0, m.nnz / max(n, 1))))
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        m.data[ip[r0] : ip[r1]] *= np.repeat(s32[r0:r1], np.diff(ip[r0 : r1 + 1]))
 
 
 def _row_sums(m: Any) -> np.ndarray:

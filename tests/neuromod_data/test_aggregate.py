@@ -376,3 +376,14 @@ def test_every_gene_stored_in_every_cell():
         ref = _dense_stats(d[lab == t].astype(np.float64), 0.1)
         for s in ALL:
             np.testing.assert_allclose(agg.layers[s][i], ref[s], rtol=1e-6, err_msg=s)
+
+
+def test_row_scaling_and_sums_in_blocks():
+    from neuromod_data.aggregate import _row_sums, _scale_rows
+
+    a, d, _ = _random(seed=13, n=60)
+    m = sp.csr_matrix(d)
+    np.testing.assert_allclose(_row_sums(m), d.astype(np.float64).sum(1), rtol=1e-6)
+    scale = np.linspace(0.5, 3.0, m.shape[0])
+    _scale_rows(m, scale, block=7)  # several blocks of rows
+    np.testing.assert_allclose(m.toarray(), d * scale[:, None].astype(np.float32), rtol=1e-6)
