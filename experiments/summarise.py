@@ -520,8 +520,9 @@ def build_page(
         ]
     L += [
         "",
-        "Two-sided tests over seeds (one final validation loss per seed). With n = 3 per group the "
-        "smallest possible Mann–Whitney p is 0.1: read these as descriptive until the full grid is done.",
+        "Two-sided tests over seeds (one final validation loss per seed), no correction for the "
+        "number of comparisons. The smallest possible two-sided Mann–Whitney p is 0.1 with n = 3 "
+        "per group and 0.008 with n = 5.",
         "",
     ]
 
@@ -565,7 +566,13 @@ def build_page(
         {str(r.summary.get("git_commit"))[:10] for r in runs if r.summary.get("git_commit")}
     )
     if commits:
-        L += [f"- git commits the runs started from: {', '.join(commits)}"]
+        L += [f"- git commits the runs started from ({len(commits)}): {', '.join(commits)}"]
+    dirty = [r for r in runs if (r.summary.get("uncommitted_files_in_models_at_start") or 0) > 0]
+    if runs:
+        L += [
+            f"- runs that started while files under models/ or neuromod_data/ had uncommitted "
+            f"changes: {len(dirty)} of {len(runs)} (see each summary.json)"
+        ]
     L += [""]
     L += [
         "Example training command of each group (every run's own command is in its `summary.json`):",
