@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Aggregate a single-cell table per cell type: one row per type (first column the type "
             "label), one column per gene. STAT: mean, median, trimmed_mean, trimean, "
-            "frac_expressing, or smith2019 (5%% trimmed mean of CPM → log10(x+1) → / max over types)."
+            "frac_expressing, or smith2019 (5% trimmed mean of CPM → log10(x+1) → / max over types)."
         ),
     )
     p.add_argument("input", help="cells × genes file in any supported format (h5ad, csv, 10x, ...)")
