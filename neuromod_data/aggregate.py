@@ -259,7 +259,7 @@ def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | Non
         dest[cols] = offsets[:-1]
         dest[rest] = offsets[-1] + np.concatenate([[0], np.cumsum(cnt[rest])])[:-1]
         size = int(offsets[-1]) + int(cnt[rest].sum())
-        idx_t = np.int32 if max(size, c.nnz) < 2**31 else np.int64
+        idx_t = np.intp  # fancy indexing converts any other index type first
         pos = np.arange(c.nnz, dtype=idx_t)
         pos += np.repeat((dest - c.indptr[:-1]).astype(idx_t), cnt)
         values = c.data
