@@ -238,7 +238,7 @@ def plot_curves(groups: dict, keys: list, path: Path, title: str) -> bool:
 
     has_acc = any(groups[k][0].validation["accuracy"].notna().any() for k in keys)
     fig, axes = plt.subplots(
-        1, 2 if has_acc else 1, figsize=(11 if has_acc else 6, 4), squeeze=False
+        1, 2 if has_acc else 1, figsize=(11 if has_acc else 7.5, 4), squeeze=False
     )
     for k in keys:
         runs = groups[k]
@@ -267,7 +267,7 @@ def plot_curves(groups: dict, keys: list, path: Path, title: str) -> bool:
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(title + " — mean ± SD over seeds", fontsize=10)
+    fig.suptitle(title + " — mean ± SD over seeds", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".png") as tmp:
