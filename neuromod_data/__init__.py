@@ -7,8 +7,21 @@ Importable without torch. The torch side (spiking networks, BPTT / e-prop / MDGL
 from __future__ import annotations
 
 from neuromod_data import errors
+from neuromod_data.aggregate import aggregate, smith2019
+from neuromod_data.io import read
+from neuromod_data.resources import load_resource
+from neuromod_data.score import score_interactions
 from neuromod_data.structure import CellTypeStructure
 
 __version__ = "0.1.0"
 
-__all__ = ["CellTypeStructure", "errors", "__version__"]
+__all__ = [
+    "CellTypeStructure",
+    "aggregate",
+    "errors",
+    "load_resource",
+    "read",
+    "score_interactions",
+    "smith2019",
+    "__version__",
+]

@@ -31,6 +31,10 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     sfx = suffix if suffix is not None else "".join(path.suffixes) or ".tmp"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=sfx, dir=path.parent)
     os.close(fd)
+    # mkstemp creates 0600; give the final file the permissions a plain open() would
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

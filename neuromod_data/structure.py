@@ -74,10 +74,14 @@ class CellTypeStructure:
             raise CellTypeError(f"abundances has {ab.size} entries for {k} types")
         if not np.all(np.isfinite(ab)) or np.any(ab < 0) or ab.sum() <= 0:
             bad = [names[i] for i in np.flatnonzero(~np.isfinite(ab) | (ab < 0))]
-            raise CellTypeError(f"abundances must be finite, non-negative and not all zero (types {bad})")
+            raise CellTypeError(
+                f"abundances must be finite, non-negative and not all zero (types {bad})"
+            )
         sg = np.asarray(self.signs).reshape(-1).astype(np.int8)
         if sg.shape != (k,) or not np.all(np.isin(sg, (-1, 1))):
-            raise CellTypeError(f"signs must be +1 or -1 for each of the {k} types, got {sg.tolist()}")
+            raise CellTypeError(
+                f"signs must be +1 or -1 for each of the {k} types, got {sg.tolist()}"
+            )
         mod = np.asarray(self.modulation, dtype=np.float64)
         pairs = tuple(str(p) for p in self.pairs)
         if mod.ndim == 2:
@@ -145,12 +149,16 @@ class CellTypeStructure:
             flat = self.modulation.reshape(self.n_pairs, k * k)
             perm = rng.permutation(k * k)
             mod = flat[:, perm].reshape(self.modulation.shape)
-            return self._replace(modulation=mod, meta={**self.meta, "control": "shuffled", "seed": seed})
+            return self._replace(
+                modulation=mod, meta={**self.meta, "control": "shuffled", "seed": seed}
+            )
         if kind == "uniform":
             total = self.modulation.sum(axis=0)
             level = total.mean() if total.mean() > 0 else 1.0
             mod = np.full((1, self.n_types, self.n_types), level)
-            return self._replace(modulation=mod, pairs=("uniform",), meta={**self.meta, "control": "uniform"})
+            return self._replace(
+                modulation=mod, pairs=("uniform",), meta={**self.meta, "control": "uniform"}
+            )
         if kind == "ei":
             exc = float(self.abundances[self.signs > 0].sum())
             return CellTypeStructure.ei(frac_excitatory=exc, meta={**self.meta, "control": "ei"})
@@ -172,7 +180,9 @@ class CellTypeStructure:
 
     # ------------------------------------------------------------- factories
     @classmethod
-    def ei(cls, *, frac_excitatory: float = 0.8, meta: dict[str, Any] | None = None) -> CellTypeStructure:
+    def ei(
+        cls, *, frac_excitatory: float = 0.8, meta: dict[str, Any] | None = None
+    ) -> CellTypeStructure:
         """The paper's default: two types, excitatory and inhibitory, all-to-all modulation."""
         if not 0.0 < frac_excitatory < 1.0:
             raise CellTypeError(f"frac_excitatory must lie in (0, 1), got {frac_excitatory}")
@@ -190,20 +200,19 @@ class CellTypeStructure:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the structure to a ``.npz`` file (atomically). Returns the path."""
         path = Path(path)
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    format_version=np.array(_FORMAT_VERSION),
-                    names=np.array(self.names, dtype=str),
-                    abundances=self.abundances,
-                    signs=self.signs,
-                    modulation=self.modulation,
-                    pairs=np.array(self.pairs, dtype=str),
-                    classes=np.array(self.classes or (), dtype=str),
-                    colors=np.array(self.colors or (), dtype=str),
-                    meta=np.array(json.dumps(self.meta, default=str)),
-                )
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                format_version=np.array(_FORMAT_VERSION),
+                names=np.array(self.names, dtype=str),
+                abundances=self.abundances,
+                signs=self.signs,
+                modulation=self.modulation,
+                pairs=np.array(self.pairs, dtype=str),
+                classes=np.array(self.classes or (), dtype=str),
+                colors=np.array(self.colors or (), dtype=str),
+                meta=np.array(json.dumps(self.meta, default=str)),
+            )
         return path
 
     @classmethod
@@ -214,7 +223,9 @@ class CellTypeStructure:
             with np.load(p, allow_pickle=False) as z:
                 version = int(z["format_version"])
                 if version != _FORMAT_VERSION:
-                    raise FormatError(f"{p}: structure format version {version}, expected {_FORMAT_VERSION}")
+                    raise FormatError(
+                        f"{p}: structure format version {version}, expected {_FORMAT_VERSION}"
+                    )
                 classes = tuple(z["classes"].tolist()) or None
                 colors = tuple(z["colors"].tolist()) or None
                 return cls(

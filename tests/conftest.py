@@ -14,5 +14,7 @@ def shared_data() -> Path:
     """The folder of real public files (DESIGN §4); tests that need it skip where it is absent."""
     path = shared_data_dir()
     if path is None:
-        pytest.skip("real data not found: set NEUROMOD_SHARED_DATA or place shared/data beside the repo")
+        pytest.skip(
+            "real data not found: set NEUROMOD_SHARED_DATA or place shared/data beside the repo"
+        )
     return path

@@ -16,6 +16,7 @@ from neuromod_data.errors import NeuromodError
 #: Subcommands in the order ``neuromod --help`` lists them.
 COMMANDS = ("info", "aggregate", "graph", "train", "fetch", "report")
 
+
 def build_parser() -> argparse.ArgumentParser:
     from neuromod_data import __version__
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     return parser
 
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuromod`` console script."""
     parser = build_parser()
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"neuromod {args.command}: interrupted", file=sys.stderr)
         return 130
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

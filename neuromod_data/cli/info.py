@@ -92,6 +92,11 @@ def describe(adata) -> dict[str, Any]:
     }
 
 
+def _jsonable(v: Any) -> Any:
+    # h5ad gives lists back as numpy arrays and scalars as numpy scalars
+    return v.tolist() if hasattr(v, "tolist") else str(v)
+
+
 def format_text(d: dict[str, Any]) -> str:
     lines = [
         f"source:  {d['source']}",
@@ -125,7 +130,7 @@ def format_text(d: dict[str, Any]) -> str:
     else:
         lines.append("labels:  (no label columns)")
     for k, v in d["notes"].items():
-        lines.append(f"note:    {k} = {json.dumps(v, ensure_ascii=False)}")
+        lines.append(f"note:    {k} = {json.dumps(v, ensure_ascii=False, default=_jsonable)}")
     return "\n".join(lines)
 
 

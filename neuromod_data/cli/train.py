@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
         online=bool(settings["online"]),
         seed=int(settings["seed"]),
     )
+
+    lr = float(settings["lr"])
+    if not (math.isfinite(lr) and lr > 0):
+        raise FormatError(f"lr must be a finite positive number, got {settings['lr']!r}")
 
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "config.json", suffix=".json") as tmp:
