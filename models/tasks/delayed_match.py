@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .base import Batch, _Classification, poisson_spikes
+from .evidence import PAPER_NETWORK
 
 __all__ = ["DelayedMatch"]
 
@@ -131,15 +132,8 @@ class DelayedMatch(_Classification):
         """The evidence-accumulation network (50 LIF + 50 ALIF hold the first cue over the delay)."""
         return {
             "n_in": self.n_in,
-            "n_rec": 100,
             "n_out": self.n_out,
-            "n_adaptive": 50,
-            "tau_m": 20.0,
-            "tau_a": 2000.0,
-            "beta": 1.8,
-            "v_th": 0.01,
-            "n_ref": 5,
-            "tau_out": 20.0,
+            **PAPER_NETWORK,
             "dt": self.dt,
         }
 

@@ -22,6 +22,20 @@ from .base import Batch, _Classification, poisson_spikes
 __all__ = ["EvidenceAccumulation"]
 
 
+#: The authors' evidence-accumulation network (Liu et al. 2021): 50 LIF + 50 ALIF, shared by the
+#: delayed match-to-sample task, whose delay also needs adaptation to hold the first cue.
+PAPER_NETWORK: dict[str, Any] = {
+    "n_rec": 100,
+    "n_adaptive": 50,
+    "tau_m": 20.0,
+    "tau_a": 2000.0,
+    "beta": 1.8,
+    "v_th": 0.01,
+    "n_ref": 5,
+    "tau_out": 20.0,
+}
+
+
 class EvidenceAccumulation(_Classification):
     """Left/right evidence accumulation with a delayed recall cue.
 
@@ -153,15 +167,8 @@ class EvidenceAccumulation(_Classification):
         v_th 0.01, 5 refractory steps, τ_out 20 ms, 2 outputs."""
         return {
             "n_in": self.n_in,
-            "n_rec": 100,
             "n_out": self.n_out,
-            "n_adaptive": 50,
-            "tau_m": 20.0,
-            "tau_a": 2000.0,
-            "beta": 1.8,
-            "v_th": 0.01,
-            "n_ref": 5,
-            "tau_out": 20.0,
+            **PAPER_NETWORK,
             "dt": self.dt,
         }
 
