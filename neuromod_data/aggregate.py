@@ -260,8 +260,15 @@ def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | Non
         dest[rest] = offsets[-1] + np.concatenate([[0], np.cumsum(cnt[rest])])[:-1]
         size = int(offsets[-1]) + int(cnt[rest].sum())
         idx_t = np.intp  # fancy indexing converts any other index type first
-        pos = np.arange(c.nnz, dtype=idx_t)
-        pos += np.repeat((dest - c.indptr[:-1]).astype(idx_t), cnt)
+        # pos = position in CSC + its gene's shift, as one running sum: steps of 1, plus the
+        # change of shift at each gene's first value (cheaper than arange + repeat)
+        shift = (dest - c.indptr[:-1]).astype(idx_t)
+        nz = np.flatnonzero(cnt)
+        jump = np.diff(shift[nz], prepend=0)
+        pos = np.ones(c.nnz, dtype=idx_t)
+        pos[c.indptr[nz]] += jump
+        pos[0] -= 1
+        np.cumsum(pos, out=pos)
         values = c.data
     else:
         size = int(offsets[-1])
@@ -298,7 +305,7 @@ def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | Non
         if k is not None:
             a, b = max(0, k - zpad), max(0, m - k)
             if b > a:
-                out_t[sel] = view[:, a:b].sum(axis=1, dtype=np.float64)
+                out_t[sel] = np.einsum("ij->i", view[:, a:b], dtype=np.float64)
     return out_q, out_t
 
 
@@ -597,11 +604,11 @@ def aggregate(
                     r0, r1 = bounds[j], bounds[j + 1]
                     a, b = mp.indptr[r0], mp.indptr[r1]
                     # a view of the type's rows (slicing would copy them)
-                    block = sp.csr_matrix(
-                        (mp.data[a:b], mp.indices[a:b], mp.indptr[r0 : r1 + 1] - a),
-                        shape=(r1 - r0, G),
-                        copy=False,
-                    )
+                    # (set as attributes: the constructor would copy views of a larger array)
+                    block = sp.csr_matrix((r1 - r0, G), dtype=mp.dtype)
+                    block.data = mp.data[a:b]
+                    block.indices = mp.indices[a:b]
+                    block.indptr = mp.indptr[r0 : r1 + 1] - a
                     if k == 0:  # nothing to cut (small type): the trimmed mean is the mean
                         tsum[t] = np.bincount(block.indices, weights=block.data, minlength=G)
                         k = None
