@@ -126,7 +126,18 @@ class Task:
 
 
 class _Classification(Task):
-    """Shared loss/accuracy of the tasks that answer with a class at the last step."""
+    """Shared loss/accuracy of the tasks that answer with a class at the last step.
+
+    These tasks also share the four-group input layout (left, right, recall, background).
+    """
+
+    def _steps(self, ms: float) -> int:
+        return int(round(ms / self.dt))
+
+    @property
+    def n_channel(self) -> int:
+        """Channels per input group (10 for 40 inputs)."""
+        return self.n_in // 4
 
     def loss(self, y: Tensor, batch: Batch) -> Tensor:
         """Softmax cross-entropy of the last step's outputs (logits) against the labels."""

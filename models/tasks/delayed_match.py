@@ -87,13 +87,6 @@ class DelayedMatch(_Classification):
         ms = self.t_silence + 2 * self.t_cue + self.delay + self.gap + self.recall_duration
         self.T = self._steps(ms)
 
-    def _steps(self, ms: float) -> int:
-        return int(round(ms / self.dt))
-
-    @property
-    def n_channel(self) -> int:
-        return self.n_in // 4
-
     def groups(self) -> dict[str, slice]:
         """Input channels of each group: ``A``, ``B``, ``recall``, ``background``."""
         c = self.n_channel

@@ -111,14 +111,6 @@ class EvidenceAccumulation(_Classification):
             )
 
     # ---------------------------------------------------------------- layout
-    def _steps(self, ms: float) -> int:
-        return int(round(ms / self.dt))
-
-    @property
-    def n_channel(self) -> int:
-        """Channels per group (10 for 40 inputs)."""
-        return self.n_in // 4
-
     def groups(self) -> dict[str, slice]:
         """Input channels of each group: ``left``, ``right``, ``recall``, ``background``."""
         c = self.n_channel
