@@ -37,6 +37,7 @@ import torch
 from scipy.signal import lfilter
 from torch import Tensor
 
+from ._kernels import kernels
 from .neurons import SIGMOID_STEEPNESS, NeuronParameters, pseudo_derivative
 
 __all__ = ["SequenceConfig", "flush_denormal", "run_sequence", "exp_filter", "exp_filter_reverse"]
@@ -168,6 +169,20 @@ def _scalar_or(t: Tensor) -> float | Tensor:
     return float(flat[0]) if bool((flat == flat[0]).all()) else t
 
 
+def _compiled(t: Tensor) -> dict | None:
+    """The numba kernels when ``t`` lives on the CPU (and numba is there), else ``None``."""
+    return kernels() if t.device.type == "cpu" else None
+
+
+def _np(*ts: Tensor) -> tuple[np.ndarray, ...]:
+    """Contiguous numpy views (shared memory: the kernels write their outputs in place)."""
+    return tuple(t.detach().contiguous().numpy() for t in ts)
+
+
+def _per_neuron(v: Tensor | float, n: int, dtype: torch.dtype) -> Tensor:
+    return torch.as_tensor(v, dtype=dtype).expand(n).contiguous()
+
+
 def _forward_loop(
     x: Tensor, w_in: Tensor, w_rec: Tensor, p: NeuronParameters
 ) -> tuple[Tensor, Tensor]:
@@ -185,9 +200,19 @@ def _forward_loop(
     w.diagonal().sub_(v_th)
     i_all = (x.reshape(t_len * bsz, n_in) @ (w_in * one_m_alpha[:, None]).T).reshape(t_len, bsz, n)
     i_all -= v_th * one_m_alpha
+    inc = beta * (1.0 - rho)
+    compiled = _compiled(x)
+    if compiled is not None:
+        z_all = x.new_empty(t_len, bsz, n)
+        psi = x.new_empty(t_len, bsz, n)
+        scal = torch.tensor([v_th, -v_th, p.gamma / v_th], dtype=x.dtype)
+        compiled["forward"](
+            *_np(i_all, w, *(_per_neuron(v, n, x.dtype) for v in (alpha, rho, inc)), scal),
+            int(p.n_ref), adaptive, *_np(z_all, psi),
+        )  # fmt: skip
+        return z_all, psi
     dec = _scalar_or(alpha)
     rho_s = _scalar_or(rho)
-    inc = beta * (1.0 - rho)
     u = x.new_full((bsz, n), -v_th)
     c = x.new_zeros(bsz, n)
     z_all = x.new_zeros(t_len, bsz, n)
@@ -274,6 +299,15 @@ def _backward_loop(sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec: Tensor 
         # Gz gets Σ_j (1-α_j) av_j Wrec_jp (presynaptic credit) and -v_th av_p (own reset)
         wb = w_rec * one_m_alpha[:, None]
         wb.diagonal().sub_(v_th)
+    compiled = _compiled(sig)
+    if compiled is not None:
+        scal = torch.tensor([v_th], dtype=sig.dtype)
+        per = [_per_neuron(v, n, sig.dtype) for v in (alpha, rho, beta)]
+        w_arg = wb.contiguous() if wb is not None else sig.new_zeros(1, 1)
+        compiled["backward"](
+            *_np(sig, psi, w_arg), wb is not None, *_np(*per, scal), adaptive, *_np(out)
+        )
+        return out.mul_(one_m_alpha)
     sv, pv = sig.unbind(0), psi.unbind(0)
     with _loop_threads(sig.device, bsz * n * n if wb is not None else 0):
         for t in range(t_len - 1, -1, -1):
@@ -334,7 +368,14 @@ class _Sequence(torch.autograd.Function):
             flat = delta.reshape(t_len * bsz, n)
             grad_w_in = flat.T @ x.reshape(t_len * bsz, -1)
             # δ^0 meets z^{-1} = 0
-            grad_w_rec = flat[bsz:].T @ z[:-1].reshape((t_len - 1) * bsz, n)
+            compiled = _compiled(z)
+            if compiled is not None:
+                # spikes are sparse: a scatter over them instead of a dense (B·T)-long product
+                grad_w_rec_t = z.new_zeros(n, n)
+                compiled["grad_rec"](*_np(delta, z, grad_w_rec_t))
+                grad_w_rec = grad_w_rec_t.T
+            else:
+                grad_w_rec = flat[bsz:].T @ z[:-1].reshape((t_len - 1) * bsz, n)
             grad_x = None
             if ctx.needs_input_grad[0]:
                 grad_x = (flat @ w_in).reshape(x.shape)

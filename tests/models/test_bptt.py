@@ -36,7 +36,7 @@ def loss_fn(y):
 
 
 @pytest.mark.parametrize("n_ref", [0, 2])
-def test_bptt_equals_central_finite_differences(n_ref):
+def test_bptt_equals_central_finite_differences(n_ref, sequence_backend):
     """With z = σ(4(v - A)/v_th) the model is smooth (the refractory counter, triggered by z > 0.5,
     is piecewise constant and no crossing happens within ±h), so the exact gradient is checkable."""
     x = inputs()
@@ -70,7 +70,7 @@ def test_bptt_equals_central_finite_differences(n_ref):
     assert checked > 40
 
 
-def test_fused_bptt_equals_autograd_through_steps():
+def test_fused_bptt_equals_autograd_through_steps(sequence_backend):
     x = inputs(t_len=40, batch=2)
     grads = []
     for impl in ("fused", "autograd"):

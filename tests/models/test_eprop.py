@@ -133,7 +133,7 @@ def test_reference_has_spikes_refractoriness_and_adaptation():
 
 
 @pytest.mark.parametrize("feedback", ["symmetric", "random"])
-def test_eprop_all_implementations_match_explicit_traces(feedback):
+def test_eprop_all_implementations_match_explicit_traces(feedback, sequence_backend):
     x = poisson()
     target = torch.randn(
         x.shape[0], x.shape[1], 2, generator=torch.Generator().manual_seed(5)

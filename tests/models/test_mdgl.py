@@ -128,7 +128,7 @@ def test_type_averaged_variants_equal_explicit_formula(variant, gate):
 
 @pytest.mark.parametrize("variant", ["local", "nonlocal", "exact"])
 @pytest.mark.parametrize("feedback", ["symmetric", "random"])
-def test_fused_equals_two_pass_autograd(variant, feedback):
+def test_fused_equals_two_pass_autograd(variant, feedback, sequence_backend):
     st = three_types()
     grads = []
     for impl in ("fused", "autograd"):

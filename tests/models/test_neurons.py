@@ -63,7 +63,7 @@ def test_pseudo_derivative_values():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize(("n_adaptive", "n_ref"), [(0, 5), (6, 5), (12, 0), (12, 3)])
-def test_fused_loop_equals_step_function(dtype, n_adaptive, n_ref):
+def test_fused_loop_equals_step_function(dtype, n_adaptive, n_ref, sequence_backend):
     net = SpikingNetwork(
         5,
         12,
