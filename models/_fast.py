@@ -175,7 +175,8 @@ def _compiled(t: Tensor) -> dict | None:
 
 
 def _np(*ts: Tensor) -> tuple[np.ndarray, ...]:
-    """Contiguous numpy views (shared memory: the kernels write their outputs in place)."""
+    """Numpy views sharing memory (outputs are written in place, so they must be contiguous
+    already: ``.contiguous()`` would hand the kernel a copy)."""
     return tuple(t.detach().contiguous().numpy() for t in ts)
 
 
@@ -292,7 +293,8 @@ def _backward_loop(sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec: Tensor 
     t_len, bsz, n = sig.shape
     av = sig.new_zeros(bsz, n)
     ab = sig.new_zeros(bsz, n)
-    out = torch.empty_like(sig)
+    # contiguous whatever sig's layout: the compiled kernel writes into it through a numpy view
+    out = sig.new_empty(sig.shape)
     ov = out.unbind(0)
     wb = None
     if w_rec is not None:
