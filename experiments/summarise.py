@@ -314,10 +314,22 @@ def load_timings(path: Path | None) -> list[dict[str, Any]]:
 def estimate_seconds(
     job: dict[str, Any], rc: dict[str, Any], runs: list[Run], timings: list[dict[str, Any]] = ()
 ) -> float | None:
-    """CPU seconds (one core) of a pending job: measured seconds per iteration of the same task and
-    rule at the job's batch size (``timings``), else the median over finished runs of that task
-    and rule (any grid) scaled linearly by batch size; None when neither exists."""
+    """CPU seconds (one core) of a pending job, from the best evidence there is: the median over
+    finished runs of the same task and rule at the job's batch size (validation included); else the
+    seconds per iteration measured at that batch size (``timings``); else finished runs of that task
+    and rule at another batch size, scaled linearly; None when nothing exists."""
     s = rc["tasks"][job["task"]]
+    same, scaled = [], []
+    for r in runs:
+        if r.task != job["task"] or r.rule != job["rule"] or r.seconds is None:
+            continue
+        if not r.iterations_done:
+            continue
+        b = ((r.summary.get("settings") or {}).get("batch_size")) or s["batch_size"]
+        rate = r.seconds / r.iterations_done
+        (same if int(b) == int(s["batch_size"]) else scaled).append(rate * s["batch_size"] / b)
+    if same:
+        return float(np.median(same)) * s["iterations"]
     exact = [
         t["seconds_per_iteration"]
         for t in timings
@@ -326,18 +338,7 @@ def estimate_seconds(
     ]
     if exact:
         return float(np.median(exact)) * s["iterations"]
-    rates = []
-    for r in runs:
-        if (
-            r.task != job["task"]
-            or r.rule != job["rule"]
-            or r.seconds is None
-            or not r.iterations_done
-        ):
-            continue
-        b = ((r.summary.get("settings") or {}).get("batch_size")) or s["batch_size"]
-        rates.append(r.seconds / r.iterations_done * s["batch_size"] / b)
-    return float(np.median(rates)) * s["iterations"] if rates else None
+    return float(np.median(scaled)) * s["iterations"] if scaled else None
 
 
 def build_page(
@@ -410,7 +411,8 @@ def build_page(
         L += [
             "Seconds per training iteration measured by `experiments/measure_iteration.py` (one "
             "thread, E/I network, machine shared with other work: upper bounds), used for the "
-            "estimates above:",
+            "estimates above only where no run of the same task, rule and batch size has finished "
+            "(finished runs give the estimate otherwise, validation included):",
             "",
             "| task | rule | batch | s / iteration | measured at | machine |",
             "|---|---|---:|---:|---|---|",

@@ -436,3 +436,22 @@ def test_pending_jobs_and_cpu_estimate(runs, tmp_path):
         }
     ]
     assert summarise.estimate_seconds(todo[1], rc, found, timings) == pytest.approx(50.0)
+
+
+def test_cpu_estimate_prefers_finished_runs_at_the_same_batch(runs):
+    found = summarise.find_runs(runs)
+    timings = [
+        {
+            "task": "evidence_accumulation",
+            "rule": "bptt",
+            "batch_size": b,
+            "seconds_per_iteration": 0.1,
+        }
+        for b in (16, 32)
+    ]
+    job = {"task": "evidence_accumulation", "rule": "bptt", "structure": "ei", "seed": 9}
+    for batch, expected in ((16, 100.0), (32, 10.0)):
+        rc = {"tasks": {"evidence_accumulation": {"iterations": 100, "batch_size": batch}}}
+        # batch 16: the bptt runs themselves (median 1 s/iteration); batch 32: the measured timing
+        # beats runs at another batch size scaled linearly
+        assert summarise.estimate_seconds(job, rc, found, timings) == pytest.approx(expected)
