@@ -7,6 +7,7 @@ Importable without torch. The torch side (spiking networks, BPTT / e-prop / MDGL
 from __future__ import annotations
 
 from neuromod_data import errors
+from neuromod_data.abundances import tissue_abundances
 from neuromod_data.aggregate import aggregate, smith2019
 from neuromod_data.io import read
 from neuromod_data.resources import load_resource
@@ -23,5 +24,6 @@ __all__ = [
     "read",
     "score_interactions",
     "smith2019",
+    "tissue_abundances",
     "__version__",
 ]

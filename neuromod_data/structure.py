@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -163,6 +164,29 @@ class CellTypeStructure:
             exc = float(self.abundances[self.signs > 0].sum())
             return CellTypeStructure.ei(frac_excitatory=exc, meta={**self.meta, "control": "ei"})
         raise ValueError(f"unknown control {kind!r}; choose data, shuffled, uniform or ei")
+
+    def with_abundances(
+        self, abundances: Mapping[str, float], *, source: str | None = None
+    ) -> CellTypeStructure:
+        """The same structure with each type's abundance taken from ``abundances`` (by name).
+
+        Use it to replace sampled cell numbers by tissue counts (see
+        :func:`neuromod_data.abundances.tissue_abundances`); ``source`` is recorded in ``meta``.
+
+        Examples
+        --------
+        >>> s = CellTypeStructure.ei().with_abundances({"E": 3, "I": 1}, source="by hand")
+        >>> s.abundances.tolist(), s.meta["abundances_source"]
+        ([0.75, 0.25], 'by hand')
+        """
+        missing = [n for n in self.names if n not in abundances]
+        if missing:
+            raise CellTypeError(f"no abundance given for types {missing}")
+        meta = {**self.meta, "sampled_abundances": self.abundances.tolist()}
+        if source is not None:
+            meta["abundances_source"] = source
+        ab = np.array([float(abundances[n]) for n in self.names])
+        return self._replace(abundances=ab, meta=meta)
 
     def _replace(self, **changes: Any) -> CellTypeStructure:
         fields = {

@@ -53,6 +53,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--quantile", type=float, help="keep edges with score ≥ this quantile (e.g. 0.9)"
     )
     p.add_argument("--top-k", type=int, help="keep the k strongest edges")
+    p.add_argument(
+        "--abundances",
+        metavar="TABLE",
+        help="type abundances from this taxonomy table's cell counts (e.g. Allen "
+        "cluster.annotation.csv) instead of the cells sampled in the data",
+    )
+    p.add_argument("--abundance-key", default="cluster_label", help="label column of TABLE")
+    p.add_argument("--abundance-count", default="cluster_size", help="cell-count column of TABLE")
+    p.add_argument(
+        "--abundance-via",
+        metavar="COLUMN",
+        help="finer obs labels that TABLE counts (e.g. 'RNA type'), summed per --groupby type",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run)
@@ -111,6 +124,23 @@ def run(args: argparse.Namespace) -> int:
         g = graph_from_scores(agg, **thresholds)
         g.graph["input"] = str(args.input)
         structure = to_structure(g, meta={"input": str(args.input)})
+        if args.abundances:
+            from neuromod_data.abundances import tissue_abundances
+
+            counts = tissue_abundances(
+                adata,
+                args.abundances,
+                groupby=args.groupby,
+                key=args.abundance_key,
+                count=args.abundance_count,
+                via=args.abundance_via,
+                types=structure.names,
+            )
+            structure = structure.with_abundances(
+                counts.to_dict(),
+                source=f"{args.abundances}: {args.abundance_count} by {args.abundance_key}"
+                + (f" via {args.abundance_via!r}" if args.abundance_via else ""),
+            )
     for w in caught:  # show them once, after the work, in the log
         print(f"warning: {w.message}")
 
@@ -134,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         "edge_density": summ["edge_density"],
         "per_family": summ["per_family"],
         "structure": repr(structure),
+        "abundances": dict(zip(structure.names, structure.abundances.round(6).tolist())),
+        "abundances_source": structure.meta.get("abundances_source", "cells in the data"),
         "warnings": [str(w.message) for w in caught],
     }
     with atomic_path(out / "summary.json") as tmp:

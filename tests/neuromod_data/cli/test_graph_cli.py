@@ -88,3 +88,35 @@ def test_bad_input_is_one_clear_message(toy_h5ad, tmp_path, capsys):
         ]
     )
     assert rc == 2 and "nonexistent" in capsys.readouterr().err
+
+
+def test_m1_tissue_abundances_from_the_taxonomy(shared_data, tmp_path, capsys):
+    d = shared_data / "allen_m1_patchseq"
+    out = tmp_path / "m1t"
+    rc = main(["graph", str(d / "m1_patchseq_phys_temp_exon_counts.csv.gz"), "--metadata",
+               str(d / "m1_patchseq_phys_temp_meta_data.csv"), "--groupby", "RNA family",
+               "--method", "smith2019", "--n-perms", "0", "--no-figures",
+               "--abundances", str(d / "yao2020_cluster.annotation.csv"),
+               "--abundance-via", "RNA type", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    s = CellTypeStructure.load(out / "structure.npz")
+    ann = pd.read_csv(d / "yao2020_cluster.annotation.csv").set_index("cluster_label")
+    meta = pd.read_csv(d / "m1_patchseq_phys_temp_meta_data.csv", sep="\t")
+    expected = {
+        f: ann.loc[meta.loc[meta["RNA family"] == f, "RNA type"].unique(), "cluster_size"].sum()
+        for f in s.names
+    }
+    total = sum(expected.values())
+    assert s.abundances == pytest.approx([expected[n] / total for n in s.names])
+    summary = json.loads((out / "summary.json").read_text())
+    assert "yao2020_cluster.annotation.csv" in summary["abundances_source"]
+    assert len(s.meta["sampled_abundances"]) == s.n_types
+    rc = main(["graph", str(d / "m1_patchseq_phys_temp_exon_counts.csv.gz"), "--metadata",
+               str(d / "m1_patchseq_phys_temp_meta_data.csv"), "--groupby", "RNA family",
+               "--method", "smith2019", "--n-perms", "0", "--no-figures",
+               "--abundances", str(d / "yao2020_cluster.annotation.csv"),
+               "--out", str(tmp_path / "bad")])  # fmt: skip
+    assert rc == 2  # families are not cluster labels: one message naming them, nothing written
+    err = capsys.readouterr().err
+    assert "no count for types" in err and "Traceback" not in err
+    assert not (tmp_path / "bad" / "structure.npz").exists()
