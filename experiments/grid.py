@@ -172,6 +172,8 @@ def structure_inputs(rc: dict[str, Any], dataset: str) -> dict[str, str]:
     files = {"data": d["path"]}
     if d.get("metadata"):
         files["metadata"] = d["metadata"]
+    if d.get("abundances"):
+        files["abundances"] = d["abundances"]["table"]
     return files
 
 
@@ -188,6 +190,12 @@ def graph_args(rc: dict[str, Any], dataset: str, inputs: Any) -> str:
         "--method", g.get("method", "smith2019"),
         "--n-perms", str(g.get("n_perms", 0)),
     ]  # fmt: skip
+    ab = d.get("abundances")
+    if ab:  # tissue abundances from a taxonomy's cell counts (neuromod graph --abundances)
+        args += ["--abundances", str(inputs.abundances)]
+        for opt in ("key", "count", "via"):
+            if ab.get(opt):
+                args += [f"--abundance-{opt}", str(ab[opt])]
     out = shlex.join(args)
     return f"{out} {g['extra_args']}" if g.get("extra_args") else out
 

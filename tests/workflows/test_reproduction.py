@@ -181,7 +181,7 @@ def test_grid_jobs_and_commands():
     rc = yaml.safe_load((ROOT / "workflows/config/reproduction.yaml").read_text())["reproduction"]
     grid.validate(rc)
     jobs = grid.jobs(rc)
-    assert len(jobs) == 3 * 3 * 5 + 8 * 5
+    assert len(jobs) == 3 * 3 * 5 + 12 * 5
     assert len({tuple(j.values()) for j in jobs}) == len(jobs)
     assert rc["tasks"]["evidence_accumulation"]["iterations"] == 2000
     assert rc["tasks"]["evidence_accumulation"]["batch_size"] == 64
@@ -203,6 +203,16 @@ def test_grid_jobs_and_commands():
         "--out results/reproduction/full/train/evidence_accumulation/mdgl/toy_cortex-uniform/seed3"
     )
     assert "--gate" not in grid.train_command(rc, {**job, "rule": "bptt", "structure": "ei"})
+    # tissue abundances: the taxonomy table is an input of the structure and goes to --abundances
+    files = grid.structure_inputs(rc, "m1_tissue")
+    assert files["abundances"].endswith("yao2020_cluster.annotation.csv")
+
+    class Inputs:
+        metadata, abundances = "meta.csv", "sizes.csv"
+
+    args = grid.graph_args(rc, "m1_tissue", Inputs())
+    assert "--abundances sizes.csv --abundance-via 'RNA type'" in args
+    assert "--abundances" not in grid.graph_args(rc, "m1_patchseq", Inputs())
     bad = {
         **rc,
         "grid": [
