@@ -462,6 +462,7 @@ def write_report(path, main_rows, scaling, B, T0, wall, args) -> None:
         + (
             " (**shared with other jobs while measured: timings are noisy**)."
             if max(args.load_start, os.getloadavg()[0]) > 0.75 * (os.cpu_count() or 1)
+            and not getattr(args, "note", "")  # the note says what else ran
             else " (the benchmark's one busy core is the load)."
         ),
         *([f"- {args.note}"] if getattr(args, "note", "") else []),
