@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     )
     from neuromod_data.score import score_interactions
 
+    if args.abundance_via and not args.abundances:
+        from neuromod_data.errors import DataValueError
+
+        raise DataValueError("--abundance-via needs --abundances TABLE (the counts it looks up)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     adata = _read(args.input, args.metadata)

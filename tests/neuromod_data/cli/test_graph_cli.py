@@ -120,3 +120,7 @@ def test_m1_tissue_abundances_from_the_taxonomy(shared_data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no count for types" in err and "Traceback" not in err
     assert not (tmp_path / "bad" / "structure.npz").exists()
+    rc = main(["graph", str(d / "m1_patchseq_phys_temp_exon_counts.csv.gz"), "--groupby", "RNA family",
+               "--abundance-via", "RNA type", "--out", str(tmp_path / "bad2")])  # fmt: skip
+    assert rc == 2 and "--abundances" in capsys.readouterr().err
+    assert not (tmp_path / "bad2").exists()
