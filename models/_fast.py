@@ -1,5 +1,8 @@
 """Fused sequence code: the whole forward pass and a hand-written backward over all time steps.
 
+On the CPU the time loops below run as compiled kernels (:mod:`neuromod_models._kernels`) that
+skip the zeros of the spike trains; the torch loops here are the fallback and the CUDA path.
+
 Per-step Python and small-op overhead dominates spiking-network training (DESIGN §6), so the
 forward loop does the fewest possible operations per step (input currents for all steps are one
 product before the loop, per-step inputs come from ``unbind(0)``, ψ is computed for all steps at
@@ -291,11 +294,8 @@ def _backward_loop(sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec: Tensor 
     adaptive = bool((beta != 0).any())
     v_th = p.v_th
     t_len, bsz, n = sig.shape
-    av = sig.new_zeros(bsz, n)
-    ab = sig.new_zeros(bsz, n)
     # contiguous whatever sig's layout: the compiled kernel writes into it through a numpy view
     out = sig.new_empty(sig.shape)
-    ov = out.unbind(0)
     wb = None
     if w_rec is not None:
         # Gz gets Σ_j (1-α_j) av_j Wrec_jp (presynaptic credit) and -v_th av_p (own reset)
@@ -310,6 +310,9 @@ def _backward_loop(sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec: Tensor 
             *_np(sig, psi, w_arg), wb is not None, *_np(*per, scal), adaptive, *_np(out)
         )
         return out.mul_(one_m_alpha)
+    av = sig.new_zeros(bsz, n)
+    ab = sig.new_zeros(bsz, n)
+    ov = out.unbind(0)
     sv, pv = sig.unbind(0), psi.unbind(0)
     with _loop_threads(sig.device, bsz * n * n if wb is not None else 0):
         for t in range(t_len - 1, -1, -1):

@@ -100,8 +100,8 @@ def _grad_rec(delta, z, out):  # pragma: no cover
     for t in range(1, t_len):
         for b in range(bsz):
             for q in range(n):
-                if z[t - 1, b, q] != 0:
-                    zq = z[t - 1, b, q]
+                zq = z[t - 1, b, q]
+                if zq != 0:
                     for j in range(n):
                         out[q, j] += delta[t, b, j] * zq
 
