@@ -18,12 +18,15 @@ from typing import Any
 
 import yaml
 
+from neuromod_data.names import CONTROLS
+
 DEFAULT_CONFIG = "workflows/config/reproduction.yaml"
 ENV_VAR = "NEUROMOD_REPRODUCTION_CONFIG"
 TASKS = ("evidence_accumulation", "pattern_generation", "delayed_match")
 RULES = ("bptt", "eprop", "mdgl")
-GATES = ("data", "shuffled", "uniform", "ei", "binary")
+GATES = ("data", "binary", *CONTROLS)
 TASK_KEYS = {"iterations", "batch_size", "lr", "validate_every", "validation_batches",
+             "validation_batch_size", "checkpoint_every", "l1", "rate_reg", "rate_target_hz",
              "task_options", "network"}  # fmt: skip
 
 
@@ -69,15 +72,15 @@ def validate(rc: dict[str, Any]) -> None:
 
 def parse_structure(name: str) -> tuple[str | None, str | None]:
     """``"ei"`` → (None, None); ``"toy_cortex"`` → ("toy_cortex", None);
-    ``"toy_cortex-shuffled"`` → ("toy_cortex", "shuffled")."""
+    ``"toy_cortex-label-permuted"`` → ("toy_cortex", "label-permuted")."""
     if name == "ei":
         return None, None
-    dataset, sep, gate = name.rpartition("-")
-    if not sep:
-        return name, None
-    if gate not in GATES:
-        raise ValueError(f"structure {name!r}: unknown gate {gate!r}; known: {GATES}")
-    return dataset, gate
+    for gate in sorted(GATES, key=len, reverse=True):
+        if name.endswith("-" + gate) and len(name) > len(gate) + 1:
+            return name[: -len(gate) - 1], gate
+    if "-" in name:
+        raise ValueError(f"structure {name!r}: unknown gate after '-'; known: {GATES}")
+    return name, None
 
 
 def jobs(rc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -142,6 +145,11 @@ def train_command(rc: dict[str, Any], job: dict[str, Any]) -> str:
         "--validate-every", str(s.get("validate_every", 25)),
         "--validation-batches", str(s.get("validation_batches", 1)),
         "--seed", str(job["seed"]),
+    ]  # fmt: skip
+    for key in ("validation_batch_size", "checkpoint_every", "l1", "rate_reg", "rate_target_hz"):
+        if s.get(key) is not None:
+            args += ["--" + key.replace("_", "-"), str(s[key])]
+    args += [
         "--config", options_file(rc, job["task"]),
         "--no-progress",
         "--out", job_dir(rc, job, tracked=False),

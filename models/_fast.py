@@ -135,7 +135,9 @@ def exp_filter_reverse(g: Tensor, kappa: float) -> Tensor:
     """``a^t = g^t + κ a^{t+1}`` along dim 0 (time), ending at 0 (adjoint of the filter, without 1-κ)."""
     if _lfilter_ok(g):
         out = lfilter([1.0], [1.0, -kappa], g.detach().cpu().numpy()[::-1], axis=0)[::-1]
-        return torch.from_numpy(np.ascontiguousarray(out)).to(g.dtype)
+        # a copy, not ascontiguousarray: a reversed view of length 1 counts as contiguous in
+        # numpy but keeps its negative stride, which torch refuses (T = 1)
+        return torch.from_numpy(out.copy()).to(g.dtype)
     outs = []
     acc = torch.zeros_like(g[0])
     for gt in reversed(g.unbind(0)):

@@ -7,8 +7,9 @@ cell-type average ``W̄_{type(j)←type(p)}`` recomputed every iteration from th
     ``W̄_{a←b}`` = mean of the nonzero ``Wrec_jp`` with ``j ∈ a``, ``p ∈ b``; the signal reaches only
     ``p``'s synaptic targets: ``W̃_jp = [Wrec_jp ≠ 0]·W̄_{type(j)←type(p)}``.
 ``nonlocal``
-    block means including zeros (``sum / (n_a·n_b)``), signal to every neuron of the type
-    (``W̃_jp = W̄_{type(j)←type(p)}`` for ``j ≠ p``): diffusive signalling.
+    block means including zeros (``sum / (n_a·n_b)``), signal to every neuron of the type, the
+    neuron itself included (``W̃_jp = W̄_{type(j)←type(p)}`` for all ``j``, as the authors'
+    NL-MDGL sums over all ``j`` of a type): diffusive signalling.
 ``exact``
     the per-synapse weight itself, ``W̃ = Wrec`` (the one-step truncation MDGL approximates).
 
@@ -26,12 +27,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from neuromod_data.controls import control_gate
+from neuromod_data.names import GATES, MDGL_VARIANTS
 from neuromod_data.structure import CellTypeStructure
 
-__all__ = ["GATES", "VARIANTS", "modulatory_matrix", "resolve_gate", "type_averaged_weights"]
+__all__ = ["check_gate", "modulatory_matrix", "resolve_gate", "type_averaged_weights"]
 
-VARIANTS = ("local", "nonlocal", "exact")
-GATES = (None, "ei", "data", "binary", "shuffled", "uniform")
+VARIANTS = MDGL_VARIANTS
 
 
 def _onehot(type_index: Tensor, n_types: int, dtype: torch.dtype) -> Tensor:
@@ -102,19 +104,18 @@ def modulatory_matrix(
     full = wbar[ti][:, ti]
     if variant == "local":
         return full * (w != 0).to(w.dtype)
-    return full * (1.0 - torch.eye(len(ti), dtype=w.dtype, device=w.device))
+    return full
 
 
 def resolve_gate(
     structure: CellTypeStructure, gate: str | None, *, seed: int = 0
 ) -> tuple[np.ndarray | None, bool]:
-    """Turn a gate name into ``(G, use_ei_types)``.
+    """Turn a gate name (:data:`neuromod_data.names.GATES`) into ``(G, use_ei_types)``.
 
-    ``None``: no gate (types of the structure, all couplings 1); ``"ei"``: the paper's two types,
-    excitatory and inhibitory, no gate; ``"data"``: the weighted gate of the structure (largest
-    entry 1); ``"binary"``: 1 where any ligand-receptor pair couples the types; ``"shuffled"``: the
-    weighted gate of the structure's shuffled control; ``"uniform"``: every entry equal to the mean of
-    the data gate (same total strength, no specificity).
+    ``None`` / ``"none"``: no gate (types of the structure, all couplings 1); ``"data"``: the
+    weighted gate of the structure (largest entry 1); ``"binary"``: 1 where any ligand-receptor pair
+    couples the types; ``"label-permuted"``, ``"grid-shuffled"``, ``"uniform"``, ``"ei"``: the
+    controls of :mod:`neuromod_data.controls` (``seed`` draws the permutation).
 
     Examples
     --------
@@ -122,17 +123,23 @@ def resolve_gate(
     >>> g.tolist(), ei
     ([[1.0, 1.0], [1.0, 1.0]], False)
     """
-    if gate is None:
+    if gate is None or gate == "none":
         return None, False
-    if gate == "ei":
-        return None, True
     if gate == "data":
         return structure.gate(kind="weighted"), False
     if gate == "binary":
         return structure.gate(kind="binary"), False
+    check_gate(gate)
+    return control_gate(structure, gate, seed=seed)
+
+
+def check_gate(gate: str | None) -> None:
+    """Refuse a gate name that is not in :data:`neuromod_data.names.GATES` (or ``None``)."""
+    if gate is None or gate in GATES:
+        return
     if gate == "shuffled":
-        return structure.control("shuffled", seed=seed).gate(kind="weighted"), False
-    if gate == "uniform":
-        data = structure.gate(kind="weighted")
-        return np.full_like(data, float(data.mean())), False
-    raise ValueError(f"unknown gate {gate!r}; choose one of {GATES}")
+        raise ValueError(
+            "gate 'shuffled' was ambiguous and is gone: use 'label-permuted' (one permutation of the "
+            "type labels) or 'grid-shuffled' (the K×K entries shuffled)"
+        )
+    raise ValueError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")

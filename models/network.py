@@ -50,11 +50,21 @@ class SpikingNetwork(nn.Module):
     structure
         Cell types (abundances, E/I signs, modulation); default ``CellTypeStructure.ei(0.8)``.
     n_adaptive
-        Number of ALIF neurons (default half), drawn at random.
+        Number of ALIF neurons (default half).
+    adaptive_placement
+        ``"random"``: the adaptive neurons are drawn among all neurons; ``"excitatory"``: among the
+        excitatory ones only (as in the authors' network, whose 50 ALIF neurons are all excitatory).
+    frac_excitatory
+        Excitatory fraction of the default two-type structure when ``structure`` is ``None``
+        (0.8; the authors' network has 81 of 100, ``int(0.8·100) + 1``).
     tau_m, tau_a, beta, v_th, n_ref, tau_out, dt, gamma
         Neuron and readout constants (ms, dt = 1 ms).
     p_in, p_rec, p_out
         Connection probabilities.
+    mask_sampling
+        ``"bernoulli"``: every possible synapse exists with probability ``p``; ``"draws"``: as the
+        authors' code, ``int(p·n_pre·n_post)`` (pre, post) pairs drawn with replacement (so a
+        fraction ≈ 1 − e^(−p) of the pairs, 9.5 % for p = 0.1), the recurrent diagonal removed.
     seed
         Seed of every random draw (types are deterministic; masks, weights, adaptive set are drawn).
     w_in_scale
@@ -85,6 +95,8 @@ class SpikingNetwork(nn.Module):
         *,
         structure: CellTypeStructure | None = None,
         n_adaptive: int | None = None,
+        adaptive_placement: str = "random",
+        frac_excitatory: float = 0.8,
         tau_m: float = 20.0,
         tau_a: float = 2000.0,
         beta: float = 1.8,
@@ -96,6 +108,7 @@ class SpikingNetwork(nn.Module):
         p_in: float = 0.1,
         p_rec: float = 0.1,
         p_out: float = 0.1,
+        mask_sampling: str = "bernoulli",
         seed: int = 0,
         w_in_scale: float = 1.0,
         frac_excitatory_in: float = 0.8,
@@ -112,8 +125,16 @@ class SpikingNetwork(nn.Module):
             raise ValueError(f"surrogate must be 'heaviside' or 'sigmoid', got {surrogate!r}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        if adaptive_placement not in ("random", "excitatory"):
+            raise ValueError(
+                f"adaptive_placement must be 'random' or 'excitatory', got {adaptive_placement!r}"
+            )
+        if mask_sampling not in ("bernoulli", "draws"):
+            raise ValueError(f"mask_sampling must be 'bernoulli' or 'draws', got {mask_sampling!r}")
         structure = (
-            structure if structure is not None else CellTypeStructure.ei(frac_excitatory=0.8)
+            structure
+            if structure is not None
+            else CellTypeStructure.ei(frac_excitatory=float(frac_excitatory))
         )
         if not isinstance(structure, CellTypeStructure):
             raise CellTypeError(
@@ -130,6 +151,8 @@ class SpikingNetwork(nn.Module):
             n_rec=n_rec,
             n_out=n_out,
             n_adaptive=n_adaptive,
+            adaptive_placement=adaptive_placement,
+            frac_excitatory=frac_excitatory,
             tau_m=tau_m,
             tau_a=tau_a,
             beta=beta,
@@ -141,6 +164,7 @@ class SpikingNetwork(nn.Module):
             p_in=p_in,
             p_rec=p_rec,
             p_out=p_out,
+            mask_sampling=mask_sampling,
             seed=seed,
             w_in_scale=w_in_scale,
             surrogate=surrogate,
@@ -153,11 +177,23 @@ class SpikingNetwork(nn.Module):
         )
         signs = torch.as_tensor(structure.signs.astype(np.float64))[type_index]
         adaptive = torch.zeros(n, dtype=torch.bool)
-        adaptive[torch.randperm(n, generator=gen)[:n_adaptive]] = True
+        if adaptive_placement == "random":
+            adaptive[torch.randperm(n, generator=gen)[:n_adaptive]] = True
+        else:
+            exc = torch.nonzero(signs > 0).flatten()
+            if n_adaptive > len(exc):
+                raise ValueError(
+                    f"n_adaptive={n_adaptive} adaptive neurons requested among the "
+                    f"{len(exc)} excitatory ones"
+                )
+            adaptive[exc[torch.randperm(len(exc), generator=gen)[:n_adaptive]]] = True
 
-        in_mask = random_mask(n, self.n_in, p_in, gen)
-        rec_mask = random_mask(n, n, p_rec, gen, no_diagonal=True)
-        out_mask = random_mask(self.n_out, n, p_out, gen, min_per_row=1)
+        draws = mask_sampling == "draws"
+        in_mask = random_mask(n, self.n_in, p_in, gen, draws=draws)
+        rec_mask = random_mask(n, n, p_rec, gen, no_diagonal=True, draws=draws)
+        out_mask = random_mask(
+            self.n_out, n, p_out, gen, min_per_row=0 if draws else 1, draws=draws
+        )
         # input channels carry a fixed sign, 80 % excitatory in random order (as in the authors' code)
         n_exc_in = int(round(frac_excitatory_in * self.n_in))
         in_sign = torch.where(
@@ -227,19 +263,26 @@ class SpikingNetwork(nn.Module):
         )
 
     @torch.no_grad()
-    def apply_constraints(self) -> None:
-        """Cut weights that would flip sign (θ < 0 → 0) and zero θ outside the masks.
+    def apply_constraints(self, *, shrink: float = 0.0) -> None:
+        """Cut weights that would flip sign (θ < 0 → 0), zero θ outside the masks, and optionally
+        shrink every connected magnitude by ``shrink`` (L1 shrinkage, the authors' ``lr · l1``).
 
         A cut synapse keeps its place in the mask: its weight is ``clamp(θ, 0)`` with gradient at
         θ = 0, so it regrows if its gradient pushes it up again (as the authors' rewiring at
-        temperature 0 re-creates cut synapses at a tiny weight).
+        temperature 0 re-creates cut synapses at a tiny weight). With ``shrink``, as in the authors'
+        code, the magnitudes that are positive after the step lose ``shrink`` and are cut again if
+        that takes them below zero.
         """
+        if shrink < 0:
+            raise ValueError(f"shrink must be >= 0, got {shrink}")
         for theta, mask in (
             (self.theta_rec, self.rec_mask),
             (self.theta_in, self.in_mask),
             (self.theta_out, self.out_mask),
         ):
             theta.clamp_(min=0).mul_(mask)
+            if shrink:
+                theta.sub_(shrink * (theta > 0).to(theta.dtype)).clamp_(min=0)
 
     # ---------------------------------------------------------------- forward
     def sequence_config(

@@ -34,27 +34,43 @@ import torch
 from torch import Tensor
 
 from ._fast import SequenceConfig, exp_filter, exp_filter_reverse, flush_denormal, run_sequence
-from .modulation import GATES, VARIANTS, modulatory_matrix, resolve_gate
+from .modulation import VARIANTS, check_gate, modulatory_matrix, resolve_gate
 from .network import SpikingNetwork
 from .neurons import initial_state, step
 
 __all__ = ["BPTT", "MDGL", "EProp", "LearningRule", "OnlineEprop", "RuleOutput", "make_rule"]
 
 LossFn = Callable[[Tensor], Tensor]
+#: a penalty on the spikes ``z`` ``[T, B, N]``, e.g. :class:`~neuromod_models.regularization.FiringRateRegularizer`
+Regularizer = Callable[[Tensor], Tensor]
 
 
 class RuleOutput(NamedTuple):
-    """What a rule's backward returns: the (detached) loss, readout ``y`` and spikes ``z``."""
+    """What a rule's backward returns: the (detached) task loss, readout ``y``, spikes ``z`` and the
+    regulariser's value (``penalty``, 0 without one); the rule descends ``loss + penalty``."""
 
     loss: Tensor
     y: Tensor
     z: Tensor
+    penalty: Tensor | None = None
 
 
 def _scalar_loss(loss: Tensor) -> Tensor:
     if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise ValueError("loss_fn must return a scalar tensor")
     return loss.reshape(())
+
+
+def _total(loss: Tensor, z: Tensor, regularizer: Regularizer | None) -> tuple[Tensor, Tensor]:
+    """``(loss + penalty, penalty)`` with the regulariser's penalty on the spikes (0 without one)."""
+    if regularizer is None:
+        return loss, loss.new_zeros(())
+    penalty = _scalar_loss(regularizer(z))
+    return loss + penalty, penalty
+
+
+def _output(loss: Tensor, y: Tensor, z: Tensor, penalty: Tensor) -> RuleOutput:
+    return RuleOutput(loss.detach(), y.detach(), z.detach(), penalty.detach())
 
 
 class LearningRule:
@@ -86,7 +102,16 @@ class LearningRule:
         net._check_input(x)
         return x.to(dtype=net.theta_rec.dtype, device=net.theta_rec.device)
 
-    def backward(self, net: SpikingNetwork, x: Tensor, loss_fn: LossFn) -> RuleOutput:
+    def backward(
+        self,
+        net: SpikingNetwork,
+        x: Tensor,
+        loss_fn: LossFn,
+        *,
+        regularizer: Regularizer | None = None,
+    ) -> RuleOutput:
+        """Run ``net`` on ``x`` ``[T, B, n_in]`` and accumulate this rule's gradient of
+        ``loss_fn(y) + regularizer(z)`` into the parameters' ``.grad``."""
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -101,11 +126,18 @@ class LearningRule:
         return f"{type(self).__name__}(feedback={self.feedback!r}, impl={self.impl!r})"
 
 
-def _fused(net: SpikingNetwork, x: Tensor, loss_fn: LossFn, cfg: SequenceConfig) -> RuleOutput:
+def _fused(
+    net: SpikingNetwork,
+    x: Tensor,
+    loss_fn: LossFn,
+    cfg: SequenceConfig,
+    regularizer: Regularizer | None,
+) -> RuleOutput:
     y, z = run_sequence(x, net.w_in, net.w_rec, net.w_out, net.b_out, cfg)
     loss = _scalar_loss(loss_fn(y))
-    loss.backward()
-    return RuleOutput(loss.detach(), y.detach(), z.detach())
+    total, penalty = _total(loss, z, regularizer)
+    total.backward()
+    return _output(loss, y, z, penalty)
 
 
 class BPTT(LearningRule):
@@ -118,15 +150,23 @@ class BPTT(LearningRule):
             raise ValueError(f"BPTT impl must be 'fused' or 'autograd', got {impl!r}")
         super().__init__(feedback="symmetric", impl=impl, seed=seed)
 
-    def backward(self, net: SpikingNetwork, x: Tensor, loss_fn: LossFn) -> RuleOutput:
+    def backward(
+        self,
+        net: SpikingNetwork,
+        x: Tensor,
+        loss_fn: LossFn,
+        *,
+        regularizer: Regularizer | None = None,
+    ) -> RuleOutput:
         x = self._prepare(net, x)
         if self.impl == "fused":
-            return _fused(net, x, loss_fn, net.sequence_config("bptt"))
+            return _fused(net, x, loss_fn, net.sequence_config("bptt"), regularizer)
         out, _ = net.forward_steps(x)
         loss = _scalar_loss(loss_fn(out.y))
+        total, penalty = _total(loss, out.z, regularizer)
         with flush_denormal():
-            loss.backward()
-        return RuleOutput(loss.detach(), out.y.detach(), out.z.detach())
+            total.backward()
+        return _output(loss, out.y, out.z, penalty)
 
 
 def _learning_signal(gy: Tensor, fb: Tensor, kappa: float) -> Tensor:
@@ -135,7 +175,12 @@ def _learning_signal(gy: Tensor, fb: Tensor, kappa: float) -> Tensor:
 
 
 def _inject(
-    net: SpikingNetwork, x: Tensor, loss_fn: LossFn, fb: Tensor, wtil: Tensor | None
+    net: SpikingNetwork,
+    x: Tensor,
+    loss_fn: LossFn,
+    fb: Tensor,
+    wtil: Tensor | None,
+    regularizer: Regularizer | None,
 ) -> RuleOutput:
     """Autograd e-prop/MDGL with an explicit learning signal: readout grads from the loss, recurrent
     and input grads by injecting ``L̃`` on the spikes of the detached-recurrent forward pass."""
@@ -143,15 +188,20 @@ def _inject(
     z = out.z
     y = exp_filter(z.detach() @ net.w_out.T, net.kappa) + net.b_out
     loss = _scalar_loss(loss_fn(y))
+    zd = z.detach().requires_grad_(regularizer is not None)
+    _, penalty = _total(loss, zd, regularizer)
     with flush_denormal():
         (gy,) = torch.autograd.grad(loss, y, retain_graph=True)
         sig = _learning_signal(gy, fb.detach(), net.kappa)
+        if regularizer is not None:
+            # the penalty's own gradient on z joins the learning signal (like the fused code)
+            sig = sig + torch.autograd.grad(penalty, zd)[0]
         if wtil is not None:
             extra = (sig[1:] * psi[1:] * (1.0 - net.alpha)) @ wtil
             sig = sig + torch.cat([extra, torch.zeros_like(sig[:1])])
         loss.backward()
         z.backward(sig)
-    return RuleOutput(loss.detach(), y.detach(), z.detach())
+    return _output(loss, y, z, penalty)
 
 
 class EProp(LearningRule):
@@ -176,22 +226,34 @@ class EProp(LearningRule):
     def modulation(self, net: SpikingNetwork) -> Tensor | None:
         return None
 
-    def backward(self, net: SpikingNetwork, x: Tensor, loss_fn: LossFn) -> RuleOutput:
+    def backward(
+        self,
+        net: SpikingNetwork,
+        x: Tensor,
+        loss_fn: LossFn,
+        *,
+        regularizer: Regularizer | None = None,
+    ) -> RuleOutput:
         x = self._prepare(net, x)
         fb = self.feedback_matrix(net)
         wtil = self.modulation(net)
         if self.impl == "fused":
             cfg = net.sequence_config("eprop", feedback=fb, modulation=wtil)
-            return _fused(net, x, loss_fn, cfg)
+            return _fused(net, x, loss_fn, cfg, regularizer)
         if self.impl == "online":
+            if regularizer is not None:
+                raise ValueError(
+                    "online e-prop takes no regularizer (its learning signal is the readout's only)"
+                )
             return OnlineEprop(net, feedback=fb).run(x, loss_fn)
         if fb is None and wtil is None:
             out, _ = net.forward_steps(x, detach_recurrent=True)
             loss = _scalar_loss(loss_fn(out.y))
+            total, penalty = _total(loss, out.z, regularizer)
             with flush_denormal():
-                loss.backward()
-            return RuleOutput(loss.detach(), out.y.detach(), out.z.detach())
-        return _inject(net, x, loss_fn, net.w_out if fb is None else fb, wtil)
+                total.backward()
+            return _output(loss, out.y, out.z, penalty)
+        return _inject(net, x, loss_fn, net.w_out if fb is None else fb, wtil, regularizer)
 
 
 class MDGL(EProp):
@@ -219,8 +281,9 @@ class MDGL(EProp):
             raise ValueError(f"MDGL impl must be 'fused' or 'autograd', got {impl!r}")
         if variant not in VARIANTS:
             raise ValueError(f"unknown MDGL variant {variant!r}; choose one of {VARIANTS}")
-        if gate not in GATES:
-            raise ValueError(f"unknown gate {gate!r}; choose one of {GATES}")
+        check_gate(gate)
+        if gate == "none":
+            gate = None
         super().__init__(feedback=feedback, impl=impl, seed=seed)
         self.variant = variant
         self.gate = gate
@@ -386,13 +449,15 @@ def make_rule(
     variant
         MDGL: ``"local"``, ``"nonlocal"`` or ``"exact"``.
     gate
-        MDGL modulation gate: ``None``, ``"ei"``, ``"data"``, ``"binary"``, ``"shuffled"``, ``"uniform"``.
+        MDGL modulation gate: ``None`` (or ``"none"``), ``"data"``, ``"binary"``, or a control:
+        ``"label-permuted"``, ``"grid-shuffled"``, ``"uniform"``, ``"ei"``
+        (:mod:`neuromod_data.controls`).
     online
         e-prop: forward-mode implementation whose memory does not grow with T.
     impl
         ``"fused"`` (default), ``"autograd"`` (reference) or ``"online"``.
     seed
-        Seed of the random feedback matrix and of the shuffled gate.
+        Seed of the random feedback matrix and of the controls' random draws.
 
     Examples
     --------

@@ -41,7 +41,8 @@ from .tasks import Task
 
 __all__ = ["TrainResult", "batch_seed", "evaluate", "plot_learning_curve", "train"]
 
-METRIC_COLUMNS = ("iteration", "split", "loss", "accuracy")
+#: ``loss`` is the task loss; ``total_loss`` adds the regulariser (equal without one)
+METRIC_COLUMNS = ("iteration", "split", "loss", "accuracy", "total_loss")
 _STREAMS = {"train": 0, "validation": 1}
 
 
@@ -72,20 +73,28 @@ def evaluate(
     n_batches: int = 1,
     seed: int = 0,
     iteration: int = 0,
-) -> tuple[float, float | None]:
-    """Mean loss and accuracy of ``net`` on ``n_batches`` fresh validation batches."""
+    regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[float, float | None, float]:
+    """Mean task loss, accuracy and total loss (task loss + ``regularizer(z)``) of ``net`` on
+    ``n_batches`` fresh validation batches."""
     dev, dt = _device_dtype(net)
-    losses, accs = [], []
+    losses, accs, totals = [], [], []
     for k in range(n_batches):
         batch = task.sample(
             batch_size, seed=batch_seed(seed, "validation", iteration, k), device=dev, dtype=dt
         )
-        y = net(batch.x).y
-        losses.append(float(task.loss(y, batch)))
-        acc = task.accuracy(y, batch)
+        out = net(batch.x)
+        loss = float(task.loss(out.y, batch))
+        losses.append(loss)
+        totals.append(loss + (float(regularizer(out.z)) if regularizer is not None else 0.0))
+        acc = task.accuracy(out.y, batch)
         if acc is not None:
             accs.append(float(acc))
-    return float(np.mean(losses)), (float(np.mean(accs)) if accs else None)
+    return (
+        float(np.mean(losses)),
+        (float(np.mean(accs)) if accs else None),
+        float(np.mean(totals)),
+    )
 
 
 def _device_dtype(net: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -109,7 +118,8 @@ def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     w.writerow(METRIC_COLUMNS)
     for r in history:
         acc = "" if r["accuracy"] is None else repr(float(r["accuracy"]))
-        w.writerow([r["iteration"], r["split"], repr(float(r["loss"])), acc])
+        total = repr(float(r.get("total_loss", r["loss"])))
+        w.writerow([r["iteration"], r["split"], repr(float(r["loss"])), acc, total])
     with atomic_path(path, suffix=".csv") as tmp:
         tmp.write_text(buf.getvalue())
 
@@ -132,6 +142,7 @@ def summarise(history: list[dict[str, Any]], *, threshold: float = 0.8) -> dict[
         out["final_train_accuracy"] = float(np.mean(accs)) if accs else None
     if val:
         out["final_validation_loss"] = val[-1]["loss"]
+        out["final_validation_total_loss"] = val[-1].get("total_loss", val[-1]["loss"])
         out["final_validation_accuracy"] = val[-1]["accuracy"]
         best = min(val, key=lambda r: r["loss"])
         out["best_validation_loss"] = best["loss"]
@@ -230,6 +241,8 @@ def train(
     validate_every: int = 25,
     validation_batches: int = 1,
     validation_batch_size: int | None = None,
+    l1: float = 0.0,
+    rate_regularizer: Any = None,
     checkpoint_every: int | None = None,
     resume: bool = True,
     device: torch.device | str | None = None,
@@ -252,12 +265,19 @@ def train(
     iterations, batch_size, lr
         Total iterations (a resumed run continues up to this number), trials per batch, Adam step.
     seed
-        Seeds every batch (via :func:`batch_seed`) and the global random states.
+        Seeds every batch (via :func:`batch_seed`); the global random states are left alone.
     out_dir
         Where ``metrics.csv`` (iteration, split, loss, accuracy), ``metrics.json`` (summary),
         ``checkpoint.pt`` and ``learning_curve.png`` go; ``None`` writes nothing.
     validate_every, validation_batches, validation_batch_size
         Validation schedule and size (default batch size: ``batch_size``).
+    l1
+        L1 shrinkage after every step: each connected weight magnitude loses ``lr · l1`` (the
+        authors: 0.01; see :meth:`SpikingNetwork.apply_constraints`).
+    rate_regularizer
+        A penalty on the spikes added to the loss, e.g.
+        :class:`~neuromod_models.regularization.FiringRateRegularizer` (the authors: 0.1 · Σ (rate −
+        10 Hz)²); ``metrics.csv`` records it in ``total_loss``.
     checkpoint_every
         Iterations between checkpoints (default ``validate_every``); one is always written at the end.
     resume
@@ -290,8 +310,6 @@ def train(
         net.to(device)
     dev, dtype = _device_dtype(net)
 
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds third-party global draws
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     run_settings = {
         "task": task.config(),
@@ -303,6 +321,12 @@ def train(
         "validate_every": validate_every,
         "validation_batches": validation_batches,
         "validation_batch_size": val_bs,
+        "l1": float(l1),
+        "rate_regularizer": (
+            rate_regularizer.config()
+            if hasattr(rate_regularizer, "config")
+            else repr(rate_regularizer)
+        ),
         **(settings or {}),
     }
 
@@ -358,10 +382,19 @@ def train(
             _write_metrics(files["metrics_csv"], history)
 
     def validate(it: int) -> None:
-        loss, acc = evaluate(
-            net, task, batch_size=val_bs, n_batches=validation_batches, seed=seed, iteration=it
+        loss, acc, total = evaluate(
+            net,
+            task,
+            batch_size=val_bs,
+            n_batches=validation_batches,
+            seed=seed,
+            iteration=it,
+            regularizer=rate_regularizer,
         )
-        history.append({"iteration": it, "split": "validation", "loss": loss, "accuracy": acc})
+        history.append(
+            {"iteration": it, "split": "validation", "loss": loss, "accuracy": acc,
+             "total_loss": total}
+        )  # fmt: skip
 
     if start >= iterations:
         return TrainResult(history, finish(start), out, files)
@@ -385,17 +418,19 @@ def train(
                 batch_size, seed=batch_seed(seed, "train", it), device=dev, dtype=dtype
             )
             optimizer.zero_grad(set_to_none=True)
-            res = rule.backward(net, batch.x, task.loss_fn(batch))
+            res = rule.backward(net, batch.x, task.loss_fn(batch), regularizer=rate_regularizer)
             loss = float(res.loss)
-            _check_finite(net, loss, it)
+            total = loss + (float(res.penalty) if res.penalty is not None else 0.0)
+            _check_finite(net, total, it)
             optimizer.step()
-            net.apply_constraints()
+            net.apply_constraints(shrink=lr * float(l1))
             acc = task.accuracy(res.y, batch)
             record = {
                 "iteration": it,
                 "split": "train",
                 "loss": loss,
                 "accuracy": None if acc is None else float(acc),
+                "total_loss": total,
             }
             history.append(record)
             if it % validate_every == 0 or it == iterations:

@@ -49,12 +49,25 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
     return g
 
 
-def poisson_spikes(rates_hz: Tensor, *, dt: float, generator: torch.Generator) -> Tensor:
-    """Bernoulli approximation of Poisson spike trains: a spike with probability ``rate·dt`` per step.
+def poisson_spikes(
+    rates_hz: Tensor, *, dt: float, generator: torch.Generator, counts: bool = False
+) -> Tensor:
+    """Poisson spike trains on a grid of ``dt`` ms, as float32 of the shape of ``rates_hz`` (Hz).
 
-    ``rates_hz`` has any shape; ``dt`` is in ms. Returns a float32 tensor of 0/1 of the same shape.
+    ``counts=False``: the Bernoulli approximation, a spike (1) with probability ``rate·dt`` per step.
+    ``counts=True``: Poisson counts with mean ``rate·dt`` per step, so a step can carry 2 or more
+    spikes (what ``numpy.random.poisson`` gives, as in the authors' evidence-accumulation code).
+
+    Examples
+    --------
+    >>> g = make_generator(0)
+    >>> x = poisson_spikes(torch.full((20000,), 40.0), dt=1.0, generator=g, counts=True)
+    >>> round(float(x.mean()), 2), bool((x >= 2).any())
+    (0.04, True)
     """
     p = rates_hz.to(torch.float32) * (dt / 1000.0)
+    if counts:
+        return torch.poisson(p, generator=generator)
     u = torch.rand(rates_hz.shape, generator=generator, dtype=torch.float32)
     return torch.lt(u, p, out=p)  # reuse p's memory: the batch is the largest tensor drawn
 

@@ -1,13 +1,19 @@
 """Evidence accumulation (Liu et al. 2021 PNAS Fig. 3C; the LSNN/e-prop "click" task).
 
-The spec follows the authors' data generator exactly (DESIGN §3.4): 40 Poisson input channels in
-4 groups of 10 — left cues, right cues, recall cue, background noise. Each trial first draws which
-side is favoured (probability ½ each); each of the 7 cues then lands on the favoured side with
-probability 1 − ``p_group`` = 0.7. Cue ``k`` (k = 0…6) drives its side's 10 channels at 40 Hz from
-``t_interval − t_cue + k·t_interval`` for ``t_cue`` ms, i.e. 100 ms cues every 150 ms starting at
-50 ms. The recall channels fire at 40 Hz in the last 150 ms; the background channels at 10 Hz
-(f0 / 4) throughout. T = 2000 ms. The label is the majority side (0 = left, 1 = right; with 7 cues
-there is no tie), scored by softmax cross-entropy on the last step's two outputs.
+The default is the authors' generator (docs/design.md, "Tasks"), checked line by line against their
+code: 40 input channels in 4 groups of 10 — left cues, right cues, recall cue, background. Each
+trial's 7 cues each pick their side independently with probability ½ (the trial's cue pattern is
+uniform over all 2^7 = 128 patterns, and within a batch the patterns are distinct: a random
+permutation of the 128 patterns, first B taken, as the authors draw them). Cue ``k`` (k = 0…6)
+drives its side's 10 channels at 40 Hz during steps ``[first_cue + k·t_interval, … + t_cue)`` =
+``[150k, 150k + 100)``. The recall channels fire at 40 Hz in the last 150 ms, the background
+channels at 10 Hz throughout. Spikes are Poisson counts per 1 ms step (a step can carry 2 spikes).
+T = 2000 ms. The label is the majority side (0 = left, 1 = right; with 7 cues there is no tie),
+scored by softmax cross-entropy on the last step's two outputs.
+
+``p_group`` gives the other variant (our earlier default): each trial first picks a favoured side,
+then each cue lands on the other side with probability ``p_group`` (0.3: 70 % of the cues favour
+one side), which makes most trials easier (4–3 trials are 32 % of trials instead of 55 %).
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ __all__ = ["EvidenceAccumulation"]
 PAPER_NETWORK: dict[str, Any] = {
     "n_rec": 100,
     "n_adaptive": 50,
+    # as in the authors' code: 81 E / 19 I (int(0.8·100) + 1), the 50 ALIF neurons excitatory,
+    # 33 of 40 input channels excitatory (int(0.8·40) + 1), synapses as index pairs drawn with
+    # replacement (docs/design.md, "Tasks")
+    "adaptive_placement": "excitatory",
+    "frac_excitatory": 0.81,
+    "frac_excitatory_in": 0.825,
+    "mask_sampling": "draws",
     "tau_m": 20.0,
     "tau_a": 2000.0,
     "beta": 1.8,
@@ -48,13 +61,19 @@ class EvidenceAccumulation(_Classification):
         takes the remainder when ``n_in`` is not a multiple of 4 (the authors use 40).
     n_cues, t_cue, t_interval
         Number of cues, cue duration and cue period (ms): cue ``k`` spans
-        ``[t_interval - t_cue + k t_interval, t_interval + k t_interval)``.
+        ``[first_cue + k·t_interval, first_cue + k·t_interval + t_cue)``.
     recall_duration
         The recall channels are on during the last ``recall_duration`` ms.
     f0, f_background
         Rates (Hz) of active cue/recall channels and of the background group.
+    first_cue
+        Onset of the first cue (ms): 0 in the authors' generator.
     p_group
-        Probability that a cue lands on the disfavoured side (0.3: 70 % of cues favour one side).
+        ``None`` (default): every cue picks its side independently with probability ½ and the
+        patterns of a batch are distinct (the authors' generator). A number: each trial has a
+        favoured side and a cue lands on the other side with probability ``p_group``.
+    counts
+        Poisson spike counts (default, as the authors) or 0/1 Bernoulli spikes.
     dt
         Step (ms).
 
@@ -79,7 +98,9 @@ class EvidenceAccumulation(_Classification):
         recall_duration: int = 150,
         f0: float = 40.0,
         f_background: float = 10.0,
-        p_group: float = 0.3,
+        first_cue: int = 0,
+        p_group: float | None = None,
+        counts: bool = True,
         dt: float = 1.0,
     ) -> None:
         if n_cues < 1 or n_cues % 2 == 0:
@@ -90,8 +111,10 @@ class EvidenceAccumulation(_Classification):
             )
         if n_in < 4:
             raise ValueError(f"n_in must be at least 4 (four input groups), got {n_in}")
-        if not 0.0 <= p_group <= 1.0:
-            raise ValueError(f"p_group must lie in [0, 1], got {p_group}")
+        if p_group is not None and not 0.0 <= p_group <= 1.0:
+            raise ValueError(f"p_group must be None or lie in [0, 1], got {p_group}")
+        if first_cue < 0:
+            raise ValueError(f"first_cue must be >= 0, got {first_cue}")
         self.dt = float(dt)
         self.T = int(T)
         self.n_in = int(n_in)
@@ -102,7 +125,9 @@ class EvidenceAccumulation(_Classification):
         self.recall_duration = int(recall_duration)
         self.f0 = float(f0)
         self.f_background = float(f_background)
-        self.p_group = float(p_group)
+        self.first_cue = int(first_cue)
+        self.p_group = None if p_group is None else float(p_group)
+        self.counts = bool(counts)
         last_cue_end = self.cue_onsets()[-1] + self._steps(self.t_cue)
         if last_cue_end > self.T - self._steps(self.recall_duration):
             raise ValueError(
@@ -123,8 +148,7 @@ class EvidenceAccumulation(_Classification):
 
     def cue_onsets(self) -> list[int]:
         """First step of each cue."""
-        d_silence = self.t_interval - self.t_cue
-        return [self._steps(d_silence + k * self.t_interval) for k in range(self.n_cues)]
+        return [self._steps(self.first_cue + k * self.t_interval) for k in range(self.n_cues)]
 
     def rates(self, cues: Tensor) -> Tensor:
         """Input rates (Hz) ``[T, B, n_in]`` of trials with cue sides ``cues`` ``[B, n_cues]``."""
@@ -144,12 +168,24 @@ class EvidenceAccumulation(_Classification):
         return r
 
     # ------------------------------------------------------------------ API
+    def _cues(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """Cue sides ``[B, n_cues]`` (0 = left, 1 = right)."""
+        if self.p_group is not None:
+            favour_right = torch.rand(batch_size, generator=generator, dtype=torch.float64) < 0.5
+            p_right = torch.where(favour_right, 1.0 - self.p_group, self.p_group)
+            u = torch.rand(batch_size, self.n_cues, generator=generator, dtype=torch.float64)
+            return (u < p_right[:, None]).long()
+        # uniform over the 2^n patterns, distinct within each block of 2^n trials (the authors
+        # take the first B of one random permutation of all patterns)
+        n_patterns = 2**self.n_cues
+        blocks = -(-batch_size // n_patterns)
+        codes = torch.cat([torch.randperm(n_patterns, generator=generator) for _ in range(blocks)])
+        bits = 2 ** torch.arange(self.n_cues - 1, -1, -1)
+        return ((codes[:batch_size, None] & bits) > 0).long()
+
     def _sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        favour_right = torch.rand(batch_size, generator=generator, dtype=torch.float64) < 0.5
-        p_right = torch.where(favour_right, 1.0 - self.p_group, self.p_group)
-        u = torch.rand(batch_size, self.n_cues, generator=generator, dtype=torch.float64)
-        cues = (u < p_right[:, None]).long()  # 0 = left, 1 = right
-        x = poisson_spikes(self.rates(cues), dt=self.dt, generator=generator)
+        cues = self._cues(batch_size, generator)
+        x = poisson_spikes(self.rates(cues), dt=self.dt, generator=generator, counts=self.counts)
         n_right = cues.sum(dim=1)
         label = (n_right > self.n_cues // 2).long()
         return Batch(x, label, {"cues": cues, "n_right": n_right})
@@ -175,6 +211,8 @@ class EvidenceAccumulation(_Classification):
             "recall_duration": self.recall_duration,
             "f0": self.f0,
             "f_background": self.f_background,
+            "first_cue": self.first_cue,
             "p_group": self.p_group,
+            "counts": self.counts,
             "dt": self.dt,
         }

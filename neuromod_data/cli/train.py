@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from neuromod_data.errors import FormatError, InputFileError, TrainingError
+from neuromod_data.names import GATES, RULES, TASKS
 
-TASKS = ("evidence_accumulation", "pattern_generation", "delayed_match")
-RULES = ("bptt", "eprop", "mdgl")
-GATES = ("data", "binary", "shuffled", "uniform", "ei", "none")
 
 #: every setting and its default (``None``: decided from the others)
 DEFAULTS: dict[str, Any] = {
@@ -39,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu",
     "validate_every": 25,
     "validation_batches": 1,
+    "validation_batch_size": None,
+    "l1": 0.0,
+    "rate_reg": 0.0,
+    "rate_target_hz": 10.0,
     "checkpoint_every": None,
     "task_options": {},
     "network": {},
@@ -88,6 +90,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a("--device", help="cpu or cuda (default cpu)")
     a("--validate-every", type=int, metavar="K", help="iterations between validations (default 25)")
     a("--validation-batches", type=int, metavar="N", help="batches per validation (default 1)")
+    a(
+        "--validation-batch-size",
+        type=int,
+        metavar="B",
+        help="trials per validation batch (default: --batch-size)",
+    )
+    a(
+        "--l1",
+        type=float,
+        help="L1 shrinkage: each connected weight magnitude loses lr·L1 per step (default 0; "
+        "the authors' protocol: 0.01)",
+    )
+    a(
+        "--rate-reg",
+        type=float,
+        help="firing-rate regulariser coefficient: + C·Σ_j (rate_j − target)² in the loss "
+        "(default 0; the authors' protocol: 0.1)",
+    )
+    a("--rate-target-hz", type=float, help="target rate of --rate-reg in Hz (default 10)")
     a(
         "--checkpoint-every",
         type=int,
@@ -163,6 +184,10 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     for k in ("iterations", "batch_size", "validate_every", "validation_batches"):
         if int(settings[k]) < (0 if k == "iterations" else 1):
             raise FormatError(f"{k} must be a positive integer, got {settings[k]}")
+    for k in ("l1", "rate_reg", "rate_target_hz"):
+        v = float(settings[k])
+        if not (math.isfinite(v) and v >= 0):
+            raise FormatError(f"{k} must be a finite number >= 0, got {settings[k]!r}")
     return settings
 
 
@@ -185,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
     from neuromod_models import SpikingNetwork, make_rule
+    from neuromod_models.regularization import FiringRateRegularizer
     from neuromod_models.tasks import make_task
     from neuromod_models.training import train
 
@@ -253,6 +279,15 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out,
         validate_every=int(settings["validate_every"]),
         validation_batches=int(settings["validation_batches"]),
+        validation_batch_size=(
+            int(settings["validation_batch_size"]) if settings["validation_batch_size"] else None
+        ),
+        l1=float(settings["l1"]),
+        rate_regularizer=(
+            FiringRateRegularizer(float(settings["rate_reg"]), float(settings["rate_target_hz"]))
+            if float(settings["rate_reg"]) > 0
+            else None
+        ),
         checkpoint_every=settings["checkpoint_every"],
         progress=not args.no_progress,
         settings=recorded,

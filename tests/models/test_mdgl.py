@@ -65,7 +65,7 @@ def direct_modulation(
                 out[j, p] = g[a, b] * float(w[j, p])
             elif variant == "local":
                 out[j, p] = g[a, b] * wbar[a, b] if w[j, p] != 0 else 0.0
-            elif j != p:
+            else:  # non-local: every j of the type, p itself included (the authors' NL-MDGL)
                 out[j, p] = g[a, b] * wbar[a, b]
     return out
 
@@ -195,7 +195,7 @@ def test_bad_options():
 
 
 def test_rule_config_round_trip():
-    rule = make_rule("mdgl", variant="nonlocal", gate="shuffled", feedback="random", seed=5)
+    rule = make_rule("mdgl", variant="nonlocal", gate="grid-shuffled", feedback="random", seed=5)
     cfg = rule.config()
     assert cfg == {
         "name": "mdgl",
@@ -203,7 +203,7 @@ def test_rule_config_round_trip():
         "impl": "fused",
         "seed": 5,
         "variant": "nonlocal",
-        "gate": "shuffled",
+        "gate": "grid-shuffled",
     }
     again = make_rule(**cfg)
     assert again.config() == cfg

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -61,7 +63,7 @@ def test_modulatory_matrix_with_gate():
                 gate[a, b] * wbar[a, b] * float(w[j, p] != 0), abs=1e-12
             )
             assert float(exact[j, p]) == pytest.approx(gate[a, b] * float(w[j, p]), abs=1e-14)
-            exp_nl = 0.0 if j == p else gate[a, b] * wbar_nl[a, b]
+            exp_nl = gate[a, b] * wbar_nl[a, b]  # every j of the type, p itself included
             assert float(nonlocal_[j, p]) == pytest.approx(exp_nl, abs=1e-14)
     with pytest.raises(ValueError, match="gate has shape"):
         modulatory_matrix(w, types, 3, gate=np.ones((2, 2)))
@@ -83,11 +85,20 @@ def test_resolve_gate_options():
     assert not ei and data[0, 1] == 1.0 and data[2, 0] == pytest.approx(0.2)
     binary, _ = resolve_gate(st, "binary")
     assert binary.tolist() == [[0, 1, 0], [0, 0, 0], [1, 0, 0]]
-    shuffled, _ = resolve_gate(st, "shuffled", seed=1)
+    shuffled, _ = resolve_gate(st, "grid-shuffled", seed=1)
     assert sorted(shuffled.ravel().tolist()) == sorted(data.ravel().tolist())
+    assert not np.array_equal(shuffled, data)
+    permuted, _ = resolve_gate(st, "label-permuted", seed=1)
+    assert not np.array_equal(permuted, data)
+    assert any(
+        np.array_equal(permuted, data[np.ix_(p, p)]) for p in itertools.permutations(range(3))
+    )
     uniform, _ = resolve_gate(st, "uniform")
     assert np.allclose(uniform, data.mean())
     assert resolve_gate(st, None) == (None, False)
+    assert resolve_gate(st, "none") == (None, False)
     assert resolve_gate(st, "ei") == (None, True)
     with pytest.raises(ValueError, match="unknown gate"):
         resolve_gate(st, "diffuse")
+    with pytest.raises(ValueError, match="grid-shuffled"):
+        resolve_gate(st, "shuffled")

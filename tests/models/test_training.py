@@ -129,7 +129,7 @@ def test_non_finite_loss_stops_with_clear_error(tmp_path):
 def test_metric_files(tmp_path):
     _, res = _run(tmp_path, 5, figure=True)
     rows = _read_csv(tmp_path / "metrics.csv")
-    assert list(rows[0].keys()) == ["iteration", "split", "loss", "accuracy"]
+    assert list(rows[0].keys()) == ["iteration", "split", "loss", "accuracy", "total_loss"]
     train_rows = [r for r in rows if r["split"] == "train"]
     val_rows = [r for r in rows if r["split"] == "validation"]
     assert [int(r["iteration"]) for r in train_rows] == [1, 2, 3, 4, 5]

@@ -106,7 +106,7 @@ rule repro_train:
     wildcard_constraints:
         task="|".join(repro_grid.TASKS),
         lrule="|".join(repro_grid.RULES),
-        structure=r"[A-Za-z0-9_.]+(-[a-z]+)?",
+        structure=r"[A-Za-z0-9_.]+(-[a-z-]+)?",
         seed=r"\d+",
     params:
         command=lambda wc: repro_grid.train_command(REPRO, repro_grid.job_from_wildcards(wc)),
