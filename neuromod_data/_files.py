@@ -1,14 +1,106 @@
-"""File helpers shared by readers and writers: atomic writes and the shared real-data folder."""
+"""File helpers shared by readers and writers: atomic writes of files and folders, the cleanup of
+temporaries a killed process left behind, input/output checks and the shared real-data folder.
+
+Temporaries are hidden siblings of their target named ``.<name>.tmp<pid>.<host>.<random>``: the
+process id and host in the name let the next writer of the same target tell a temporary of a dead
+process (a ``kill -9``, a node failure) from one still being written, and remove it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import secrets
+import shutil
+import signal
+import socket
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from neuromod_data.errors import InputFileError
+from neuromod_data.errors import InputFileError, OutputError
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+_STALE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)(?P<pid>\d+)\.(?P<host>[A-Za-z0-9-]+)\.")
+
+
+def _prefix(name: str, kind: str = "tmp") -> str:
+    return f".{name}.{kind}{os.getpid()}.{_HOST}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_stale(directory: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Remove the temporaries of dead processes in ``directory`` (only those of ``name`` if given).
+
+    A previous folder moved aside by :func:`atomic_dir` whose replacement never arrived (the
+    process died between the two renames) is put back instead. Temporaries of live processes and
+    of other hosts are left alone. Returns what was removed or restored.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / ".out.csv.tmp999999999.elsewhere.ab12.csv").write_text("x")  # another host: kept
+    >>> clean_stale(d, "out.csv")
+    []
+    """
+    d = Path(directory)
+    done: list[Path] = []
+    try:
+        entries = list(d.iterdir())
+    except OSError:
+        return done
+    for entry in entries:
+        m = _STALE.match(entry.name)
+        if not m or (name is not None and m["name"] != name):
+            continue
+        if m["host"] != _HOST or _alive(int(m["pid"])):
+            continue
+        target = d / m["name"]
+        try:
+            if m["kind"] == "old" and not target.exists():
+                os.rename(entry, target)
+            elif entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except FileNotFoundError:  # another process cleaned it first
+            continue
+        done.append(entry)
+    return done
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back during a few renames that must happen together (main thread only)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
@@ -16,6 +108,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     Readers of ``path`` therefore never see a half-written file, and a failure leaves nothing behind.
+    Temporaries that a killed earlier writer of ``path`` left are removed first.
 
     Examples
     --------
@@ -28,13 +121,12 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path.parent, path.name)
     sfx = suffix if suffix is not None else "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=sfx, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path.name), suffix=sfx, dir=path.parent)
     os.close(fd)
     # mkstemp creates 0600; give the final file the permissions a plain open() would
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_umask())
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -44,13 +136,138 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    The folder's contents therefore always come from one run: an interrupted rerun leaves the
+    previous folder as it was, and files the new run does not write do not survive from the old
+    one. The previous folder is removed once the new one is in place.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> with atomic_dir(out) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("first")
+    ...     _ = (tmp / "b.txt").write_text("first")
+    >>> with atomic_dir(out) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("second")
+    >>> sorted(p.name for p in out.iterdir()), (out / "a.txt").read_text()
+    (['a.txt'], 'second')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path.parent, path.name)
+    stage = Path(tempfile.mkdtemp(prefix=_prefix(path.name), dir=path.parent))
+    os.chmod(stage, 0o777 & ~_umask())
+    try:
+        yield stage
+        with _signals_deferred():
+            if path.is_symlink() or path.exists() and not (path.is_dir() and _empty(path)):
+                aside = path.parent / (_prefix(path.name, "old") + secrets.token_hex(4))
+                os.rename(path, aside)
+                os.rename(stage, path)
+                shutil.rmtree(aside, ignore_errors=True)
+            else:  # absent or an empty folder: one rename replaces it
+                os.rename(stage, path)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _empty(folder: Path) -> bool:
+    with os.scandir(folder) as it:
+        return next(it, None) is None
+
+
 def require_file(path: str | os.PathLike, what: str = "input file") -> Path:
-    """Return ``path`` as a :class:`~pathlib.Path`, or raise one clear error if it is not a file."""
+    """Return ``path`` as a :class:`~pathlib.Path`, or raise one clear error if it is not a file.
+
+    Pipes, sockets and devices are refused too: reading one could block forever.
+    """
     p = Path(path).expanduser()
     if not p.exists():
         raise InputFileError(f"{what} not found: {p}")
     if p.is_dir():
         raise InputFileError(f"{what} is a directory, expected a file: {p}")
+    require_regular(p, what)
+    return p
+
+
+def require_regular(path: str | os.PathLike, what: str = "input") -> Path:
+    """Refuse an existing path that is neither a regular file nor a folder (FIFO, socket, device)."""
+    p = Path(path).expanduser()
+    if p.exists() and not (p.is_file() or p.is_dir()):
+        raise InputFileError(
+            f"{what} is not a regular file (a pipe, socket or device cannot be read safely): {p}"
+        )
+    return p
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(
+    out: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    *,
+    kind: str = "file",
+    option: str = "--out",
+) -> Path:
+    """Check before any work that ``out`` can be written and overwrites no input.
+
+    ``kind="file"``: ``out`` must not be an existing folder, a pipe or device, or one of ``inputs``.
+    ``kind="dir"``: ``out`` must not be an existing file, and no input may lie inside it. In both
+    cases the nearest existing parent must be a folder this process can create files in (tested by
+    creating and removing one, which also catches read-only file systems).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "in.csv").write_text("x")
+    >>> check_output(d / "in.csv", [d / "in.csv"])
+    Traceback (most recent call last):
+    ...
+    neuromod_data.errors.OutputError: --out ... is also an input; write the result elsewhere
+    """
+    p = Path(out).expanduser()
+    ins = [Path(i).expanduser() for i in inputs if i is not None]
+    if kind == "file":
+        if p.is_dir():
+            raise OutputError(f"{option} {p} is a folder; give a file name (e.g. {p / 'out.csv'})")
+        if p.exists() and not p.is_file():
+            raise OutputError(f"{option} {p} is not a regular file (a pipe or device)")
+        for i in ins:
+            if _same(p, i) or p.resolve() == i.resolve():
+                raise OutputError(f"{option} {p} is also an input; write the result elsewhere")
+    else:
+        if p.exists() and not p.is_dir():
+            raise OutputError(f"{option} {p} exists and is not a folder")
+        root = p.resolve()
+        for i in ins:
+            r = i.resolve()
+            if r == root or root in r.parents:
+                raise OutputError(
+                    f"{option} {p} would replace the input {i}; write the results elsewhere"
+                )
+    probe = p if kind == "dir" and p.is_dir() else p.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{option} {p}: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise OutputError(
+            f"{option} {p}: cannot write in {probe} ({exc.strerror or exc})"
+        ) from None
     return p
 
 

@@ -16,6 +16,13 @@ class InputFileError(NeuromodError, FileNotFoundError):
     """A file is missing, unreadable or not in the format it was expected to be in."""
 
 
+class OutputError(NeuromodError, OSError):
+    """An output cannot be written where asked (an input, a folder, a read-only place)."""
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror) pairs
+        return str(self.args[0]) if self.args else ""
+
+
 class FormatError(NeuromodError, ValueError):
     """A file or table was read but its content does not have the expected layout."""
 
@@ -44,6 +51,14 @@ class ResourceError(NeuromodError, ValueError):
 
 class TrainingError(NeuromodError, RuntimeError):
     """Training cannot continue (non-finite loss, incompatible checkpoint)."""
+
+
+class UsageError(NeuromodError, ValueError):
+    """An option or setting is out of range or contradicts another one."""
+
+
+class OptionError(UsageError, TypeError):
+    """A keyword option that the called reader or function does not take."""
 
 
 class NeuromodWarning(UserWarning):

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from neuromod_data.complexes import ComplexIndex, check_policy
-from neuromod_data.errors import CellTypeError, DataValueError, ResourceError
+from neuromod_data.errors import CellTypeError, DataValueError, ResourceError, UsageError
 
 #: Relative tolerance of the "≥" comparison (ties are counted despite rounding).
 TIE_RTOL = 1e-10
@@ -154,6 +154,31 @@ class _Scorer:
         return out
 
 
+def resolve_n_jobs(n_jobs: int) -> int:
+    """Threads to use: ``n_jobs`` itself if ``≥ 1``, ``-1`` for one per core.
+
+    Examples
+    --------
+    >>> resolve_n_jobs(3), resolve_n_jobs(-1) >= 1
+    (3, True)
+    >>> resolve_n_jobs(0)
+    Traceback (most recent call last):
+    ...
+    neuromod_data.errors.UsageError: n_jobs must be >= 1, or -1 for one thread per core; got 0
+    """
+    import os
+
+    try:
+        n = int(n_jobs)
+    except (TypeError, ValueError):
+        n = 0
+    if n == -1:
+        return os.cpu_count() or 1
+    if n < 1 or n != n_jobs:
+        raise UsageError(f"n_jobs must be >= 1, or -1 for one thread per core; got {n_jobs!r}")
+    return n
+
+
 def cellphonedb_test(
     X,
     labels: np.ndarray,
@@ -191,7 +216,8 @@ def cellphonedb_test(
     seed
         Seed of the one generator all permutations come from.
     n_jobs
-        Threads working on batches of permutations. Results do not depend on it.
+        Threads working on batches of permutations, ``-1`` for one per core. Results do not depend
+        on it.
     complex_policy
         ``"min"`` (default) or ``"gmean"`` over the subunits of a complex.
     ligand_groups, receptor_groups
@@ -223,6 +249,7 @@ def cellphonedb_test(
         raise ValueError(f"expr_prop must lie in [0, 1], got {expr_prop}")
     if n_perms < 0:
         raise ValueError(f"n_perms must be >= 0, got {n_perms}")
+    n_jobs = resolve_n_jobs(n_jobs)
     n_cells = X.shape[0]
     labels, k, counts = _check_labels(labels, n_cells)
     genes = [str(g) for g in genes]
@@ -291,7 +318,7 @@ def cellphonedb_test(
                 counts_k += scorer.count(draw(size))
                 bar.update(size)
         else:
-            with ThreadPoolExecutor(max_workers=max(1, int(n_jobs))) as pool:
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 # draw in order in this thread, keep at most 2 batches per worker in flight
                 pending = []
                 for size in sizes:

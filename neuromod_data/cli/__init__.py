@@ -3,52 +3,139 @@
 Each subcommand lives in its own module of this package and exposes ``register(subparsers)``, which
 adds its parser and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an
 exit code). Modules are imported only when the parser is built; ``train`` imports torch only when run.
+
+Whatever goes wrong ends in one line on stderr, ``neuromod <command>: error: <what and where>``, and
+a non-zero exit code: 2 for bad input or options, 1 for a file-system failure, 130 / 143 when
+interrupted by SIGINT / SIGTERM (temporaries are removed on the way out), 70 for an internal error
+(a bug: ``NEUROMOD_DEBUG=1`` shows its traceback). Warnings print as one line each.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import os
+import pkgutil
+import signal
 import sys
+import threading
+import warnings
 
-from neuromod_data.errors import NeuromodError
+from neuromod_data.cli._args import Parser
+from neuromod_data.errors import NeuromodError, NeuromodWarning
 
-#: Subcommands in the order ``neuromod --help`` lists them.
+#: Subcommands listed first by ``neuromod --help``, in this order; any other module of this package
+#: (not starting with ``_``) is a subcommand too and follows in alphabetical order.
 COMMANDS = ("info", "aggregate", "graph", "train", "fetch", "report")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_modules() -> list[str]:
+    here = os.path.dirname(__file__)
+    found = sorted(m.name for m in pkgutil.iter_modules([here]) if not m.name.startswith("_"))
+    return [c for c in COMMANDS if c in found] + [m for m in found if m not in COMMANDS]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Snakemake, SLURM and ``kill`` send), raised like Ctrl-C so cleanups run."""
+
+
+def build_parser() -> Parser:
     from neuromod_data import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="neuromod",
         description="Single-cell tables → modulation graphs → trainable spiking networks.",
     )
     parser.add_argument("--version", action="version", version=f"neuromod {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"neuromod_data.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"neuromod_data.cli.{name}":
-                continue  # subcommand not shipped in this build
-            raise
-        module.register(sub)
+    for name in _command_modules():
+        module = importlib.import_module(f"neuromod_data.cli.{name}")
+        if hasattr(module, "register"):
+            module.register(sub)
     return parser
+
+
+def _on_signal(signum: int, frame) -> None:  # noqa: ARG001
+    # a second signal must not interrupt the cleanup the first one started
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    if not issubclass(category, NeuromodWarning) and not os.environ.get("NEUROMOD_DEBUG"):
+        return  # third-party notices are noise on a command line
+    command = _show_warning.command  # type: ignore[attr-defined]
+    text = " ".join(str(message).split())
+    print(f"neuromod {command}: warning: {text}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``neuromod info ... | head``): send what is left to /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _describe_os_error(exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    where = exc.filename
+    return f"{what}: {where}" if where else what
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuromod`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad option (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    command = args.command
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = {}
+    if main_thread:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            handlers[s] = signal.signal(s, _on_signal)
+    shown = warnings.showwarning
+    _show_warning.command = command  # type: ignore[attr-defined]
+    warnings.showwarning = _show_warning
+    try:
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return rc
     except NeuromodError as exc:
-        print(f"neuromod {args.command}: error: {exc}", file=sys.stderr)
+        print(f"neuromod {command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"neuromod {command}: stopped by SIGTERM; nothing half-written kept", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print(f"neuromod {args.command}: interrupted", file=sys.stderr)
+        print(f"neuromod {command}: interrupted; nothing half-written kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`| head`): not an error
+        _silence_stdout()
+        return 141
+    except OSError as exc:
+        print(f"neuromod {command}: error: {_describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"neuromod {command}: error: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("NEUROMOD_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())[:300]
+        print(
+            f"neuromod {command}: internal error: {type(exc).__name__}: {text} (a bug; "
+            "NEUROMOD_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 70
+    finally:
+        warnings.showwarning = shown
+        for s, h in handlers.items():
+            signal.signal(s, h)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,8 @@ import argparse
 import sys
 import warnings
 
+from neuromod_data.cli._args import finite_float, int_at_least, number_in, show_warnings
+
 STAT_CHOICES = ("mean", "median", "trimmed_mean", "trimean", "frac_expressing", "smith2019")
 
 
@@ -36,11 +38,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stat", required=True, choices=STAT_CHOICES, help="the statistic")
     p.add_argument("--genes", help="comma-separated gene symbols (default: all genes)")
     p.add_argument(
-        "--min-cells", type=int, default=1, help="drop types with fewer cells (default 1)"
+        "--min-cells",
+        type=int_at_least(1),
+        default=1,
+        help="drop types with fewer cells (default 1)",
     )
-    p.add_argument("--trim", type=float, default=0.05, help="trimmed_mean: fraction cut per end")
     p.add_argument(
-        "--threshold", type=float, default=0.0, help="frac_expressing: value a cell must exceed"
+        "--trim",
+        type=number_in(0, 0.5, hi_open=True, hint="a fraction"),
+        default=0.05,
+        help="trimmed_mean: fraction cut from each end, below 0.5 (default 0.05)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=finite_float,
+        default=0.0,
+        help="frac_expressing: value a cell must exceed (default 0)",
     )
     p.add_argument(
         "--normalize",
@@ -53,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="h5ad input: stream it from disk (out of core) instead of loading it",
     )
-    p.add_argument("--out", required=True, help="output CSV")
+    p.add_argument("--out", required=True, help="output CSV (a new file, or one to replace)")
     p.set_defaults(func=run)
 
 
@@ -78,10 +91,16 @@ def _read(path: str, metadata: str | None, backed: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuromod_data._files import atomic_path
+    from neuromod_data._files import atomic_path, check_output
     from neuromod_data.aggregate import aggregate, smith2019
+    from neuromod_data.errors import UsageError
 
-    genes = [g.strip() for g in args.genes.split(",") if g.strip()] if args.genes else None
+    genes = None
+    if args.genes is not None:
+        genes = [g.strip() for g in args.genes.split(",") if g.strip()]
+        if not genes:
+            raise UsageError(f"--genes {args.genes!r} names no gene")
+    check_output(args.out, [args.input, args.metadata], kind="file")
     adata = _read(args.input, args.metadata, args.backed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -91,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             normalize = None if args.normalize == "none" else args.normalize
             agg = aggregate(adata, args.groupby, stats=[args.stat], normalize=normalize, **kw)
-    for w in caught:
-        print(f"neuromod aggregate: warning: {w.message}", file=sys.stderr)
+    show_warnings(caught, "aggregate")
     table = agg.to_df()
     table.index.name = args.groupby
     with atomic_path(args.out, suffix=".csv") as tmp:

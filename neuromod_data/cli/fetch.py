@@ -23,28 +23,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base-url", help="mirror serving the registry's file names")
     p.add_argument("--intron", action="store_true", help="add intron counts (tasic2018)")
     p.add_argument("--out", help="write the AnnData here (h5ad, gzip-compressed)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet", action="store_true", help="print nothing but errors (no progress, no warnings)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuromod_data import datasets
-    from neuromod_data._files import atomic_path
+    import logging
+    import warnings
 
+    from neuromod_data import datasets
+    from neuromod_data._files import atomic_path, check_output
+
+    if args.out:
+        check_output(args.out, [args.cache_dir], kind="file")
     kw = {"cache_dir": args.cache_dir, "base_url": args.base_url, "progress": not args.quiet}
-    if args.name == "tasic2018":
-        adata = datasets.tasic2018(args.region, intron=args.intron, **kw)
-    elif args.name == "m1_patchseq":
-        adata = datasets.m1_patchseq(**kw)
-    elif args.name == "tasic2018_explorer":
-        adata = datasets.tasic2018_explorer(**kw)
-    else:
-        adata = datasets.gse115746(**kw)
-    print(
-        f"{args.name}: {adata.n_obs:,} cells × {adata.n_vars:,} genes ({adata.uns['neuromod'].get('source', '')})"
+    import pooch
+
+    # pooch's logger is not registered with logging.getLogger
+    loggers = [pooch.get_logger(), logging.getLogger("neuromod.datasets")]
+    levels = [(log, log.level) for log in loggers]
+    try:
+        with warnings.catch_warnings():
+            if args.quiet:
+                warnings.simplefilter("ignore")
+                for log in loggers:
+                    log.setLevel(logging.ERROR)
+            if args.name == "tasic2018":
+                adata = datasets.tasic2018(args.region, intron=args.intron, **kw)
+            elif args.name == "m1_patchseq":
+                adata = datasets.m1_patchseq(**kw)
+            elif args.name == "tasic2018_explorer":
+                adata = datasets.tasic2018_explorer(**kw)
+            else:
+                adata = datasets.gse115746(**kw)
+    finally:
+        for log, level in levels:
+            log.setLevel(level)
+    say = (lambda *a: None) if args.quiet else print
+    say(
+        f"{args.name}: {adata.n_obs:,} cells × {adata.n_vars:,} genes "
+        f"({adata.uns['neuromod'].get('source', '')})"
     )
     if args.out:
         with atomic_path(args.out, suffix=".h5ad") as tmp:
             adata.write_h5ad(tmp, compression="gzip")
-        print(f"→ {args.out}")
+        say(f"→ {args.out}")
     return 0

@@ -3,7 +3,10 @@
 Writes into ``--out``: ``interactions.csv`` (the long table), ``graph.graphml``, ``structure.npz``
 (:class:`~neuromod_data.structure.CellTypeStructure`), ``scores.h5ad`` (the aggregate holding the table),
 ``summary.json`` and the figures ``type_heatmap.png``, ``pair_heatmap.png``, ``graph.png``,
-``dotplot.png``. Every file is written under a temporary name and renamed.
+``dotplot.png``. The files are written into a fresh hidden folder beside ``--out`` that replaces
+``--out`` only once complete, so the folder always holds the files of one run: an interrupted rerun
+leaves the previous results as they were, and a rerun with ``--no-figures`` drops the old figures.
+``--out`` must be new, empty, or the folder of an earlier ``neuromod graph`` run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,22 @@ import argparse
 import json
 import warnings
 from pathlib import Path
+
+from neuromod_data.cli._args import int_at_least, n_workers, number_in, show_warnings
+from neuromod_data.errors import NeuromodWarning
+
+#: every file a run can write (anything else in ``--out`` is refused rather than deleted)
+OUTPUTS = (
+    "interactions.csv",
+    "graph.graphml",
+    "structure.npz",
+    "scores.h5ad",
+    "summary.json",
+    "type_heatmap.png",
+    "pair_heatmap.png",
+    "graph.png",
+    "dotplot.png",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,23 +55,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--method", default="product", choices=("product", "smith2019", "cellphonedb"))
     p.add_argument(
-        "--stat", help="per-type statistic (mean, median, trimmed_mean, frac_expressing)"
+        "--stat",
+        choices=("mean", "median", "trimmed_mean", "frac_expressing"),
+        help="per-type statistic (default: mean; smith2019: trimmed_mean)",
     )
     p.add_argument(
-        "--n-perms", type=int, default=1000, help="cellphonedb permutations (default 1000)"
+        "--n-perms",
+        type=int_at_least(0),
+        default=1000,
+        help="cellphonedb permutations (default 1000; 0: scores without p-values)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-jobs", type=int, default=1)
-    p.add_argument("--expr-prop", type=float, default=0.1)
-    p.add_argument("--min-cells", type=int, default=1, help="leave out types with fewer cells")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="permutation seed (default 0)")
+    p.add_argument(
+        "--n-jobs", type=n_workers, default=1, help="threads for the permutations (-1: all cores)"
+    )
+    p.add_argument(
+        "--expr-prop",
+        type=number_in(0, 1, hint="a fraction"),
+        default=0.1,
+        help="cellphonedb: fraction of a type's cells that must express ligand / receptor",
+    )
+    p.add_argument(
+        "--min-cells", type=int_at_least(1), default=1, help="leave out types with fewer cells"
+    )
     p.add_argument("--complex-policy", default="min", choices=("min", "gmean"))
     p.add_argument(
-        "--pvalue", type=float, default=0.05, help="edge threshold on p-values (cellphonedb)"
+        "--pvalue",
+        type=number_in(0, 1, lo_open=True, hint="a p-value"),
+        help="edge threshold on p-values (cellphonedb with --n-perms >= 1; default 0.05)",
     )
     p.add_argument(
-        "--quantile", type=float, help="keep edges with score ≥ this quantile (e.g. 0.9)"
+        "--quantile",
+        type=number_in(0, 1, hint="a fraction (0.9 = 90th percentile)"),
+        help="keep edges with score ≥ this quantile (e.g. 0.9)",
     )
-    p.add_argument("--top-k", type=int, help="keep the k strongest edges")
+    p.add_argument("--top-k", type=int_at_least(1), help="keep the k strongest edges")
     p.add_argument(
         "--abundances",
         metavar="TABLE",
@@ -67,7 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="finer obs labels that TABLE counts (e.g. 'RNA type'), summed per --groupby type",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (new, empty, or an earlier graph run's, which is replaced)",
+    )
     p.set_defaults(func=run)
 
 
@@ -89,8 +130,47 @@ def _read(path: str, metadata: str | None):
     return ad.read_h5ad(p)
 
 
+def _resource_file(spec: str) -> str | None:
+    """The file a ``--resource`` spec reads (``liana:PATH:NAME`` → ``PATH``), if any."""
+    if ":" not in spec:
+        return None
+    return spec.split(":", 2)[1] or None
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse contradicting options and unsafe outputs before any data is read."""
+    from neuromod_data._files import check_output
+    from neuromod_data.errors import OutputError, UsageError
+
+    if args.abundance_via and not args.abundances:
+        raise UsageError("--abundance-via needs --abundances TABLE (the counts it looks up)")
+    if args.pvalue is not None and (args.method != "cellphonedb" or args.n_perms == 0):
+        raise UsageError(
+            "--pvalue needs p-values, which only --method cellphonedb with --n-perms >= 1 computes"
+            + (f" (got --n-perms {args.n_perms})" if args.method == "cellphonedb" else "")
+        )
+    if args.method != "cellphonedb" and args.expr_prop != 0.1:
+        raise UsageError("--expr-prop applies to --method cellphonedb only")
+    inputs = [args.input, args.metadata, args.abundances, _resource_file(args.resource)]
+    out = check_output(args.out, inputs, kind="dir")
+    if out.is_dir():
+        foreign = [
+            e.name
+            for e in out.iterdir()
+            if e.name not in OUTPUTS
+            and not any(e.name.startswith(f".{n}.") for n in OUTPUTS)
+            and e.name != ".snakemake_timestamp"
+        ]
+        if foreign:
+            shown = ", ".join(sorted(foreign)[:3]) + (" ..." if len(foreign) > 3 else "")
+            raise OutputError(
+                f"--out {out} holds files `neuromod graph` does not write ({shown}); a rerun "
+                "replaces the whole folder, so give a new or empty folder"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
-    from neuromod_data._files import atomic_path
+    from neuromod_data._files import atomic_dir, atomic_path
     from neuromod_data.graph import (
         graph_from_scores,
         graph_summary,
@@ -100,12 +180,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from neuromod_data.score import score_interactions
 
-    if args.abundance_via and not args.abundances:
-        from neuromod_data.errors import DataValueError
-
-        raise DataValueError("--abundance-via needs --abundances TABLE (the counts it looks up)")
+    check_args(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     adata = _read(args.input, args.metadata)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -124,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
             progress=False,
         )
         table = agg.uns["neuromod_interactions"]
-        thresholds = {"pvalue": args.pvalue, "quantile": args.quantile, "top_k": args.top_k}
+        pvalue = args.pvalue if args.pvalue is not None else 0.05
+        thresholds = {"pvalue": pvalue, "quantile": args.quantile, "top_k": args.top_k}
         g = graph_from_scores(agg, **thresholds)
         g.graph["input"] = str(args.input)
         structure = to_structure(g, meta={"input": str(args.input)})
@@ -145,14 +222,9 @@ def run(args: argparse.Namespace) -> int:
                 source=f"{args.abundances}: {args.abundance_count} by {args.abundance_key}"
                 + (f" via {args.abundance_via!r}" if args.abundance_via else ""),
             )
-    for w in caught:  # show them once, after the work, in the log
-        print(f"warning: {w.message}")
+    show_warnings(caught, "graph")
+    kept = [w for w in caught if issubclass(w.category, NeuromodWarning)]
 
-    with atomic_path(out / "interactions.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    write_graphml(g, out / "graph.graphml")
-    structure.save(out / "structure.npz")
-    write_scores(agg, out / "scores.h5ad")
     summ = graph_summary(g)
     params = dict(agg.uns["neuromod_interactions_params"])
     record = {
@@ -170,31 +242,40 @@ def run(args: argparse.Namespace) -> int:
         "structure": repr(structure),
         "abundances": dict(zip(structure.names, structure.abundances.round(6).tolist())),
         "abundances_source": structure.meta.get("abundances_source", "cells in the data"),
-        "warnings": [str(w.message) for w in caught],
+        "warnings": [str(w.message) for w in kept],
     }
-    with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2, default=str, ensure_ascii=False))
-
-    if not args.no_figures:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from neuromod_data import plotting
-
-        strongest = table.groupby("interaction")["score"].sum().idxmax() if len(table) else None
-        figs = [
-            plotting.plot_type_heatmap(agg, save=out / "type_heatmap.png"),
-            plotting.plot_graph(g, save=out / "graph.png"),
-        ]
-        if strongest is not None:
-            figs.append(plotting.plot_pair_heatmap(agg, strongest, save=out / "pair_heatmap.png"))
-            figs.append(plotting.plot_dotplot(agg, save=out / "dotplot.png"))
-        for f in figs:
-            plt.close(f)
+    with atomic_dir(out) as stage:
+        with atomic_path(stage / "interactions.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        write_graphml(g, stage / "graph.graphml")
+        structure.save(stage / "structure.npz")
+        write_scores(agg, stage / "scores.h5ad")
+        with atomic_path(stage / "summary.json") as tmp:
+            tmp.write_text(json.dumps(record, indent=2, default=str, ensure_ascii=False))
+        if not args.no_figures:
+            _figures(agg, g, table, stage)
     print(
         f"{summ['n_types']} types, {len(table)} scored rows, {summ['n_edges']} edges "
         f"(density {summ['density']:.2f}) → {out}"
     )
     return 0
+
+
+def _figures(agg, g, table, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuromod_data import plotting
+
+    strongest = table.groupby("interaction")["score"].sum().idxmax() if len(table) else None
+    figs = [
+        plotting.plot_type_heatmap(agg, save=folder / "type_heatmap.png"),
+        plotting.plot_graph(g, save=folder / "graph.png"),
+    ]
+    if strongest is not None:
+        figs.append(plotting.plot_pair_heatmap(agg, strongest, save=folder / "pair_heatmap.png"))
+        figs.append(plotting.plot_dotplot(agg, save=folder / "dotplot.png"))
+    for f in figs:
+        plt.close(f)

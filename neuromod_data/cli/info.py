@@ -11,6 +11,8 @@ _LABELISH = re.compile(r"(label|type|family|class|cluster)$", re.I)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from neuromod_data.io._detect import FORMATS
+
     p = subparsers.add_parser(
         "info",
         help="what a data file holds: cells, genes, what .X is, label columns and their sizes",
@@ -24,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metadata", help="per-cell annotation table joined to the cells")
     p.add_argument("--join", help="annotation column with the sample names (detected if omitted)")
     p.add_argument("--intron", action="store_true", help="add intron counts (Allen layouts)")
-    p.add_argument("--format", help="skip recognition and use this reader")
+    p.add_argument(
+        "--format",
+        choices=tuple(FORMATS),
+        help="skip recognition and use this reader",
+    )
     p.add_argument("--backed", action="store_true", help="h5ad: leave .X on disk (large files)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
@@ -135,9 +141,9 @@ def format_text(d: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
     import warnings
 
+    from neuromod_data.cli._args import show_warnings
     from neuromod_data.io import read
 
     kw: dict[str, Any] = {}
@@ -150,9 +156,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         adata = read(args.input, metadata=args.metadata, format=args.format, **kw)
-    for w in caught:  # one plain line each, not a source-code excerpt
-        if not issubclass(w.category, DeprecationWarning | FutureWarning):
-            print(f"neuromod info: warning: {w.message}", file=sys.stderr)
+    show_warnings(caught, "info")
     d = describe(adata)
     print(json.dumps(d, indent=1, ensure_ascii=False) if args.json else format_text(d))
     return 0

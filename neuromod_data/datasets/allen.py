@@ -94,11 +94,26 @@ class _ResumableDownloader:
 
 
 def _observed(cache: Path) -> dict:
+    """The SHA-256 values recorded at first download; a damaged record stops everything, since
+    starting it afresh would accept a swapped file as if it were downloaded for the first time."""
     f = cache / _OBSERVED
-    try:
-        return json.loads(f.read_text()) if f.is_file() else {}
-    except (OSError, ValueError):
+    if not f.exists():
         return {}
+    try:
+        record = json.loads(f.read_text())
+    except (OSError, ValueError) as exc:
+        problem = f"cannot be read ({exc})"
+    else:
+        if isinstance(record, dict) and all(
+            isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in record.items()
+        ):
+            return record
+        problem = "is not a mapping of file name to SHA-256"
+    raise DataValueError(
+        f"{f} {problem}; it holds the checksums recorded at first download and is not reset "
+        "silently: restore it, or delete it together with the cached files it lists to download "
+        "them again"
+    )
 
 
 def _record_observed(cache: Path, fname: str, digest: str) -> None:

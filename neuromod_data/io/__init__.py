@@ -16,7 +16,8 @@ from typing import Any
 import anndata as ad
 import pandas as pd
 
-from neuromod_data.errors import InputFileError
+from neuromod_data._files import require_regular
+from neuromod_data.errors import InputFileError, OptionError, UsageError
 from neuromod_data.io._detect import FORMATS, detect_format
 from neuromod_data.io.allen_smartseq import read_allen_smartseq
 from neuromod_data.io.anndata_formats import read_10x_h5, read_10x_mtx, read_h5ad
@@ -111,25 +112,25 @@ def read(
     p = Path(path).expanduser()
     if not p.exists():
         raise InputFileError(f"input not found: {p}")
-    if (
-        metadata is not None
-        and not isinstance(metadata, pd.DataFrame)
-        and not Path(metadata).expanduser().is_file()
-    ):
-        raise InputFileError(f"metadata file not found: {Path(metadata).expanduser()}")
+    require_regular(p, "input")
+    if metadata is not None and not isinstance(metadata, pd.DataFrame):
+        m = Path(metadata).expanduser()
+        require_regular(m, "metadata file")
+        if not m.is_file():
+            raise InputFileError(f"metadata file not found: {m}")
+    if format is not None and format not in _READERS:
+        raise UsageError(f"unknown format {format!r}; one of: {', '.join(_READERS)}")
     fmt = format or detect_format(p)
-    if fmt not in _READERS:
-        raise ValueError(f"unknown format {fmt!r}; one of: {', '.join(_READERS)}")
     if "progress" not in _ACCEPTS[fmt]:
         kw.pop("progress", None)  # small formats read in one go: nothing to show
     unknown = set(kw) - _ACCEPTS[fmt]
     if unknown:
-        raise TypeError(
+        raise OptionError(
             f"{p} is read as {fmt!r}, which takes no option(s) {', '.join(sorted(unknown))}; it takes: "
             + ", ".join(sorted(_ACCEPTS[fmt]))
         )
     if metadata is not None:
         if "metadata" not in _ACCEPTS[fmt]:
-            raise TypeError(f"{p} is read as {fmt!r}, which takes no metadata table")
+            raise OptionError(f"{p} is read as {fmt!r}, which takes no metadata table")
         kw["metadata"] = metadata
     return _READERS[fmt](p, **kw)

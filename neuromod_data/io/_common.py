@@ -163,10 +163,56 @@ def check_counts(X: sp.spmatrix, cells: Sequence[str], genes: Sequence[str], whe
     )
 
 
+#: spellings of a missing value accepted in numeric columns (R writes ``NA``); in text columns
+#: they are kept as text, since a type may be named ``NA`` or ``None``
+NA_TOKENS = ("NA", "NaN", "nan", "N/A", "NULL", "null", "None", "-")
+_LEADING_ZERO = re.compile(r"^[+-]?0\d")
+
+
+def _numeric_or_text(s: pd.Series) -> pd.Series:
+    """A column read as text → numbers, if every value is a number (or a missing-value token) and
+    none is zero-padded (``0001`` is an identifier, not 1); otherwise the text, with ``""`` missing."""
+    text = s.str.strip()
+    present = text[text != ""]
+    if _LABELISH.search(str(s.name)) or str(s.name) in LABEL_COLUMNS or present.empty:
+        return s.where(s != "", np.nan)
+    values = present[~present.isin(NA_TOKENS)]
+    if values.empty or values.str.match(_LEADING_ZERO).any():
+        return s.where(s != "", np.nan)
+    num = pd.to_numeric(values, errors="coerce")
+    if num.isna().any():
+        return s.where(s != "", np.nan)
+    out = pd.to_numeric(text.where(~text.isin(NA_TOKENS) & (text != "")), errors="coerce")
+    if out.notna().all() and (out == out.round()).all() and not values.str.contains(r"[.eE]").any():
+        return out.astype(np.int64)
+    return out
+
+
+def read_csv_text(source, **kw) -> pd.DataFrame:
+    """``pd.read_csv`` that keeps labels and identifiers as written.
+
+    Every value is read as text first; only an empty field is missing. A column then becomes
+    numeric only if all its values are numbers and none is zero-padded, and never when it is named
+    like a label. So cell ids ``0001`` stay ``"0001"`` and types named ``NA`` or ``None`` stay types.
+
+    Examples
+    --------
+    >>> import io
+    >>> t = read_csv_text(io.StringIO("cell,cell_type,n,x\\n0001,NA,3,0.5\\n0002,None,4,\\n"))
+    >>> t["cell"].tolist(), t["cell_type"].tolist(), t["n"].tolist(), t["x"].tolist()[0]
+    (['0001', '0002'], ['NA', 'None'], [3, 4], 0.5)
+    """
+    df = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[], **kw)
+    for c in df.columns:
+        df[c] = _numeric_or_text(df[c])
+    return df
+
+
 def read_table(
     path: str | os.PathLike, *, sep: str | None = None, what: str = "table"
 ) -> pd.DataFrame:
-    """Read a small delimited table (metadata, gene rows), sniffing the delimiter; strings kept."""
+    """Read a small delimited table (metadata, gene rows), sniffing the delimiter; strings kept
+    as written (:func:`read_csv_text`)."""
     from neuromod_data._files import require_file
     from neuromod_data.io._csv_stream import sniff_delimiter
     from neuromod_data.io._detect import peek_text
@@ -176,8 +222,8 @@ def read_table(
         head = peek_text(p, n_bytes=8192)
         sep = sniff_delimiter(head.splitlines()[0] if head else "")
     try:
-        return pd.read_csv(p, sep=sep, low_memory=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        return read_csv_text(p, sep=sep, low_memory=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
         raise FormatError(f"{p}: cannot read as a {what} ({str(exc).splitlines()[0]})") from None
 
 

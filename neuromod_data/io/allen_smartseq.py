@@ -90,8 +90,8 @@ def _layout(path: Path) -> dict[str, _Part]:
 def _small_table(part: _Part, what: str) -> pd.DataFrame:
     try:
         with open_binary(part.path, member=part.member) as (stream, _):
-            return pd.read_csv(stream, low_memory=False)
-    except (ValueError, pd.errors.ParserError) as exc:
+            return _common.read_csv_text(stream, low_memory=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
         raise FormatError(f"{part}: cannot read the {what} ({str(exc).splitlines()[0]})") from None
 
 

@@ -43,8 +43,8 @@ def read_explorer(
     """
     p = require_file(path, "Explorer export")
     try:
-        df = pd.read_csv(p, low_memory=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        df = _common.read_csv_text(p, low_memory=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
         raise FormatError(f"{p}: cannot read as a CSV table ({str(exc).splitlines()[0]})") from None
     gene_cols = [c for c in df.columns if str(c).endswith(_SUFFIX)]
     if not gene_cols:

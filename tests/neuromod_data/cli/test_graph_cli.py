@@ -59,7 +59,7 @@ def test_m1_counts_with_metadata(shared_data, tmp_path, capsys):
                str(d / "m1_patchseq_phys_temp_meta_data.csv"), "--groupby", "RNA family", "--method", "smith2019",
                "--quantile", "0.9", "--no-figures", "--out", str(out)])  # fmt: skip
     assert rc == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err
     assert "Npy2r" in printed and "Trhr" in printed  # missing genes reported, not hidden
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"]["missing_interactions"] == ["Npy→Npy2r", "Trh→Trhr"]

@@ -7,7 +7,6 @@ import json
 import anndata as ad
 import numpy as np
 import pandas as pd
-import pytest
 
 from neuromod_data.cli import main
 
@@ -83,28 +82,34 @@ def test_fetch_writes_h5ad_from_mirror(shared_data, tmp_path, capsys):
     from functools import partial
 
     src = shared_data / "allen_tasic2018_explorer"
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(src))
-    handler.log_message = lambda *a: None
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the server's request log is not the command's output
+            pass
+
+    handler = partial(Quiet, directory=str(src))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         out = tmp_path / "e.h5ad"
         url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        with pytest.warns(Warning):
-            rc = main(
-                [
-                    "fetch",
-                    "tasic2018_explorer",
-                    "--cache-dir",
-                    str(tmp_path / "c"),
-                    "--base-url",
-                    url,
-                    "--out",
-                    str(out),
-                    "--quiet",
-                ]
-            )
+        capsys.readouterr()
+        rc = main(
+            [
+                "fetch",
+                "tasic2018_explorer",
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--base-url",
+                url,
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
         assert rc == 0
+        printed = capsys.readouterr()
+        assert printed.out == "" and printed.err == ""  # --quiet: nothing but errors
     finally:
         httpd.shutdown()
         httpd.server_close()
