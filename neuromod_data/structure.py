@@ -206,9 +206,7 @@ class IntrinsicParameters:
         object.__setattr__(self, "meta", dict(self.meta))
 
     @classmethod
-    def constant(
-        cls, types: tuple[str, ...] | list[str], **values: Any
-    ) -> IntrinsicParameters:
+    def constant(cls, types: tuple[str, ...] | list[str], **values: Any) -> IntrinsicParameters:
         """Every parameter at the paper's value except those given (a number or one per type).
 
         No spread and no cells behind the values (level ``"default"``, or ``"given"`` for values
@@ -397,7 +395,9 @@ class Connectivity:
         strength = np.asarray(self.strength, dtype=np.float64)
         for what, arr in (("probability", prob), ("strength", strength)):
             if arr.shape != (k, k):
-                raise CellTypeError(f"connectivity {what} has shape {arr.shape}, expected ({k}, {k})")
+                raise CellTypeError(
+                    f"connectivity {what} has shape {arr.shape}, expected ({k}, {k})"
+                )
         bad = ~np.isfinite(prob) | (prob < 0) | (prob > 1)
         if np.any(bad):
             i, j = np.argwhere(bad)[0]
@@ -464,9 +464,10 @@ def _pool_connectivity(
             p = c.probability[np.ix_(gi, hi)]
             prob[g, h] = float(np.sum(w * p) / w.sum())
             mass = float(np.sum(w * p))
-            strength[g, h] = float(np.sum(w * p * c.strength[np.ix_(gi, hi)]) / mass) if mass else 0.0
+            strength[g, h] = (
+                float(np.sum(w * p * c.strength[np.ix_(gi, hi)]) / mass) if mass else 0.0
+            )
     return Connectivity(names, prob, strength, {**c.meta, "pooled_from": list(c.types)})
-
 
 
 @dataclass(frozen=True)
@@ -688,7 +689,7 @@ class CellTypeStructure:
         *,
         heterogeneity: bool = False,
         seed: int = 0,
-        names: tuple[str, ...] | list[str] = ("tau_m", "tau_a", "beta", "adaptive", "v_th", "n_ref"),
+        names: tuple[str, ...] | list[str] = PARAMETERS,
     ) -> dict[str, np.ndarray]:
         """Per-neuron intrinsic parameters for ``counts_per_type[k]`` neurons of each type.
 
