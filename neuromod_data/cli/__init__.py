@@ -107,12 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     except NeuromodError as exc:
         print(f"neuromod {command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    except Terminated:
-        print(f"neuromod {command}: stopped by SIGTERM; nothing half-written kept", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print(f"neuromod {command}: interrupted; nothing half-written kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        more = str(exc.args[0]) if exc.args else "nothing half-written was kept"
+        print(f"neuromod {command}: {how}; {more}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # the reader of our output went away (`| head`): not an error
         _silence_stdout()
         return 141

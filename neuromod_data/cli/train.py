@@ -5,8 +5,15 @@ the long option names as keys, ``batch_size`` or ``batch-size``, plus ``task_opt
 arguments of the task — and ``network`` — overrides of the task's network settings) and the flags
 given on the command line. The resolved settings go to ``OUT/config.json``. Running the command
 again on the same ``OUT`` resumes from ``OUT/checkpoint.pt`` (and does nothing once finished);
-``neuromod train --out OUT`` alone reuses ``OUT/config.json``. torch is imported only when the
-command runs, so ``neuromod --help`` works without it.
+``neuromod train --out OUT`` alone reuses ``OUT/config.json``. A resume that would change a setting
+is refused before anything in ``OUT`` is touched. Every setting, from a flag or a file, is checked
+before any work is done. torch is imported only when the command runs, so ``neuromod --help`` works
+without it.
+
+Threads: training steps are small (a few hundred neurons), so extra threads mostly wait on each
+other; on a busy 2-core machine torch's default (all cores) ran 2–2.5× slower than one thread. The
+command therefore uses ``--threads``, else ``$NEUROMOD_THREADS``, else 1 thread for torch, numba and
+the BLAS; ``--threads -1`` uses every core.
 """
 
 from __future__ import annotations
@@ -17,9 +24,25 @@ import math
 from pathlib import Path
 from typing import Any
 
-from neuromod_data.errors import FormatError, InputFileError, TrainingError
-from neuromod_data.names import GATES, RULES, TASKS
+from neuromod_data.cli._args import (
+    check_setting,
+    finite_float,
+    int_at_least,
+    n_workers,
+    number_in,
+    positive_float,
+)
+from neuromod_data.errors import (
+    FormatError,
+    InputFileError,
+    NeuromodError,
+    TrainingError,
+    UsageError,
+)
+from neuromod_data.names import GATES, MDGL_VARIANTS, RULES, TASKS
 
+#: gate names of earlier versions → what they are called now
+RENAMED_GATES = {"shuffled": "grid-shuffled"}
 
 #: every setting and its default (``None``: decided from the others)
 DEFAULTS: dict[str, Any] = {
@@ -47,6 +70,73 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _choice(name: str, choices: tuple[str, ...], renamed: dict[str, str] | None = None):
+    def parse(value: Any) -> str:
+        v = str(value).strip()
+        if name == "task":
+            v = v.replace("-", "_")
+        if renamed and v in renamed:
+            raise argparse.ArgumentTypeError(
+                f"{v!r} was renamed {renamed[v]!r}; choose one of {', '.join(choices)}"
+            )
+        if v not in choices:
+            raise argparse.ArgumentTypeError(
+                f"unknown {name} {value!r}; choose one of {', '.join(choices)}"
+            )
+        return v
+
+    parse.__name__ = name
+    return parse
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise argparse.ArgumentTypeError(f"must be true or false, got {value!r}")
+
+
+def _mapping(value: Any) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    raise argparse.ArgumentTypeError(f"must be a mapping of option → value, got {value!r}")
+
+
+def _optional(parse):
+    def inner(value: Any):
+        return None if value is None else parse(value)
+
+    inner.__name__ = getattr(parse, "__name__", "value")
+    return inner
+
+
+#: how every setting is checked, whether it comes from a flag, a config file or OUT/config.json
+CHECKS: dict[str, Any] = {
+    "task": _optional(_choice("task", TASKS)),
+    "rule": _optional(_choice("rule", RULES)),
+    "structure": _optional(str),
+    "gate": _optional(_choice("gate", GATES, RENAMED_GATES)),
+    "feedback": _choice("feedback", ("symmetric", "random")),
+    "variant": _choice("variant", MDGL_VARIANTS),
+    "online": _flag,
+    "iterations": int_at_least(0),
+    "batch_size": int_at_least(1),
+    "lr": positive_float,
+    "seed": int_at_least(0),
+    "device": str,
+    "validate_every": int_at_least(1),
+    "validation_batches": int_at_least(1),
+    "validation_batch_size": _optional(int_at_least(1)),
+    "l1": number_in(0, math.inf, hi_open=True, hint="a number"),
+    "rate_reg": number_in(0, math.inf, hi_open=True, hint="a number"),
+    "rate_target_hz": number_in(0, math.inf, hi_open=True, hint="a number"),
+    "checkpoint_every": _optional(int_at_least(1)),
+    "task_options": _mapping,
+    "network": _mapping,
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
@@ -62,20 +152,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     a = p.add_argument
-    a("--task", choices=TASKS, help="task (DESIGN §3.4)")
-    a("--rule", choices=RULES, help="learning rule")
+    a("--task", type=CHECKS["task"], help=f"task: {', '.join(TASKS)} (docs/design.md, 'Tasks')")
+    a("--rule", type=CHECKS["rule"], help=f"learning rule: {', '.join(RULES)}")
     a("--structure", metavar="NPZ", help="CellTypeStructure file (default: 80/20 E/I types)")
     a(
         "--gate",
-        choices=GATES,
-        help="MDGL modulation gate (default: data with --structure, else none: E/I all-to-all)",
+        type=CHECKS["gate"],
+        help=f"MDGL modulation gate: {', '.join(GATES)} (default: data with --structure, else "
+        "none: E/I all-to-all)",
     )
     a(
         "--feedback",
         choices=("symmetric", "random"),
         help="e-prop/MDGL feedback (default symmetric)",
     )
-    a("--variant", choices=("local", "nonlocal", "exact"), help="MDGL variant (default local)")
+    a("--variant", choices=MDGL_VARIANTS, help="MDGL variant (default local)")
     a(
         "--online",
         action="store_const",
@@ -83,58 +174,93 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="e-prop: online forward-mode traces (memory independent of T)",
     )
-    a("--iterations", type=int, metavar="N", help="total training iterations (default 2000)")
-    a("--batch-size", type=int, metavar="B", help="trials per batch (default 64)")
-    a("--lr", type=float, help="Adam learning rate (default 2.5e-3)")
-    a("--seed", type=int, metavar="S", help="seed of the network, batches and rule (default 0)")
+    a(
+        "--iterations",
+        type=CHECKS["iterations"],
+        metavar="N",
+        help="total training iterations (default 2000)",
+    )
+    a("--batch-size", type=CHECKS["batch_size"], metavar="B", help="trials per batch (default 64)")
+    a("--lr", type=CHECKS["lr"], help="Adam learning rate (default 2.5e-3)")
+    a(
+        "--seed",
+        type=CHECKS["seed"],
+        metavar="S",
+        help="seed of the network, batches and rule (default 0)",
+    )
     a("--device", help="cpu or cuda (default cpu)")
-    a("--validate-every", type=int, metavar="K", help="iterations between validations (default 25)")
-    a("--validation-batches", type=int, metavar="N", help="batches per validation (default 1)")
+    a(
+        "--validate-every",
+        type=CHECKS["validate_every"],
+        metavar="K",
+        help="iterations between validations (default 25)",
+    )
+    a(
+        "--validation-batches",
+        type=CHECKS["validation_batches"],
+        metavar="N",
+        help="batches per validation (default 1)",
+    )
     a(
         "--validation-batch-size",
-        type=int,
+        type=int_at_least(1),
         metavar="B",
         help="trials per validation batch (default: --batch-size)",
     )
     a(
         "--l1",
-        type=float,
+        type=CHECKS["l1"],
         help="L1 shrinkage: each connected weight magnitude loses lr·L1 per step (default 0; "
         "the authors' protocol: 0.01)",
     )
     a(
         "--rate-reg",
-        type=float,
+        type=CHECKS["rate_reg"],
         help="firing-rate regulariser coefficient: + C·Σ_j (rate_j − target)² in the loss "
         "(default 0; the authors' protocol: 0.1)",
     )
-    a("--rate-target-hz", type=float, help="target rate of --rate-reg in Hz (default 10)")
+    a(
+        "--rate-target-hz",
+        type=CHECKS["rate_target_hz"],
+        help="target rate of --rate-reg in Hz (default 10)",
+    )
     a(
         "--checkpoint-every",
-        type=int,
+        type=int_at_least(1),
         metavar="K",
         help="iterations between checkpoints (default: --validate-every)",
     )
     a("--config", metavar="FILE", help="YAML or JSON settings (flags given here override them)")
+    a(
+        "--threads",
+        type=n_workers,
+        metavar="N",
+        help="threads for torch, numba and BLAS (default: $NEUROMOD_THREADS, else 1; -1: all cores)",
+    )
     a("--no-progress", action="store_true", help="no progress bar")
     a("--out", required=True, metavar="DIR", help="run directory")
     p.set_defaults(func=run)
 
 
 def _read_config(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
+    """The settings of a YAML/JSON file, every value checked (one error naming file and key)."""
+    p = Path(path).expanduser()
+    if not p.exists():
         raise InputFileError(f"config file not found: {p}")
-    text = p.read_text()
+    if not p.is_file():
+        raise InputFileError(f"config file is not a regular file: {p}")
     try:
+        text = p.read_text()
         if p.suffix.lower() == ".json":
             cfg = json.loads(text)
         else:
             import yaml
 
             cfg = yaml.safe_load(text)
-    except Exception as exc:
-        raise FormatError(f"{p}: cannot parse config: {exc}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{p}: cannot parse config: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # yaml.YAMLError and friends
+        raise FormatError(f"{p}: cannot parse config: {' '.join(str(exc).split())}") from None
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         raise FormatError(f"{p}: config must be a mapping of setting → value")
@@ -143,10 +269,7 @@ def _read_config(path: str | Path) -> dict[str, Any]:
         k = str(key).replace("-", "_")
         if k not in DEFAULTS:
             raise FormatError(f"{p}: unknown setting {key!r}; known: {', '.join(DEFAULTS)}")
-        out[k] = value
-    for k in ("task_options", "network"):
-        if k in out and not isinstance(out[k] or {}, dict):
-            raise FormatError(f"{p}: {k} must be a mapping")
+        out[k] = check_setting(k, value, CHECKS[k], where=f"{p}: ")
     return out
 
 
@@ -165,30 +288,90 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["task_options"] = dict(settings.get("task_options") or {})
     settings["network"] = dict(settings.get("network") or {})
     if settings["task"] is None or settings["rule"] is None:
-        raise FormatError("give --task and --rule (or a --config / OUT/config.json that sets them)")
-    settings["task"] = str(settings["task"]).replace("-", "_")
-    if settings["task"] not in TASKS:
-        raise FormatError(f"unknown task {settings['task']!r}; choose one of {', '.join(TASKS)}")
-    if settings["rule"] not in RULES:
-        raise FormatError(f"unknown rule {settings['rule']!r}; choose one of {', '.join(RULES)}")
+        raise UsageError("give --task and --rule (or a --config / OUT/config.json that sets them)")
     if settings["gate"] is None and settings["rule"] == "mdgl":
         settings["gate"] = "data" if settings["structure"] else "none"
-    if settings["gate"] is not None and settings["gate"] not in GATES:
-        raise FormatError(f"unknown gate {settings['gate']!r}; choose one of {', '.join(GATES)}")
     if settings["gate"] not in (None, "none") and settings["rule"] != "mdgl":
-        raise FormatError(f"--gate {settings['gate']} applies to --rule mdgl only")
+        raise UsageError(f"--gate {settings['gate']} applies to --rule mdgl only")
+    if (
+        settings["gate"] in ("data", "binary", "label-permuted", "grid-shuffled")
+        and not (settings["structure"])
+    ):
+        raise UsageError(
+            f"--gate {settings['gate']} is built from the data graph: give --structure NPZ"
+        )
     if settings["online"] and settings["rule"] != "eprop":
-        raise FormatError("--online applies to --rule eprop only")
+        raise UsageError("--online applies to --rule eprop only")
     if settings["structure"]:
         settings["structure"] = str(Path(settings["structure"]).expanduser().resolve())
-    for k in ("iterations", "batch_size", "validate_every", "validation_batches"):
-        if int(settings[k]) < (0 if k == "iterations" else 1):
-            raise FormatError(f"{k} must be a positive integer, got {settings[k]}")
-    for k in ("l1", "rate_reg", "rate_target_hz"):
-        v = float(settings[k])
-        if not (math.isfinite(v) and v >= 0):
-            raise FormatError(f"{k} must be a finite number >= 0, got {settings[k]!r}")
     return settings
+
+
+def _check_options(where: str, given: dict[str, Any], func: Any, skip: tuple = ()) -> None:
+    """Check ``given`` keyword options against ``func``'s signature: known names, and numbers
+    where the parameter takes numbers (sizes ≥ 1, other integers ≥ 0, finite floats)."""
+    import inspect
+
+    params = {
+        n: q
+        for n, q in inspect.signature(func).parameters.items()
+        if n not in ("self", *skip) and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)
+    }
+    sizes = {"T", "n_in", "n_rec", "n_out", "n_cues", "batch_size"}
+    for name, value in given.items():
+        if name not in params:
+            raise UsageError(f"{where}: unknown option {name!r}; known: {', '.join(params)}")
+        q = params[name]
+        ann = str(q.annotation) if q.annotation is not q.empty else ""
+        kind = type(q.default).__name__ if q.default not in (q.empty, None) else ann
+        if value is None and (q.default is None or "None" in ann):
+            continue
+        if "bool" in kind:
+            check_setting(name, value, _flag, where=f"{where}.")
+        elif "int" in kind and "float" not in kind:
+            check_setting(name, value, int_at_least(1 if name in sizes else 0), where=f"{where}.")
+        elif "float" in kind:
+            check_setting(name, value, finite_float, where=f"{where}.")
+
+
+def _load_structure(path: str | None):
+    from neuromod_data.structure import CellTypeStructure
+
+    if not path:
+        return None
+    try:
+        return CellTypeStructure.load(path)
+    except NeuromodError:
+        raise
+    except Exception as exc:  # a truncated or foreign .npz (zipfile, numpy errors)
+        text = " ".join(str(exc).split())
+        raise FormatError(f"{path}: not a readable structure file ({text})") from None
+
+
+def _set_threads(requested: int | None) -> int:
+    """Use ``requested`` threads, else ``$NEUROMOD_THREADS``, else 1 (see the module docstring)."""
+    import os
+
+    import torch
+
+    n = requested
+    if n is None:
+        env = os.environ.get("NEUROMOD_THREADS")
+        n = 1 if not env else check_setting("NEUROMOD_THREADS", env, n_workers, where="$")
+    torch.set_num_threads(n)
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except (ImportError, ValueError):
+        pass
+    try:  # the BLAS/OpenMP pools numpy and scipy use (threadpoolctl comes with scikit-learn)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        pass
+    return n
 
 
 def _content_hash(structure: Any) -> str:
@@ -204,18 +387,25 @@ def _content_hash(structure: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def _write_config(out: Path, settings: dict[str, Any]) -> None:
+    from neuromod_data._files import atomic_path
+
+    with atomic_path(out / "config.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
+    from neuromod_data._files import check_output, clean_stale
+
     settings = resolve_settings(args)
-    out = Path(args.out)
+    out = check_output(args.out, kind="dir")
 
     import torch
     from neuromod_models import SpikingNetwork, make_rule
     from neuromod_models.regularization import FiringRateRegularizer
+    from neuromod_models.tasks import TASKS as TASK_CLASSES
     from neuromod_models.tasks import make_task
     from neuromod_models.training import train
-
-    from neuromod_data._files import atomic_path
-    from neuromod_data.structure import CellTypeStructure
 
     device = str(settings["device"])
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -223,80 +413,100 @@ def run(args: argparse.Namespace) -> int:
     try:
         torch.device(device)
     except RuntimeError as exc:
-        raise TrainingError(f"unknown device {device!r}: {exc}") from exc
+        raise UsageError(f"unknown device {device!r}: {exc}") from None
+    _check_options("task_options", settings["task_options"], TASK_CLASSES[settings["task"]])
+    _check_options(
+        "network", settings["network"], SpikingNetwork.__init__, skip=("structure", "device")
+    )
 
-    structure = CellTypeStructure.load(settings["structure"]) if settings["structure"] else None
+    structure = _load_structure(settings["structure"])
     try:
         task = make_task(settings["task"], **settings["task_options"])
-    except ValueError as exc:
-        raise FormatError(f"task_options: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"task_options: {exc}") from None
     net_kw = {**task.network_kwargs(), **settings["network"]}
     try:
         net = SpikingNetwork(
             **net_kw, structure=structure, seed=int(settings["seed"]), device=device
         )
-    except TypeError as exc:
-        raise FormatError(f"network: {exc}") from exc
+    except (TypeError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, NeuromodError):
+            raise
+        raise UsageError(f"network: {' '.join(str(exc).split())}") from None
     gate = None if settings["gate"] in (None, "none") else settings["gate"]
-    rule = make_rule(
-        settings["rule"],
-        feedback=settings["feedback"],
-        variant=settings["variant"],
-        gate=gate,
-        online=bool(settings["online"]),
-        seed=int(settings["seed"]),
+    try:
+        rule = make_rule(
+            settings["rule"],
+            feedback=settings["feedback"],
+            variant=settings["variant"],
+            gate=gate,
+            online=bool(settings["online"]),
+            seed=int(settings["seed"]),
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, NeuromodError):
+            raise
+        raise UsageError(f"rule: {' '.join(str(exc).split())}") from None
+    regularizer = (
+        FiringRateRegularizer(float(settings["rate_reg"]), float(settings["rate_target_hz"]))
+        if float(settings["rate_reg"]) > 0
+        else None
     )
-
-    lr = float(settings["lr"])
-    if not (math.isfinite(lr) and lr > 0):
-        raise FormatError(f"lr must be a finite positive number, got {settings['lr']!r}")
+    threads = _set_threads(args.threads)
 
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "config.json", suffix=".json") as tmp:
-        tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-
+    clean_stale(out)  # temporaries of a killed earlier run
     resumed = (out / "checkpoint.pt").is_file()
-    done_before = 0
-    if resumed and (out / "metrics.json").is_file():
-        try:
-            done_before = int(json.loads((out / "metrics.json").read_text())["iterations_done"])
-        except (ValueError, KeyError):
-            done_before = 0
+    if not resumed:
+        _write_config(out, settings)
+    # A resume is checked against the checkpoint inside train(); config.json is rewritten only once
+    # the first iteration ran, i.e. after the check passed, so a refused resume leaves it as it was.
+    first: list[int] = []
+
+    def on_iteration(it: int, record: dict[str, Any]) -> None:  # noqa: ARG001
+        if not first:
+            first.append(it)
+            if resumed:
+                _write_config(out, settings)
+
     recorded = {
         "structure_types": list(structure.names) if structure is not None else ["E", "I"],
         # a structure file rewritten with other couplings must not silently continue a run
         "structure_hash": _content_hash(structure) if structure is not None else None,
         "gate": settings["gate"],
     }
-    result = train(
-        net,
-        rule,
-        task,
-        iterations=int(settings["iterations"]),
-        batch_size=int(settings["batch_size"]),
-        lr=float(settings["lr"]),
-        seed=int(settings["seed"]),
-        out_dir=out,
-        validate_every=int(settings["validate_every"]),
-        validation_batches=int(settings["validation_batches"]),
-        validation_batch_size=(
-            int(settings["validation_batch_size"]) if settings["validation_batch_size"] else None
-        ),
-        l1=float(settings["l1"]),
-        rate_regularizer=(
-            FiringRateRegularizer(float(settings["rate_reg"]), float(settings["rate_target_hz"]))
-            if float(settings["rate_reg"]) > 0
-            else None
-        ),
-        checkpoint_every=settings["checkpoint_every"],
-        progress=not args.no_progress,
-        settings=recorded,
-    )
+    try:
+        result = train(
+            net,
+            rule,
+            task,
+            iterations=int(settings["iterations"]),
+            batch_size=int(settings["batch_size"]),
+            lr=float(settings["lr"]),
+            seed=int(settings["seed"]),
+            out_dir=out,
+            validate_every=int(settings["validate_every"]),
+            validation_batches=int(settings["validation_batches"]),
+            validation_batch_size=(
+                int(settings["validation_batch_size"])
+                if settings["validation_batch_size"]
+                else None
+            ),
+            l1=float(settings["l1"]),
+            rate_regularizer=regularizer,
+            checkpoint_every=settings["checkpoint_every"],
+            progress=not args.no_progress,
+            settings=recorded,
+            callback=on_iteration,
+        )
+    except KeyboardInterrupt as exc:
+        exc.args = ("the last checkpoint is kept: rerun the same command to resume from it",)
+        raise
     s = result.summary
-    if resumed and done_before >= int(settings["iterations"]):
+    if resumed and not first:
         state = "already finished, "
     elif resumed:
-        state = f"resumed at {done_before}, "
+        state = f"resumed at {first[0] - 1}, "
     else:
         state = ""
     line = f"{task.name} · {rule!r}: {state}{s['iterations_done']} iterations"
@@ -304,6 +514,6 @@ def run(args: argparse.Namespace) -> int:
         line += f", validation loss {s['final_validation_loss']:.4g}"
     if s.get("final_validation_accuracy") is not None:
         line += f", accuracy {s['final_validation_accuracy']:.3f}"
-    print(line)
+    print(line + f" ({threads} thread{'s' if threads > 1 else ''})")
     print(f"metrics → {out / 'metrics.csv'}")
     return 0
