@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from neuromod_models import SpikingNetwork, make_rule
+from neuromod_models.regularization import FiringRateRegularizer
 
 torch.set_default_dtype(torch.float32)
 
@@ -207,3 +208,32 @@ def test_random_feedback_is_fixed_by_seed():
     b3 = make_rule("eprop", feedback="random", seed=3).feedback_matrix(net)
     assert torch.equal(b1, b2) and not torch.equal(b1, b3)
     assert make_rule("eprop").feedback_matrix(net) is None
+
+
+@pytest.mark.parametrize("impl", ["fused", "autograd"])
+def test_eprop_with_rate_regulariser_matches_explicit_traces(impl, sequence_backend):
+    """The firing-rate penalty enters e-prop as an extra learning signal on z: its derivative
+    ∂E_rate/∂z_j^t = 2·coef·(r_j − r₀)/(T·B·dt), written out here by hand."""
+    x = poisson()
+    target = torch.randn(
+        x.shape[0], x.shape[1], 2, generator=torch.Generator().manual_seed(5)
+    ).double()
+    loss_fn = loss_fn_factory(target)
+    reg = FiringRateRegularizer(coef=3.0, target_hz=50.0)
+    net = small_net()
+    out = make_rule("eprop", impl=impl).backward(net, x, loss_fn, regularizer=reg)
+    ref_net = small_net()
+    ref = reference_run(ref_net, x)
+    t_len, bsz = x.shape[:2]
+    rate = ref["z"].mean(dim=(0, 1))
+    assert float(out.penalty) == pytest.approx(3.0 * float(((rate - 0.05) ** 2).sum()), rel=1e-12)
+    y = ref["y"].clone().requires_grad_(True)
+    (gy,) = torch.autograd.grad(loss_fn(y), y)
+    lsig = learning_signal(gy, ref_net.w_out.detach(), ref_net.kappa)
+    lsig = lsig + (2 * 3.0 * (rate - 0.05) / (t_len * bsz))[None, None, :]
+    exp_rec, exp_in = theta_grads(ref_net, torch.einsum("tbp,tbpq->pq", lsig, ref["e"]))
+    without = small_net()
+    make_rule("eprop", impl=impl).backward(without, x, loss_fn)
+    assert (net.theta_rec.grad - without.theta_rec.grad).abs().max() > 1e-4  # the penalty counts
+    assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
+    assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)

@@ -208,3 +208,41 @@ def test_rule_config_round_trip():
     again = make_rule(**cfg)
     assert again.config() == cfg
     assert make_rule("e-prop", online=True).config()["impl"] == "online"
+
+
+@pytest.mark.parametrize("impl", ["fused", "autograd"])
+def test_nonlocal_equals_the_authors_type_sum_formula(impl, sequence_backend):
+    """NL-MDGL as the authors write it (their `all_j` branch): per type a the block mean of Wrec
+    including zeros, W̄[a←b] = mean(Wrec[a, b]), and the modulatory signal of type a summed over ALL
+    neurons j of a — the neuron p itself included:
+    g_pq = Σ_t e_pq^t [L_p^t + (1-α) Σ_a W̄[a←type(p)] Σ_{j∈a} L_j^{t+1} ψ_j^{t+1}]."""
+    st = three_types()
+    net = small_net(structure=st)
+    make_rule("mdgl", variant="nonlocal", impl=impl).backward(net, X, LOSS)
+    ref_net = small_net(structure=st)
+    ref = reference_run(ref_net, X)
+    y = ref["y"].clone().requires_grad_(True)
+    (gy,) = torch.autograd.grad(LOSS(y), y)
+    lsig = learning_signal(gy, ref_net.w_out.detach(), ref_net.kappa)
+    types = ref_net.type_index.tolist()
+    w = ref_net.w_rec.detach()
+    n = len(types)
+    members = {a: [j for j in range(n) if types[j] == a] for a in range(3)}
+    wbar = {
+        (a, b): sum(float(w[j, p]) for j in members[a] for p in members[b])
+        / (len(members[a]) * len(members[b]))
+        for a in range(3)
+        for b in range(3)
+    }
+    ltil = lsig.clone()
+    one_m_alpha = float(1 - ref_net.alpha[0])
+    for t in range(X.shape[0] - 1):
+        type_sums = {
+            a: sum(lsig[t + 1, :, j] * ref["psi"][t + 1, :, j] for j in members[a])
+            for a in range(3)
+        }
+        for p in range(n):
+            ltil[t, :, p] += one_m_alpha * sum(wbar[a, types[p]] * type_sums[a] for a in range(3))
+    exp_rec, exp_in = theta_grads(ref_net, torch.einsum("tbp,tbpq->pq", ltil, ref["e"]))
+    assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
+    assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)

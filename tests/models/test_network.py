@@ -177,3 +177,37 @@ def test_cuda_matches_cpu():
             make_rule(name).backward(net, x.to(dev), loss)
         grads.append(torch.cat([p.grad.flatten().cpu() for p in net.parameters()]))
     assert torch.allclose(grads[0], grads[1], atol=1e-10)
+
+
+@pytest.mark.parametrize("t_len,bsz", [(1, 1), (1, 4), (2, 1)])
+@pytest.mark.parametrize(
+    "name,kw",
+    [("bptt", {}), ("eprop", {}), ("mdgl", {}), ("mdgl", {"variant": "nonlocal"})],
+)
+def test_every_rule_runs_at_one_step_and_one_trial(t_len, bsz, name, kw, sequence_backend):
+    """T = 1 once crashed every fused rule (a reversed length-1 view kept a negative stride)."""
+    x = torch.ones(t_len, bsz, 4)
+    grads = []
+    for impl in ("fused", "autograd"):
+        net = SpikingNetwork(4, 10, 2, p_in=1.0, w_in_scale=50.0, seed=0, dtype=torch.float64)
+        out = make_rule(name, impl=impl, **kw).backward(net, x, lambda y: ((y[-1] - 1) ** 2).sum())
+        assert out.y.shape == (t_len, bsz, 2)
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-12, rtol=0)
+    assert grads[0].abs().max() > 0
+
+
+def test_authors_network_layout():
+    """The evidence-accumulation network as the authors build it: 81 E / 19 I, the 50 ALIF neurons
+    excitatory, 33 of 40 input channels excitatory, ≈ 1 − e^(−0.1) of the synapses drawn."""
+    from neuromod_models.tasks import make_task
+
+    nets = [SpikingNetwork(**make_task("evidence_accumulation").network_kwargs(), seed=s)
+            for s in range(5)]  # fmt: skip
+    for net in nets:
+        assert int((net.signs > 0).sum()) == 81
+        assert int(net.adaptive.sum()) == 50 and bool((net.signs[net.adaptive] > 0).all())
+        assert int((net.in_sign > 0).sum()) == 33
+        assert not bool(net.rec_mask.diagonal().any())
+    density = sum(float(n.rec_mask.double().mean()) for n in nets) / 5
+    assert abs(density - 0.0952) < 0.004  # Bernoulli sampling would give 0.099 (0.1 off-diagonal)

@@ -1,0 +1,117 @@
+"""Gate controls (docs/design.md, "Gate controls"): each test states what its control is and checks
+properties that the identity and every other control fail."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from neuromod_data import controls
+from neuromod_data.errors import CellTypeError
+from neuromod_data.structure import CellTypeStructure
+
+K = 5
+
+
+@pytest.fixture
+def gate() -> np.ndarray:
+    # distinct entries, asymmetric, a strong diagonal: every control changes it visibly
+    g = np.random.default_rng(0).random((K, K))
+    g[np.diag_indices(K)] += 2.0
+    return g / g.max()
+
+
+def _identity(g, seed=0):
+    return g.copy()
+
+
+CANDIDATES = {
+    "identity": _identity,
+    "label-permuted": controls.label_permuted,
+    "grid-shuffled": controls.grid_shuffled,
+    "uniform": lambda g, seed=0: controls.uniform(g),
+}
+
+
+def is_label_permutation_of(out: np.ndarray, g: np.ndarray) -> bool:
+    """Some non-identity permutation π with out = G[π][:, π]."""
+    return any(
+        np.array_equal(out, g[np.ix_(p, p)])
+        for p in itertools.permutations(range(len(g)))
+        if list(p) != list(range(len(g)))
+    )
+
+
+def is_grid_shuffle_of(out: np.ndarray, g: np.ndarray) -> bool:
+    """Same multiset of entries, not equal, not explainable by relabelling the types."""
+    same_values = np.array_equal(np.sort(out.ravel()), np.sort(g.ravel()))
+    return same_values and not np.array_equal(out, g) and not is_label_permutation_of(out, g)
+
+
+def is_uniform_of(out: np.ndarray, g: np.ndarray) -> bool:
+    """Constant, with the same total strength as G."""
+    return bool(np.all(out == out.flat[0])) and np.isclose(out.sum(), g.sum())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_label_permuted_is_one_relabelling_of_senders_and_receivers(gate, seed):
+    assert is_label_permutation_of(controls.label_permuted(gate, seed=seed), gate)
+    for name, fn in CANDIDATES.items():
+        if name != "label-permuted":
+            assert not is_label_permutation_of(fn(gate, seed=seed), gate), name
+    # the diagonal (self-coupling of a type) stays on the diagonal
+    out = controls.label_permuted(gate, seed=seed)
+    assert sorted(np.diag(out)) == sorted(np.diag(gate))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grid_shuffled_scatters_the_entries(gate, seed):
+    assert is_grid_shuffle_of(controls.grid_shuffled(gate, seed=seed), gate)
+    for name, fn in CANDIDATES.items():
+        if name != "grid-shuffled":
+            assert not is_grid_shuffle_of(fn(gate, seed=seed), gate), name
+
+
+def test_uniform_keeps_total_strength_and_nothing_else(gate):
+    assert is_uniform_of(controls.uniform(gate), gate)
+    for name, fn in CANDIDATES.items():
+        if name != "uniform":
+            assert not is_uniform_of(fn(gate, seed=1), gate), name
+
+
+def test_label_permutation_is_never_the_identity_and_covers_the_others():
+    seen = {tuple(controls.label_permutation(3, seed=s)) for s in range(200)}
+    assert (0, 1, 2) not in seen and len(seen) == 5  # all 3! - 1 other permutations
+
+
+def test_control_gate_of_a_structure_and_the_ei_control(gate):
+    st = CellTypeStructure(
+        names=list("abcde"),
+        abundances=np.ones(K),
+        signs=np.array([1, 1, 1, -1, -1]),
+        modulation=gate[None] * 3.0,
+        pairs=("p",),
+    )
+    data = st.gate()
+    for name in ("label-permuted", "grid-shuffled", "uniform"):
+        g, ei = controls.control_gate(st, name, seed=2)
+        assert not ei and not np.array_equal(g, data)
+        # the structure-level control has the same gate, on the data's scale
+        assert np.allclose(st.control(name, seed=2).gate(), g)
+    assert np.isclose(controls.control_gate(st, "uniform")[0][0, 0], data.mean())
+    assert controls.control_gate(st, "ei") == (None, True)
+    two = st.control("ei")
+    assert two.names == ("E", "I") and np.isclose(two.abundances[0], 0.6)
+    with pytest.raises(ValueError, match="unknown control"):
+        controls.control_gate(st, "shuffled")
+
+
+def test_bad_gates():
+    with pytest.raises(CellTypeError, match="square"):
+        controls.uniform(np.ones((2, 3)))
+    with pytest.raises(CellTypeError, match="constant"):
+        controls.grid_shuffled(np.ones((3, 3)))
+    with pytest.raises(CellTypeError, match="at least 2"):
+        controls.label_permuted(np.ones((1, 1)))
