@@ -80,7 +80,7 @@ def test_evidence_cues_are_independent_fair_draws():
     # the authors' generator: each cue on either side with probability 1/2, independently, so the
     # number of right cues is Binomial(7, 1/2) and 4–3 trials are 70/128 = 55 % of all
     task = EvidenceAccumulation(T=20, t_cue=1, t_interval=2, recall_duration=2)
-    n_right, cue_means, pairs = [], [], []
+    n_right, cue_means = [], []
     for seed in range(300):
         cues = task.sample(64, seed=seed).info["cues"].numpy()
         n_right.append(cues.sum(1))
