@@ -10,6 +10,7 @@ type of the data, and :meth:`CellTypeStructure.with_abundances` puts them into a
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Hashable, Sequence
 
 import anndata as ad
@@ -17,6 +18,7 @@ import pandas as pd
 
 from neuromod_data._files import require_file
 from neuromod_data.errors import CellTypeError, ColumnError
+from neuromod_data.labels import _map_levels, check_labels, clean_label
 
 __all__ = ["tissue_abundances"]
 
@@ -46,12 +48,16 @@ def tissue_abundances(
     table: str | os.PathLike | pd.DataFrame,
     *,
     groupby: str,
-    key: str = "cluster_label",
-    count: str = "cluster_size",
+    label_column: str = "cluster_label",
+    count_column: str = "cluster_size",
     via: str | None = None,
     types: Sequence[str] | None = None,
+    **deprecated: str,
 ) -> pd.Series:
     """Cells per type of ``adata.obs[groupby]``, counted in a taxonomy table.
+
+    Labels on both sides are cleaned as everywhere else (:func:`neuromod_data.labels.check_labels`),
+    and finer labels map to types by :func:`neuromod_data.labels.level_mapping`'s rule.
 
     Parameters
     ----------
@@ -61,19 +67,22 @@ def tissue_abundances(
         A CSV/TSV path or a DataFrame with one row per label and its cell count.
     groupby
         The ``obs`` column that defines the types (as in :func:`neuromod_data.aggregate`).
-    key, count
+    label_column, count_column
         The table's label column and cell-count column (defaults: an Allen cluster annotation).
+        The old names ``key`` and ``count`` still work, with a :class:`DeprecationWarning`.
     via
-        An ``obs`` column of finer labels that the table's ``key`` names (e.g. the cluster, ``RNA
-        type``). Each type then gets the summed counts of the finer labels its cells carry, each
-        label counted once. Without it, ``key`` must name the ``groupby`` types themselves.
+        An ``obs`` column of finer labels that the table's ``label_column`` names (e.g. the
+        cluster, ``RNA type``). Each type then gets the summed counts of the finer labels its cells
+        carry, each label counted once. Without it, ``label_column`` must name the ``groupby``
+        types themselves.
     types
         Only these types (e.g. a structure's names, after non-neuronal or rare types were left
         out); default: every type present.
 
     Returns
     -------
-    A float Series of counts indexed by type (the types present in ``adata``), named ``n_cells``.
+    Series
+        Float counts indexed by type (the types present in ``adata``), named ``n_cells``.
 
     Raises
     ------
@@ -86,7 +95,7 @@ def tissue_abundances(
     Examples
     --------
     >>> import anndata, numpy as np, pandas as pd
-    >>> obs = pd.DataFrame({"family": ["IT", "IT", "Sst", "Sst", "Sst"],
+    >>> obs = pd.DataFrame({"family": ["IT", "IT", "Sst", "Sst", "Sst "],
     ...                     "cluster": ["L5 IT a", "L4/5 IT b", "Sst x", "Sst x", "Sst y"]},
     ...                    index=[f"c{i}" for i in range(5)])
     >>> a = anndata.AnnData(np.zeros((5, 1), np.float32), obs=obs)
@@ -95,51 +104,62 @@ def tissue_abundances(
     >>> tissue_abundances(a, sizes, groupby="family", via="cluster").to_dict()
     {'IT': 1000.0, 'Sst': 100.0}
     """
+    renamed = {"key": "label_column", "count": "count_column"}
+    unknown = sorted(set(deprecated) - set(renamed))
+    if unknown:
+        raise TypeError(f"tissue_abundances() got unexpected keyword argument(s) {unknown}")
+    for old, value in deprecated.items():
+        warnings.warn(
+            f"tissue_abundances({old}=...) is renamed {renamed[old]}=...; {old} will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if old == "key":
+            label_column = value
+        else:
+            count_column = value
     df, where = _table(table)
-    _require(df, key, where, "the labels")
-    _require(df, count, where, "the cell counts")
+    _require(df, label_column, where, "the labels")
+    _require(df, count_column, where, "the cell counts")
     for col in (groupby, via):
         if col is not None and col not in adata.obs.columns:
             raise ColumnError(
                 f"obs has no column {col!r}; columns are {list(map(str, adata.obs.columns))}"
             )
-    counts = pd.to_numeric(df[count], errors="coerce")
-    bad = df.loc[counts.isna() | (counts < 0), key].tolist()
+    counts = pd.to_numeric(df[count_column], errors="coerce")
+    bad = df.loc[counts.isna() | (counts < 0), label_column].tolist()
     if bad:
         raise CellTypeError(
-            f"{where}: column {count!r} is not a non-negative count for {_names(bad)}"
+            f"{where}: column {count_column!r} is not a non-negative count for {_names(bad)}"
         )
-    per_label = counts.groupby(df[key].astype(str)).sum()
+    per_label = counts.groupby(df[label_column].map(clean_label)).sum()
 
-    obs = adata.obs
+    typ = check_labels(adata, groupby, warn=False).labels
+    keep = typ.notna().to_numpy()
     if types is not None:
-        wanted = [str(t) for t in types]
-        absent = sorted(set(wanted) - set(obs[groupby].dropna().astype(str)))
+        wanted = [clean_label(t) for t in types]
+        absent = sorted(set(wanted) - set(typ.dropna()))
         if absent:
             raise CellTypeError(f"types {_names(absent)} have no cells in {groupby!r}")
-        obs = obs[obs[groupby].astype(str).isin(wanted)]
+        keep &= typ.isin(wanted).to_numpy()
     if via is None:
-        types = pd.Series(obs[groupby].dropna().astype(str).unique())
-        missing = [t for t in types if t not in per_label.index]
+        present = list(dict.fromkeys(typ[keep]))
+        missing = [t for t in present if t not in per_label.index]
         if missing:
             raise CellTypeError(
-                f"{where}: column {key!r} has no count for types {_names(missing)} of {groupby!r}"
+                f"{where}: column {label_column!r} has no count for types {_names(missing)} of "
+                f"{groupby!r}"
             )
-        out = per_label.reindex(types.tolist())
+        out = per_label.reindex(present)
     else:
-        pairs = obs[[via, groupby]].dropna().astype(str).drop_duplicates()
-        ambiguous = pairs[pairs[via].duplicated(keep=False)][via].unique().tolist()
-        if ambiguous:
-            raise CellTypeError(
-                f"labels of {via!r} whose cells belong to more than one {groupby!r} type: "
-                f"{_names(ambiguous)}"
-            )
-        missing = [f for f in pairs[via] if f not in per_label.index]
+        fine = check_labels(adata, via, warn=False).labels
+        to_type = pd.Series(_map_levels(fine[keep], typ[keep], via, groupby, allow_missing=True))
+        missing = [f for f in to_type.index if f not in per_label.index]
         if missing:
             raise CellTypeError(
-                f"{where}: column {key!r} has no count for {via!r} labels {_names(missing)}"
+                f"{where}: column {label_column!r} has no count for {via!r} labels {_names(missing)}"
             )
-        out = per_label.reindex(pairs[via].tolist()).groupby(pairs[groupby].to_numpy()).sum()
+        out = per_label.reindex(to_type.index).groupby(to_type.to_numpy()).sum()
     out = out.astype(float)
     out.index = out.index.astype(str)
     out.index.name = groupby

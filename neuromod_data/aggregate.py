@@ -30,7 +30,6 @@ still forms its own batch.)
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -47,8 +46,8 @@ from neuromod_data.errors import (
     MissingGenesWarning,
     NeuromodWarning,
 )
-from neuromod_data.labels import check_labels
-from neuromod_data.normalize import to_cpm_values, x_kind
+from neuromod_data.labels import check_labels, type_order
+from neuromod_data.normalize import _row_sums, _scale_rows, to_cpm_values, x_kind
 
 __all__ = ["aggregate", "smith2019", "STATS"]
 
@@ -56,14 +55,9 @@ __all__ = ["aggregate", "smith2019", "STATS"]
 STATS = ("mean", "median", "trimmed_mean", "trimean", "frac_expressing")
 _ORDER = {"median": (0.5,), "trimean": (0.25, 0.5, 0.75)}
 _CPM_KINDS = ("cpm", "log10_cpm1", "log1p_cpm")
-_WS = re.compile(r"\s+")
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _clean(x: Any) -> str:
-    return _WS.sub(" ", str(x)).strip()
-
-
 def _as_list(x: str | Sequence[str] | None) -> list[str] | None:
     if x is None:
         return None
@@ -115,7 +109,8 @@ class _Prep:
     no extra copy of the matrix; the input is never modified.
     """
 
-    def __init__(self, adata, gene_idx, cpm_from, transform):
+    def __init__(self, adata, gene_idx, cpm_from, transform, dtype=np.float32):
+        self.dtype = np.dtype(dtype)
         self.obs_names = adata.obs_names
         self.var_names = adata.var_names
         self.gene_idx = gene_idx
@@ -159,11 +154,11 @@ class _Prep:
             scale = scale[order] if scale is not None else None
             fresh = True
         modify = scale is not None or self.cpm_from in ("log10_cpm1", "log1p_cpm") or self.transform
-        if m.dtype != np.float32:
+        if m.dtype != self.dtype:
             if fresh:
-                m.data = m.data.astype(np.float32)
+                m.data = m.data.astype(self.dtype)
             else:
-                m = m.astype(np.float32)
+                m = m.astype(self.dtype)
             fresh = True
         if modify and not fresh:
             m = m.copy()
@@ -175,33 +170,11 @@ class _Prep:
             np.log1p(m.data, out=m.data)
         elif self.transform == "log10":
             np.log1p(m.data, out=m.data)
-            m.data /= np.float32(np.log(10.0))
+            m.data /= self.dtype.type(np.log(10.0))
         if len(codes) == 0:
             return m, np.zeros(0, np.int64), np.zeros(1, np.int64), codes
         tids, starts = np.unique(codes, return_index=True)
         return m, tids, np.append(starts, len(codes)), codes
-
-
-def _scale_rows(m: Any, scale: np.ndarray, block: int = 1_000_000) -> None:
-    """Multiply each row of CSR ``m`` by ``scale`` in place, ~``block`` values at a time.
-
-    (One ``np.repeat`` over all values would allocate a float64 array as large as the matrix.)
-    """
-    ip, s32 = m.indptr, scale.astype(np.float32)
-    n = m.shape[0]
-    step = max(1, int(block / max(1.0, m.nnz / max(n, 1))))
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        m.data[ip[r0] : ip[r1]] *= np.repeat(s32[r0:r1], np.diff(ip[r0 : r1 + 1]))
-
-
-def _row_sums(m: Any) -> np.ndarray:
-    """Per-row sums in float64 without a float64 copy of the values (scipy's ``sum`` makes one)."""
-    out = np.zeros(m.shape[0])
-    nonempty = np.diff(m.indptr) > 0
-    if nonempty.any():
-        out[nonempty] = np.add.reduceat(m.data, m.indptr[:-1][nonempty], dtype=np.float64)
-    return out
 
 
 def _type_order_of(codes: np.ndarray) -> np.ndarray | None:
@@ -283,7 +256,7 @@ def _order_stats(block: sp.csr_matrix, n: int, qs: Sequence[float], k: int | Non
         pos = np.arange(nn, dtype=idx_t)
         pos += np.repeat((offsets[:-1] - c.indptr[: len(cols)]).astype(idx_t), cnt[cols])
         values = c.data[:nn]
-    buf = np.zeros(size, np.float32)
+    buf = np.zeros(size, block.dtype)
     buf[pos] = values
     uw, first = np.unique(width, return_index=True)
     ends = np.append(first[1:], len(width))
@@ -322,15 +295,13 @@ def _constant_obs(obs: pd.DataFrame, codes: np.ndarray, T: int, skip: str) -> pd
     g = df.groupby(codes[keep], sort=True)
     nun = g.nunique(dropna=False)
     const = [c for c in cols if (nun[c] <= 1).all()]
-    return g[const].first().reindex(range(T))
-
-
-def _type_order(raw: pd.Series, categories: list[str]) -> list[str]:
-    present = set(categories)
-    if isinstance(raw.dtype, pd.CategoricalDtype):
-        cats = [c for c in dict.fromkeys(_clean(c) for c in raw.cat.categories) if c in present]
-        return cats + sorted(present - set(cats))
-    return sorted(present)
+    out = g[const].first().reindex(range(T))
+    for c in const:
+        # text columns go back to categories: an object column mixing strings and missing values
+        # (a type with no value) could not be written to h5ad
+        if out[c].dtype == object:
+            out[c] = out[c].astype("category")
+    return out
 
 
 def _uns_safe(v: Any) -> Any:
@@ -360,6 +331,7 @@ def aggregate(
     chunk_size: int | None = None,
     max_nnz: int = 20_000_000,
     progress: bool | None = None,
+    dtype: type = np.float32,
 ) -> AnnData:
     """Aggregate cells into types: one row per label of ``groupby``, one column per gene.
 
@@ -399,6 +371,9 @@ def aggregate(
         batch and its sorted copy take about 3 × 8 bytes per stored value.
     progress
         Show a tqdm progress bar (default: for backed data or ≥ 200,000 cells).
+    dtype
+        Precision of the per-cell values while they are normalised and sorted (``float32`` halves
+        the memory; sums and results are float64 either way).
 
     Returns
     -------
@@ -444,7 +419,7 @@ def aggregate(
 
     # ---- labels and types
     chk = check_labels(adata, groupby, merge_case=merge_case)
-    order = _type_order(adata.obs[groupby], chk.categories)
+    order = type_order(adata.obs[groupby], chk.categories)
     if not order:
         raise CellTypeError(f"label column {groupby!r} holds no labels")
     pos = {c: i for i, c in enumerate(order)}
@@ -547,7 +522,9 @@ def aggregate(
         chunk_size = _default_chunk(adata.n_vars, dense) if (backed or dense) else n_obs
     chunk_size = max(1, int(chunk_size))
     show = progress if progress is not None else (backed or n_obs >= 200_000)
-    prep = _Prep(adata, gene_idx, cpm_from, transform)
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    prep = _Prep(adata, gene_idx, cpm_from, transform, dtype)
 
     need_sum = "mean" in stats
     need_frac = "frac_expressing" in stats
@@ -692,6 +669,7 @@ def aggregate(
         threshold=float(threshold),
         min_cells=int(min_cells),
         quantile_method="linear (numpy default, Hyndman-Fan type 7)",
+        dtype=str(np.dtype(dtype)),
         n_cells_total=int(n_obs),
         n_cells_unlabelled=int(chk.n_missing),
         n_genes_requested=len(req) if req is not None else G,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,85 +24,55 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from neuromod_data import labels
 from neuromod_data._files import atomic_path, require_file
 from neuromod_data.errors import CellTypeError, ColumnError, FormatError, NeuromodWarning
+from neuromod_data.labels import class_sign, type_annotations
 from neuromod_data.structure import CellTypeStructure
 
-GABA, GLUT, NONNEURONAL = "GABAergic", "Glutamatergic", "Non-Neuronal"
-_GABA_RE = re.compile(
-    r"^(Lamp5|Pvalb|Sst|Vip|Sncg|Serpinf1|Meis2|Chandelier|Gad|GABA|Inh|CGE|MGE)", re.IGNORECASE
-)
-_GLUT_RE = re.compile(
-    r"^(L\d|IT|ET|PT|CT|NP|Car3|Glut|Exc|Slc17|L2/3|L4/5|L5/6|L6b)(\b|_|\s|$)", re.IGNORECASE
-)
-_CLASS_COLORS = {GABA: "#F05A28", GLUT: "#27AAE1", NONNEURONAL: "#808080"}
 _TABLE_REQUIRED = ("source", "target", "interaction", "score")
+_MOVED = {  # old public names of this module → their home in the cell-type layer
+    "infer_class": "infer_class",
+    "default_colors": "default_colors",
+    "type_sign": "class_sign",
+    "level_mapping": "level_mapping",
+    "GABA": "GABA",
+    "GLUT": "GLUT",
+    "NONNEURONAL": "NONNEURONAL",
+}
 
 
-# -------------------------------------------------------------------- types
-def infer_class(name: str) -> str:
-    """Guess the class of an Allen-style type name (used where no class column exists).
-
-    Examples
-    --------
-    >>> [infer_class(n) for n in ["Sst Chodl", "L5 IT_1", "ET", "Astro Aqp4", "low quality"]]
-    ['GABAergic', 'Glutamatergic', 'Glutamatergic', 'Non-Neuronal', 'Non-Neuronal']
-    """
-    n = str(name).strip()
-    if _GABA_RE.match(n):
-        return GABA
-    if _GLUT_RE.match(n) or re.search(r"\b(IT|ET|PT|CT|NP)\b", n):
-        return GLUT
-    return NONNEURONAL
-
-
-def type_sign(class_label: str, name: str = "") -> int:
-    """Dale sign from a class label: GABAergic → −1, Glutamatergic → +1, anything else → 0.
-
-    Examples
-    --------
-    >>> type_sign("GABAergic"), type_sign("Glutamatergic"), type_sign("Non-Neuronal"), type_sign("", "Vip Igfbp6")
-    (-1, 1, 0, -1)
-    """
-    c = str(class_label).lower()
-    if "gaba" in c or "inhib" in c:
-        return -1
-    if "glut" in c or "excit" in c:
-        return 1
-    if c in ("", "nan", "none") and name:
-        return type_sign(infer_class(name))
-    return 0
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"neuromod_data.graph.{name} moved to neuromod_data.labels.{_MOVED[name]}; the old name "
+        "will be removed",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if name == "type_sign":
+        return _deprecated_type_sign
+    if name == "level_mapping":
+        return _deprecated_level_mapping
+    return getattr(labels, _MOVED[name])
 
 
-def _rgb(hex_color: str) -> np.ndarray:
-    h = hex_color.lstrip("#")
-    return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)]) / 255.0
+def _deprecated_type_sign(class_label: str, name: str = "") -> int:
+    # the old signature: a missing class is inferred from the type's name
+    c = str(class_label)
+    if c.lower() in ("", "nan") and name:
+        c = labels.infer_class(name)
+    return class_sign(c)
 
 
-def default_colors(names: Sequence[str], classes: Sequence[str] | None = None) -> list[str]:
-    """One hex colour per type: shades of the class colour (red GABA, blue Glut, grey other).
-
-    Examples
-    --------
-    >>> cols = default_colors(["Sst", "Vip", "L5 IT"], ["GABAergic", "GABAergic", "Glutamatergic"])
-    >>> cols[2], all(c.startswith("#") and len(c) == 7 for c in cols)  # a lone type keeps its class colour
-    ('#27aae1', True)
-    """
-    classes = list(classes) if classes is not None else [infer_class(n) for n in names]
-    out = []
-    counters: dict[str, int] = {}
-    totals = pd.Series(classes).value_counts().to_dict()
-    for c in classes:
-        base = _rgb(_CLASS_COLORS.get(c, _CLASS_COLORS.get(infer_class(c), "#808080")))
-        i = counters.get(c, 0)
-        counters[c] = i + 1
-        f = 0.35 + 0.65 * (i / max(totals[c] - 1, 1)) if totals[c] > 1 else 1.0
-        rgb = np.clip(base * f + (1 - f) * 0.15, 0, 1)
-        out.append("#" + "".join(f"{int(round(v * 255)):02x}" for v in rgb))
-    return out
+def _deprecated_level_mapping(obs: Any, fine: str, coarse: str) -> dict[str, str]:
+    return labels.level_mapping(obs, fine=fine, coarse=coarse).to_dict()
 
 
 def _nodes_frame(table: pd.DataFrame, nodes) -> pd.DataFrame:
+    """One row per type with ``n_cells``, ``class``, ``color``, ``sign`` (missing ones filled by the
+    cell-type layer's rules, :func:`neuromod_data.labels.type_annotations`)."""
     if nodes is not None and hasattr(nodes, "obs") and hasattr(nodes, "uns"):
         nodes = nodes.obs
     if nodes is None:
@@ -115,16 +84,12 @@ def _nodes_frame(table: pd.DataFrame, nodes) -> pd.DataFrame:
     names = list(df.index)
     if "n_cells" not in df.columns:
         df["n_cells"] = 1
-    if "class" not in df.columns:
-        df["class"] = (
-            df["class_label"].astype(str)
-            if "class_label" in df.columns
-            else [infer_class(n) for n in names]
-        )
-    if "color" not in df.columns:
-        df["color"] = default_colors(names, df["class"].astype(str).tolist())
-    if "sign" not in df.columns:
-        df["sign"] = [type_sign(c, n) for c, n in zip(df["class"], names)]
+    missing = [c for c in ("class", "color", "sign") if c not in df.columns]
+    if missing:
+        ann = type_annotations(df)
+        ann.index = df.index
+        for c in missing:
+            df[c] = ann[c]
     unknown = sorted(set(table["source"]).union(table["target"]) - set(names))
     if unknown:
         raise CellTypeError(f"the table names types absent from the nodes: {unknown[:8]}")
@@ -253,9 +218,42 @@ def build_graph(
 
 
 def graph_from_scores(
-    adata, *, key: str = "neuromod_interactions", **thresholds
+    adata: Any, *, key: str = "neuromod_interactions", **thresholds: Any
 ) -> nx.MultiDiGraph:
-    """:func:`build_graph` from the aggregate returned by ``score_interactions``."""
+    """:func:`build_graph` from the results :func:`~neuromod_data.score.score_interactions` stored.
+
+    Parameters
+    ----------
+    adata
+        The AnnData scored in place (cells or an aggregate) or the aggregate returned with
+        ``inplace=False``: the table is ``uns[key]``, its parameters ``uns[key + "_params"]``, the
+        types ``uns[key + "_types"]`` (or, for a returned aggregate, its ``obs``).
+    key
+        The ``uns`` key the scores were stored under (``key_added`` of the scoring).
+    **thresholds
+        ``pvalue``, ``quantile``, ``top_k``, ``min_score`` of :func:`select_edges`.
+
+    Returns
+    -------
+    MultiDiGraph
+        As :func:`build_graph`; the scoring's scalar parameters become graph attributes.
+
+    Raises
+    ------
+    ColumnError
+        Nothing is stored under ``uns[key]``.
+
+    Examples
+    --------
+    >>> from neuromod_data.datasets import toy_cortex
+    >>> from neuromod_data.score import score_interactions
+    >>> cells = toy_cortex(n_cells=300, seed=0)
+    >>> res = pd.DataFrame({"ligand": ["Npy"], "receptor": ["Npy1r"]})
+    >>> score_interactions(cells, "subclass_label", resource=res)
+    >>> g = graph_from_scores(cells, quantile=0.9)
+    >>> g.graph["method"], g.number_of_nodes() == cells.obs["subclass_label"].nunique()
+    ('product', True)
+    """
     if key not in adata.uns:
         raise ColumnError(f"no interaction table under .uns[{key!r}]; run score_interactions first")
     params = dict(adata.uns.get(key + "_params", {}))
@@ -265,7 +263,9 @@ def graph_from_scores(
             meta[k] = json.dumps(list(np.atleast_1d(params[k]).tolist()), ensure_ascii=False)
     inter = params.get("interactions")
     inter = None if inter is None else [str(x) for x in np.atleast_1d(inter)]
-    return build_graph(adata.uns[key], nodes=adata.obs, interactions=inter, meta=meta, **thresholds)
+    nodes = adata.uns.get(key + "_types")
+    nodes = adata.obs if nodes is None else nodes
+    return build_graph(adata.uns[key], nodes=nodes, interactions=inter, meta=meta, **thresholds)
 
 
 def _graphml_value(v: Any) -> Any:
@@ -353,30 +353,6 @@ def _mapping_series(mapping, names: Sequence[str]) -> pd.Series:
     return m.loc[list(names)].astype(str)
 
 
-def level_mapping(obs: pd.DataFrame | Any, fine: str, coarse: str) -> dict[str, str]:
-    """Fine → coarse label mapping from per-cell (or per-type) annotations, e.g. ``cluster_label`` →
-    ``subclass_label``; a fine type split across coarse labels goes to its most common one.
-
-    Examples
-    --------
-    >>> obs = pd.DataFrame({"cluster": ["Sst a", "Sst b", "Sst b", "L5 x"], "sub": ["Sst", "Sst", "Sst", "L5"]})
-    >>> level_mapping(obs, "cluster", "sub")
-    {'L5 x': 'L5', 'Sst a': 'Sst', 'Sst b': 'Sst'}
-    """
-    if hasattr(obs, "obs") and hasattr(obs, "uns"):
-        obs = obs.obs
-    for col in (fine, coarse):
-        if col not in obs.columns:
-            raise ColumnError(
-                f"label column {col!r} not in obs; available: {list(obs.columns)[:20]}"
-            )
-    df = pd.DataFrame({"f": obs[fine].astype(str), "c": obs[coarse].astype(str)})[
-        obs[fine].notna().to_numpy()
-    ]
-    top = df.groupby("f")["c"].agg(lambda s: s.value_counts().index[0])
-    return {str(k): str(v) for k, v in top.items()}
-
-
 def coarsen_table(
     table: pd.DataFrame,
     mapping: Mapping[str, str] | pd.Series,
@@ -443,13 +419,18 @@ def coarsen_graph(
             table.loc[table.interaction == k, "g_protein"] = d.get("g_protein", "")
     w = {n: g.nodes[n].get(weights, 1) for n in names} if weights else None
     coarse = coarsen_table(table, m, weights=w)
+    # a coarse node's class: the one class of its members (the cell-type layer's level rule)
+    member_class = pd.Series([g.nodes[n].get("class") or None for n in m.index], dtype=object)
+    classes = labels._map_levels(
+        pd.Series(m.to_numpy(), dtype=object), member_class, "coarse type", "class",
+        allow_missing=True, unit="types",
+    )  # fmt: skip
     rows = []
     for grp, members in m.groupby(m):
         cells = [int(g.nodes[n].get("n_cells", 1)) for n in members.index]
-        classes = pd.Series([g.nodes[n].get("class", "") for n in members.index])
-        cls = classes.value_counts().index[0]
+        cls = classes.get(grp) or labels.infer_class(grp)
         big = members.index[int(np.argmax(cells))]
-        rows.append({"name": grp, "n_cells": sum(cells), "class": cls, "sign": type_sign(cls, grp),
+        rows.append({"name": grp, "n_cells": sum(cells), "class": cls, "sign": class_sign(cls),
                      "color": g.nodes[big].get("color", "#808080")})  # fmt: skip
     nodes = pd.DataFrame(rows).set_index("name")
     meta = {k: v for k, v in g.graph.items() if k not in ("interactions", "thresholds")}

@@ -1,15 +1,32 @@
-"""Cell-type label columns: validation, the available label levels, and coarsening.
+"""The cell-type layer: label columns, their cleaning, type classes, E/I signs, colours and levels.
 
-Labels come from files people typed by hand, so they carry stray spaces (``"Vip "``) and mixed
-case (``"VIP"`` beside ``"Vip"``). :func:`check_labels` normalises whitespace (with a warning) and
-reports case clashes; :func:`coarsen` derives the cluster → subclass → class map from the data's own
-columns and refuses a fine label that maps to two coarse ones.
+Every step that needs cell types (aggregation, scoring, the graph, tissue abundances) reads them
+through this module, so one rule holds everywhere:
+
+Cleaning (:func:`check_labels`, :func:`clean_label`)
+    Labels are strings. Leading and trailing whitespace is removed and inner runs collapse to one
+    space, so ``"Vip "`` and ``"Vip"`` are one type (warned, naming the spellings). Missing are only
+    real missing values (``NaN``, ``None``) and labels that are empty after cleaning; a type
+    literally named ``"NA"`` or ``"None"`` is a label like any other. Labels equal but for case are
+    reported and kept apart unless ``merge_case``.
+Type order (:func:`type_order`)
+    Category order for a categorical column, else sorted by name.
+Levels (:func:`level_mapping`)
+    A fine label maps to the one coarse label its cells carry (cluster → subclass → class). A fine
+    label whose cells carry several coarse labels is refused with a :class:`CellTypeError` naming
+    the labels and their cell counts; no majority vote. The same rule gives a type its class and
+    colour from per-cell columns (:func:`type_annotations`) and a coarse graph node its class.
+Class, sign, colour (:func:`infer_class`, :func:`class_sign`, :func:`default_colors`)
+    The class comes from a class column when there is one, else from the type's name (Allen-style
+    names); the Dale sign from the class (GABAergic −1, Glutamatergic +1, anything else 0); the
+    colour from a colour column, else a shade of the class colour.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,10 +35,61 @@ from anndata import AnnData
 
 from neuromod_data.errors import CellTypeError, ColumnError, NeuromodWarning
 
-__all__ = ["LabelCheck", "check_labels", "coarsen", "label_levels", "require_column"]
+__all__ = [
+    "CLASS_COLORS",
+    "GABA",
+    "GLUT",
+    "NONNEURONAL",
+    "LabelCheck",
+    "check_labels",
+    "class_sign",
+    "clean_label",
+    "coarsen",
+    "default_colors",
+    "infer_class",
+    "label_levels",
+    "level_mapping",
+    "require_column",
+    "type_annotations",
+    "type_order",
+]
+
+GABA, GLUT, NONNEURONAL = "GABAergic", "Glutamatergic", "Non-Neuronal"
+#: Base colour of each class; types without a colour column get shades of it.
+CLASS_COLORS = {GABA: "#F05A28", GLUT: "#27AAE1", NONNEURONAL: "#808080"}
+#: ``obs`` columns read as a type's class, first present wins.
+CLASS_COLUMNS = ("class", "class_label")
 
 _WS = re.compile(r"\s+")
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
+_GABA_RE = re.compile(
+    r"^(Lamp5|Pvalb|Sst|Vip|Sncg|Serpinf1|Meis2|Chandelier|Gad|GABA|Inh|CGE|MGE)", re.IGNORECASE
+)
+_GLUT_RE = re.compile(
+    r"^(L\d|IT|ET|PT|CT|NP|Car3|Glut|Exc|Slc17|L2/3|L4/5|L5/6|L6b)(\b|_|\s|$)", re.IGNORECASE
+)
+_GLUT_WORD = re.compile(r"\b(IT|ET|PT|CT|NP)\b")
+
+
+def clean_label(value: object) -> str:
+    """One label as this package spells it: a string, whitespace runs collapsed, ends stripped.
+
+    Parameters
+    ----------
+    value
+        A label as read from a file (any object; it is converted with ``str``).
+
+    Returns
+    -------
+    str
+        The cleaned label; ``""`` means no label.
+
+    Examples
+    --------
+    >>> clean_label("  Vip   Chat "), clean_label("NA")
+    ('Vip Chat', 'NA')
+    """
+    return _WS.sub(" ", str(value)).strip()
 
 
 def _obs(adata_or_obs: AnnData | pd.DataFrame) -> pd.DataFrame:
@@ -40,6 +108,20 @@ def require_column(
     adata_or_obs: AnnData | pd.DataFrame, column: str, what: str = "label column"
 ) -> None:
     """Raise :class:`ColumnError` naming ``column`` and listing the available ones if it is absent.
+
+    Parameters
+    ----------
+    adata_or_obs
+        AnnData or its ``obs`` table.
+    column
+        The column that must be present.
+    what
+        What the column is, for the message.
+
+    Raises
+    ------
+    ColumnError
+        ``column`` is not in ``obs`` (the message names the data's source when recorded).
 
     Examples
     --------
@@ -92,11 +174,12 @@ def check_labels(
     merge_case: bool = False,
     warn: bool = True,
 ) -> LabelCheck:
-    """Validate and clean one label column.
+    """Validate and clean one label column (the module's cleaning rule).
 
-    Leading/trailing whitespace is stripped and inner runs collapse to one space (warned once, naming
-    the spellings); labels equal but for case are reported (and, with ``merge_case``, folded to their
-    most frequent spelling). Empty strings count as missing.
+    Every label is cleaned by :func:`clean_label` (warned once, naming the spellings); labels equal
+    but for case are reported (and, with ``merge_case``, folded to their most frequent spelling).
+    Missing are ``NaN`` / ``None`` and labels empty after cleaning; the strings ``"NA"`` and
+    ``"None"`` are labels.
 
     Parameters
     ----------
@@ -109,22 +192,32 @@ def check_labels(
     warn
         Emit :class:`NeuromodWarning` for what was fixed or found.
 
+    Returns
+    -------
+    LabelCheck
+        The cleaned labels, their integer codes and what was fixed.
+
+    Raises
+    ------
+    ColumnError
+        ``column`` is absent.
+
     Examples
     --------
     >>> import pandas as pd, warnings
-    >>> obs = pd.DataFrame({"t": ["Vip", "Vip ", "Sst"]})
+    >>> obs = pd.DataFrame({"t": ["Vip", "Vip ", "NA", None]})
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     chk = check_labels(obs, "t")
-    >>> chk.labels.tolist(), chk.whitespace_fixed
-    (['Vip', 'Vip', 'Sst'], ['Vip '])
+    >>> chk.labels.tolist(), chk.categories, chk.n_missing, chk.whitespace_fixed
+    (['Vip', 'Vip', 'NA', nan], ['Vip', 'NA'], 1, ['Vip '])
     """
     require_column(adata_or_obs, column)
     raw = _obs(adata_or_obs)[column]
     # work on the distinct values only: columns are long, label sets short
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     uniq_str = [str(u) for u in uniques]
-    cleaned = [_WS.sub(" ", u).strip() for u in uniq_str]
+    cleaned = [clean_label(u) for u in uniq_str]
     ws_fixed = sorted({u for u, c in zip(uniq_str, cleaned) if u != c})
     n_by_unique = np.bincount(codes[codes >= 0], minlength=len(uniques))
     clean_counts: dict[str, int] = {}
@@ -170,7 +263,72 @@ def check_labels(
     return LabelCheck(labels, ws_fixed, clashes, n_missing, clean_codes, categories)
 
 
-def coarsen(
+def type_order(column: pd.Series, labels: Iterable[str]) -> list[str]:
+    """The order of the types ``labels`` of a label column: category order, else sorted by name.
+
+    Parameters
+    ----------
+    column
+        The raw label column (categorical or not).
+    labels
+        The cleaned labels present (e.g. :attr:`LabelCheck.categories`).
+
+    Returns
+    -------
+    list of str
+        ``labels`` in order; cleaned labels not among the categories come last, sorted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> col = pd.Series(pd.Categorical(["Vip", "Sst "], categories=["Vip", "Sst "]))
+    >>> type_order(col, ["Sst", "Vip"]), type_order(col.astype(str), ["Vip", "Sst"])
+    (['Vip', 'Sst'], ['Sst', 'Vip'])
+    """
+    present = set(labels)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats = [
+            c for c in dict.fromkeys(clean_label(c) for c in column.cat.categories) if c in present
+        ]
+        return cats + sorted(present - set(cats))
+    return sorted(present)
+
+
+def _map_levels(
+    fine: pd.Series,
+    coarse: pd.Series,
+    fine_name: str,
+    coarse_name: str,
+    *,
+    allow_missing: bool = False,
+    unit: str = "cells",
+) -> dict[str, str]:
+    """Fine → coarse from two aligned series of cleaned labels (the module's level rule)."""
+    df = pd.DataFrame({"f": fine.to_numpy(), "c": coarse.to_numpy()}).dropna(subset=["f"])
+    if df.empty:
+        raise CellTypeError(f"label column {fine_name!r} holds no labels")
+    no_coarse = sorted(set(df["f"]) - set(df.dropna()["f"]))
+    if no_coarse and not allow_missing:
+        raise CellTypeError(
+            f"cannot map {fine_name!r} → {coarse_name!r}: {len(no_coarse)} {fine_name} label(s) "
+            f"have no {coarse_name}: " + ", ".join(repr(s) for s in no_coarse[:10])
+        )
+    pairs = df.dropna().groupby(["f", "c"], sort=True).size()
+    n_per_fine = pairs.groupby(level=0).size()
+    bad = n_per_fine[n_per_fine > 1].index.tolist()
+    if bad:
+        detail = "; ".join(
+            f"{b!r} → " + ", ".join(f"{k!r} ({n} {unit})" for k, n in pairs.loc[b].items())
+            for b in bad[:5]
+        )
+        raise CellTypeError(
+            f"cannot map {fine_name!r} → {coarse_name!r}: {len(bad)} {fine_name} label(s) map to "
+            f"several {coarse_name} labels: {detail}"
+        )
+    return {str(f): str(c) for f, c in pairs.index}
+
+
+def level_mapping(
     adata_or_obs: AnnData | pd.DataFrame,
     *,
     fine: str = "cluster_label",
@@ -179,53 +337,248 @@ def coarsen(
     """The map fine label → coarse label read from the data's own columns.
 
     Works on cells (``adata.obs``) and on an aggregate (whose ``obs`` keeps the per-type columns).
+    Both columns are cleaned as :func:`check_labels` does. The result is what
+    :func:`neuromod_data.graph.coarsen_table` and :func:`~neuromod_data.graph.coarsen_graph` take.
+
+    Parameters
+    ----------
+    adata_or_obs
+        AnnData or its ``obs`` table.
+    fine, coarse
+        The finer and the coarser label column.
+
+    Returns
+    -------
+    Series
+        Indexed by the fine labels (sorted), values the coarse labels; index named ``fine``, the
+        series ``coarse``.
 
     Raises
     ------
     ColumnError
         A column is absent (the message lists those available).
     CellTypeError
-        A fine label maps to more than one coarse label (or to none); the offenders are named.
+        A fine label maps to more than one coarse label (or to none); the offenders are named with
+        their cell counts.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> obs = pd.DataFrame({"cluster_label": ["Vip A", "Vip B", "Sst C", "Vip A"],
+    >>> obs = pd.DataFrame({"cluster_label": ["Vip A", "Vip B", "Sst C", "Vip A "],
     ...                     "subclass_label": ["Vip", "Vip", "Sst", "Vip"]})
-    >>> coarsen(obs).to_dict()
+    >>> level_mapping(obs).to_dict()
     {'Sst C': 'Sst', 'Vip A': 'Vip', 'Vip B': 'Vip'}
     """
     require_column(adata_or_obs, fine)
     require_column(adata_or_obs, coarse)
     f = check_labels(adata_or_obs, fine, warn=False).labels
     c = check_labels(adata_or_obs, coarse, warn=False).labels
-    df = pd.DataFrame({"f": f.to_numpy(), "c": c.to_numpy()}).dropna(subset=["f"])
-    if df.empty:
-        raise CellTypeError(f"label column {fine!r} holds no labels")
-    no_coarse = sorted(set(df["f"]) - set(df.dropna()["f"]))
-    if no_coarse:
-        raise CellTypeError(
-            f"cannot coarsen {fine!r} → {coarse!r}: {len(no_coarse)} {fine} label(s) have no {coarse}: "
-            + ", ".join(repr(s) for s in no_coarse[:10])
-        )
-    pairs = df.groupby(["f", "c"], sort=True).size()
-    n_per_fine = pairs.groupby(level=0).size()
-    bad = n_per_fine[n_per_fine > 1].index.tolist()
-    if bad:
-        detail = "; ".join(
-            f"{b!r} → " + ", ".join(f"{k!r} ({n} cells)" for k, n in pairs.loc[b].items())
-            for b in bad[:5]
-        )
-        raise CellTypeError(
-            f"cannot coarsen {fine!r} → {coarse!r}: {len(bad)} {fine} label(s) map to several "
-            f"{coarse} labels: {detail}"
-        )
-    out = pairs.reset_index().set_index("f")["c"]
+    m = _map_levels(f, c, fine, coarse)
+    out = pd.Series(m, name=coarse, dtype=object)
     out.index.name = fine
-    out.name = coarse
     return out
 
 
+def coarsen(
+    adata_or_obs: AnnData | pd.DataFrame,
+    *,
+    fine: str = "cluster_label",
+    coarse: str = "subclass_label",
+) -> pd.Series:
+    """Deprecated name of :func:`level_mapping` ("coarsen" now means pooling scores).
+
+    Parameters
+    ----------
+    adata_or_obs, fine, coarse
+        As for :func:`level_mapping`.
+
+    Returns
+    -------
+    Series
+        :func:`level_mapping`'s result.
+    """
+    warnings.warn(
+        "neuromod_data.labels.coarsen is renamed level_mapping; coarsen will be removed",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return level_mapping(adata_or_obs, fine=fine, coarse=coarse)
+
+
+# ------------------------------------------------------------------------ class, sign, colour
+def infer_class(name: str) -> str:
+    """The class of an Allen-style type name, for data without a class column.
+
+    Parameters
+    ----------
+    name
+        A type name (e.g. ``"Sst Chodl"``, ``"L5 IT_1"``).
+
+    Returns
+    -------
+    str
+        :data:`GABA`, :data:`GLUT` or :data:`NONNEURONAL` (anything not recognised).
+
+    Examples
+    --------
+    >>> [infer_class(n) for n in ["Sst Chodl", "L5 IT_1", "ET", "Astro Aqp4", "low quality"]]
+    ['GABAergic', 'Glutamatergic', 'Glutamatergic', 'Non-Neuronal', 'Non-Neuronal']
+    """
+    n = clean_label(name)
+    if _GABA_RE.match(n):
+        return GABA
+    if _GLUT_RE.match(n) or _GLUT_WORD.search(n):
+        return GLUT
+    return NONNEURONAL
+
+
+def class_sign(class_label: str) -> int:
+    """Dale sign of a class: GABAergic / inhibitory −1, Glutamatergic / excitatory +1, else 0.
+
+    Parameters
+    ----------
+    class_label
+        A class name (case does not matter).
+
+    Returns
+    -------
+    int
+        −1, +1 or 0 (no Dale sign, e.g. non-neuronal).
+
+    Examples
+    --------
+    >>> class_sign("GABAergic"), class_sign("Glutamatergic"), class_sign("Non-Neuronal")
+    (-1, 1, 0)
+    """
+    c = str(class_label).lower()
+    if "gaba" in c or "inhib" in c:
+        return -1
+    if "glut" in c or "excit" in c:
+        return 1
+    return 0
+
+
+def _rgb(hex_color: str) -> np.ndarray:
+    h = hex_color.lstrip("#")
+    return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)]) / 255.0
+
+
+def default_colors(names: Sequence[str], classes: Sequence[str] | None = None) -> list[str]:
+    """One hex colour per type: shades of its class colour (:data:`CLASS_COLORS`).
+
+    Parameters
+    ----------
+    names
+        Type names.
+    classes
+        Their classes (default: :func:`infer_class` of each name).
+
+    Returns
+    -------
+    list of str
+        ``"#rrggbb"`` per type; a class with one type keeps the class colour.
+
+    Examples
+    --------
+    >>> cols = default_colors(["Sst", "Vip", "L5 IT"], ["GABAergic", "GABAergic", "Glutamatergic"])
+    >>> cols[2], cols[0] != cols[1]
+    ('#27aae1', True)
+    """
+    classes = list(classes) if classes is not None else [infer_class(n) for n in names]
+    out = []
+    counters: dict[str, int] = {}
+    totals = pd.Series(classes, dtype=object).value_counts().to_dict()
+    for c in classes:
+        base = _rgb(CLASS_COLORS.get(c, CLASS_COLORS.get(infer_class(c), "#808080")))
+        i = counters.get(c, 0)
+        counters[c] = i + 1
+        f = 0.35 + 0.65 * (i / max(totals[c] - 1, 1)) if totals[c] > 1 else 1.0
+        rgb = np.clip(base * f + (1 - f) * 0.15, 0, 1)
+        out.append("#" + "".join(f"{int(round(v * 255)):02x}" for v in rgb))
+    return out
+
+
+def _stem(groupby: str) -> str:
+    return groupby[: -len("_label")] if groupby.endswith("_label") else groupby
+
+
+def type_annotations(
+    adata_or_obs: AnnData | pd.DataFrame,
+    groupby: str | None = None,
+    *,
+    types: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Class, Dale sign and colour of every type, by the module's rules.
+
+    The class is read from the first of ``class`` / ``class_label`` present (each type must carry
+    one class, as in :func:`level_mapping`; a type whose cells carry none is classed by
+    :func:`infer_class`), the colour from ``color``, ``<stem>_color`` or ``<groupby>_color``
+    (``subclass_label`` → ``subclass_color``; else :func:`default_colors`), the sign from the class
+    (:func:`class_sign`).
+
+    Parameters
+    ----------
+    adata_or_obs
+        Cells (AnnData or ``obs``) with a label column, or a per-type table (an aggregate's ``obs``,
+        graph nodes) whose rows are the types.
+    groupby
+        The label column defining the types; ``None``: the rows are the types.
+    types
+        The types to annotate, in this order (default: every label present, in :func:`type_order`).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by type, columns ``class``, ``color``, ``sign``.
+
+    Raises
+    ------
+    CellTypeError
+        A type whose cells carry two classes or two colours (both named).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> obs = pd.DataFrame({"t": ["Sst", "Sst ", "L5 IT", "Astro"],
+    ...                     "t_color": ["#ff0000", "#ff0000", "#0000ff", "#888888"]})
+    >>> type_annotations(obs, "t")[["class", "sign"]].to_dict("list")
+    {'class': ['Non-Neuronal', 'Glutamatergic', 'GABAergic'], 'sign': [0, 1, -1]}
+    """
+    obs = _obs(adata_or_obs)
+    if groupby is None:
+        fine = pd.Series([clean_label(n) for n in obs.index], index=obs.index, dtype=object)
+        name = "type"
+        order = list(dict.fromkeys(fine))
+    else:
+        chk = check_labels(adata_or_obs, groupby, warn=False)
+        fine, name = chk.labels, groupby
+        order = type_order(obs[groupby], chk.categories)
+    names = [str(t) for t in types] if types is not None else order
+    present = set(fine.dropna())
+    absent = [t for t in names if t not in present]
+    if absent:
+        raise CellTypeError(f"types {absent[:8]} have no rows in {name!r}")
+
+    def per_type(columns: Sequence[str]) -> dict[str, str]:
+        col = next((c for c in columns if c in obs.columns), None)
+        if col is None:
+            return {}
+        values = check_labels(obs, col, warn=False).labels
+        return _map_levels(fine, values, name, col, allow_missing=True)
+
+    classes = per_type(CLASS_COLUMNS)
+    cls = [classes.get(n) or infer_class(n) for n in names]
+    colour_cols = ["color"] + ([f"{_stem(groupby)}_color", f"{groupby}_color"] if groupby else [])
+    colors = per_type(colour_cols)
+    fallback = default_colors(names, cls)
+    out = pd.DataFrame(index=pd.Index(names, name=groupby))
+    out["class"] = cls
+    out["color"] = [colors.get(n) or d for n, d in zip(names, fallback)]
+    out["sign"] = np.array([class_sign(c) for c in cls], dtype=np.int64)
+    return out
+
+
+# ------------------------------------------------------------------------------------ levels
 def _is_label_like(s: pd.Series) -> bool:
     if not (
         isinstance(s.dtype, pd.CategoricalDtype)
@@ -244,17 +597,24 @@ def label_levels(adata_or_obs: AnnData | pd.DataFrame) -> pd.DataFrame:
     """The label columns available in ``obs`` and their sizes, coarsest first.
 
     A label column is any ``*_label`` column, or any text/categorical column (not colours) with
-    between 2 and n_obs − 1 distinct values.
+    between 2 and n_obs − 1 distinct values. Labels are counted after cleaning
+    (:func:`check_labels`).
+
+    Parameters
+    ----------
+    adata_or_obs
+        AnnData or its ``obs`` table.
 
     Returns
     -------
-    DataFrame indexed by column with ``n_labels``, ``n_cells`` (labelled cells), ``min_cells`` and
-    ``max_cells`` (cells of the smallest / largest label).
+    DataFrame
+        Indexed by column with ``n_labels``, ``n_cells`` (labelled cells), ``min_cells`` and
+        ``max_cells`` (cells of the smallest / largest label).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> obs = pd.DataFrame({"class_label": ["G", "G", "N"], "cluster_label": ["a", "b", "c"],
+    >>> obs = pd.DataFrame({"class_label": ["G", "G ", "N"], "cluster_label": ["a", "b", "c"],
     ...                     "class_color": ["#000000"] * 3})
     >>> label_levels(obs)["n_labels"].to_dict()
     {'class_label': 2, 'cluster_label': 3}
@@ -265,7 +625,7 @@ def label_levels(adata_or_obs: AnnData | pd.DataFrame) -> pd.DataFrame:
         s = obs[col]
         if not _is_label_like(s):
             continue
-        counts = s.dropna().astype(str).value_counts()
+        counts = check_labels(obs, col, warn=False).labels.value_counts()
         n = len(counts)
         named = str(col).endswith("_label")
         if not named and not (1 < n < len(obs)):

@@ -6,10 +6,15 @@ steps (the ``smith2019`` preset, ``neuromod aggregate``) know whether CPM still 
 
 What ``.X`` holds is one of ``"counts"``, ``"cpm"``, ``"log10_cpm1"`` (log10(CPM + 1)),
 ``"log1p_cpm"``, ``"log1p_counts"``, ... (``log1p_<before>`` / ``log10p1_<before>`` in general).
+:func:`expression_kind` reads it (or, unrecorded, guesses counts from whole numbers); CPM can be
+had from :data:`CPM_SOURCES` only: computed from counts (library size = the cell's sum over all
+genes) or recovered from a recorded CPM form. Aggregation (:func:`neuromod_data.aggregate`) and
+scoring (:func:`neuromod_data.score.score_interactions`) normalise through this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,9 +23,20 @@ from anndata import AnnData
 
 from neuromod_data.errors import DataValueError, NeuromodWarning
 
-__all__ = ["cpm", "log1p", "log10p1", "x_kind", "to_cpm_values"]
+__all__ = [
+    "CPM_SOURCES",
+    "cpm",
+    "cpm_of_genes",
+    "expression_kind",
+    "log1p",
+    "log10p1",
+    "to_cpm_values",
+    "x_kind",
+]
 
 Matrix = Any  # numpy array or scipy sparse matrix
+#: What ``.X`` may hold for CPM to be computed (``counts``) or recovered (the CPM forms).
+CPM_SOURCES = ("counts", "cpm", "log10_cpm1", "log1p_cpm")
 
 
 def x_kind(adata: AnnData, layer: str | None = None) -> str:
@@ -46,6 +62,135 @@ def x_kind(adata: AnnData, layer: str | None = None) -> str:
     if layer in layers:
         return str(layers[layer])
     return "counts" if layer == "counts" else "unknown"
+
+
+def expression_kind(adata: AnnData, layer: str | None = None) -> str:
+    """What ``.X`` (or ``layer``) holds: the recorded kind, else a guess from the stored values.
+
+    An unrecorded matrix whose first 100,000 stored values are whole numbers ≥ 0 is taken to hold
+    ``"counts"``; anything else unrecorded stays ``"unknown"``.
+
+    Parameters
+    ----------
+    adata
+        The cells.
+    layer
+        A layer instead of ``.X``.
+
+    Returns
+    -------
+    str
+        As :func:`x_kind`, with ``"unknown"`` replaced by ``"counts"`` for whole numbers.
+
+    Examples
+    --------
+    >>> import anndata, numpy as np
+    >>> expression_kind(anndata.AnnData(np.array([[0.0, 3.0]], dtype=np.float32)))
+    'counts'
+    >>> expression_kind(anndata.AnnData(np.array([[0.5, 3.0]], dtype=np.float32)))
+    'unknown'
+    """
+    kind = x_kind(adata, layer)
+    if kind != "unknown":
+        return kind
+    m = adata.X if layer is None else adata.layers[layer]
+    if m is None:
+        return kind
+    data = m.data if sp.issparse(m) else np.asarray(m).ravel()
+    sample = np.asarray(data[:100_000])
+    whole = sample.size and np.all(sample == np.round(sample)) and np.all(sample >= 0)
+    return "counts" if whole else kind
+
+
+def cpm_of_genes(
+    adata: AnnData,
+    genes: Sequence[str],
+    *,
+    layer: str | None = None,
+    dtype: type = np.float64,
+) -> sp.csr_matrix:
+    """CPM of some genes in every cell, whatever of :data:`CPM_SOURCES` the matrix holds.
+
+    Counts are divided by the cell's library size over *all* genes (not only ``genes``); a recorded
+    CPM form is un-logged. Only the selected columns are copied.
+
+    Parameters
+    ----------
+    adata
+        The cells (in memory).
+    genes
+        Gene names (all in ``var_names``), in the order of the result's columns.
+    layer
+        A layer instead of ``.X``.
+    dtype
+        Precision of the result.
+
+    Returns
+    -------
+    csr_matrix
+        Cells × ``genes``.
+
+    Raises
+    ------
+    DataValueError
+        The matrix holds something CPM cannot be had from (e.g. log counts, unrecorded decimals),
+        or negative / non-finite values.
+
+    Examples
+    --------
+    >>> import anndata, numpy as np, pandas as pd
+    >>> a = anndata.AnnData(np.array([[1.0, 3.0], [0.0, 2.0]], dtype=np.float32),
+    ...                     var=pd.DataFrame(index=["A", "B"]))
+    >>> cpm_of_genes(a, ["B"]).toarray().ravel().tolist()
+    [750000.0, 1000000.0]
+    """
+    kind = expression_kind(adata, layer)
+    where = ".X" if layer is None else f"layer {layer!r}"
+    if kind not in CPM_SOURCES:
+        raise DataValueError(
+            f"cannot compute CPM: {where} holds {kind!r}; pass counts or CPM "
+            "(record what it holds in uns['neuromod']['X'])"
+        )
+    m = adata.X if layer is None else adata.layers[layer]
+    m = sp.csr_matrix(m) if not sp.issparse(m) else m.tocsr()
+    cols = adata.var_names.get_indexer(list(genes))
+    if (cols < 0).any():
+        absent = [g for g, c in zip(genes, cols) if c < 0]
+        raise DataValueError(f"genes {absent[:8]} are not in var_names")
+    sub = m[:, cols]
+    sub.sum_duplicates()
+    sub = sub.astype(dtype)
+    _check_values(sub, f"{where}, genes {list(genes)[:8]}")
+    if kind == "counts":
+        full = m if m.has_canonical_format else m.copy()
+        full.sum_duplicates()
+        lib = _row_sums(full)
+        _scale_rows(sub, np.divide(1e6, lib, out=np.zeros_like(lib), where=lib > 0))
+    else:
+        sub.data = to_cpm_values(sub.data, kind)
+    return sub
+
+
+def _row_sums(m: Any) -> np.ndarray:
+    """Per-row sums of CSR ``m`` in float64 without a float64 copy of the values (scipy's ``sum``
+    makes one)."""
+    out = np.zeros(m.shape[0])
+    nonempty = np.diff(m.indptr) > 0
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(m.data, m.indptr[:-1][nonempty], dtype=np.float64)
+    return out
+
+
+def _scale_rows(m: Any, scale: np.ndarray, block: int = 1_000_000) -> None:
+    """Multiply each row of CSR ``m`` by ``scale`` in place, ~``block`` values at a time, in the
+    precision of ``m`` (one ``np.repeat`` over all values would allocate a float64 array as large
+    as the matrix)."""
+    ip, sc = m.indptr, scale.astype(m.dtype)
+    n = m.shape[0]
+    step = max(1, int(block / max(1.0, m.nnz / max(n, 1))))
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        m.data[ip[r0] : ip[r1]] *= np.repeat(sc[r0:r1], np.diff(ip[r0 : r1 + 1]))
 
 
 def _set_kind(adata: AnnData, layer: str | None, kind: str) -> None:
@@ -80,13 +225,10 @@ def _as_float32(m: Matrix) -> Matrix:
 def _cpm_matrix(m: Matrix, target: float = 1e6) -> Matrix:
     _check_values(m, "cpm")
     out = _as_float32(m)
-    if sp.issparse(out):
-        lib = np.asarray(out.sum(axis=1, dtype=np.float64)).ravel()
-    else:
-        lib = out.sum(axis=1, dtype=np.float64)
+    lib = _row_sums(out) if sp.issparse(out) else out.sum(axis=1, dtype=np.float64)
     scale = np.divide(target, lib, out=np.zeros_like(lib), where=lib > 0)
     if sp.issparse(out):
-        out.data *= np.repeat(scale, np.diff(out.indptr)).astype(np.float32)
+        _scale_rows(out, scale)
     else:
         out *= scale[:, None].astype(np.float32)
     if (lib == 0).any():

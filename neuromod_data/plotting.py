@@ -19,7 +19,8 @@ import pandas as pd
 
 from neuromod_data._files import atomic_path
 from neuromod_data.errors import ColumnError
-from neuromod_data.graph import GABA, GLUT, _nodes_frame, to_tensor
+from neuromod_data.graph import _nodes_frame, to_tensor
+from neuromod_data.labels import GABA, GLUT
 
 _CLASS_ORDER = {GABA: 0, GLUT: 1}
 
@@ -54,7 +55,9 @@ def _table_nodes(obj: Any, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None]
             raise ColumnError(
                 f"no interaction table under .uns[{key!r}]; run score_interactions first"
             )
-        return obj.uns[key], obj.obs
+        # cells scored in place keep their types under key + "_types"; an aggregate in obs
+        nodes = obj.uns.get(key + "_types")
+        return obj.uns[key], obj.obs if nodes is None else nodes
     raise TypeError(f"expected the long table or an aggregate AnnData, got {type(obj)}")
 
 

@@ -48,8 +48,23 @@ def test_counts_keyed_by_the_types_themselves(cells, tmp_path):
     pd.DataFrame({"type": ["IT", "Sst", "ET", "Vip"], "n": [10, 3, 2, 7]}).to_csv(
         path, sep="\t", index=False
     )
-    out = tissue_abundances(cells, path, groupby="family", key="type", count="n")
+    out = tissue_abundances(cells, path, groupby="family", label_column="type", count_column="n")
     assert out.to_dict() == {"IT": 10.0, "Sst": 3.0, "ET": 2.0}
+    with pytest.warns(DeprecationWarning, match="label_column"):  # the old names still work
+        old = tissue_abundances(cells, path, groupby="family", key="type", count_column="n")
+    pd.testing.assert_series_equal(old, out)
+    with pytest.raises(TypeError, match="'cont'"):
+        tissue_abundances(cells, path, groupby="family", cont="n")
+
+
+def test_labels_are_cleaned_as_everywhere(cells, sizes):
+    # stray whitespace on either side names the same type / cluster, as in aggregate and scoring
+    messy = cells.copy()
+    messy.obs["family"] = ["IT ", "IT", " IT", "Sst", "Sst  ", "ET"]
+    messy.obs["cluster"] = ["IT a", "IT  b", "IT a", "Sst x", "Sst y", "ET e"]
+    padded = sizes.assign(cluster_label=[f" {c} " for c in sizes.cluster_label])
+    out = tissue_abundances(messy, padded, groupby="family", via="cluster")
+    assert out.to_dict() == {"ET": 25.0, "IT": 1005.0, "Sst": 100.0}
 
 
 def test_with_abundances_replaces_and_round_trips(tmp_path):
@@ -66,7 +81,7 @@ def test_with_abundances_replaces_and_round_trips(tmp_path):
 
 def test_bad_input_names_what_is_wrong(cells, sizes, tmp_path):
     with pytest.raises(ColumnError, match="'cells_total'"):
-        tissue_abundances(cells, sizes, groupby="family", via="cluster", count="cells_total")
+        tissue_abundances(cells, sizes, groupby="family", via="cluster", count_column="cells_total")
     with pytest.raises(ColumnError, match="'subclass'"):
         tissue_abundances(cells, sizes, groupby="subclass", via="cluster")
     with pytest.raises(CellTypeError, match="'IT b'"):
@@ -77,7 +92,7 @@ def test_bad_input_names_what_is_wrong(cells, sizes, tmp_path):
         tissue_abundances(cells, sizes, groupby="family")
     mixed = cells.copy()
     mixed.obs.loc["c5", "cluster"] = "Sst x"  # an ET cell in an Sst cluster
-    with pytest.raises(CellTypeError, match="more than one"):
+    with pytest.raises(CellTypeError, match=r"'Sst x' → 'ET' \(1 cells\), 'Sst' \(1 cells\)"):
         tissue_abundances(mixed, sizes, groupby="family", via="cluster")
     negative = sizes.assign(cluster_size=[700, -1, 40, 60, 25, 90, 5])
     with pytest.raises(CellTypeError, match="'IT b'"):

@@ -379,7 +379,7 @@ def test_every_gene_stored_in_every_cell():
 
 
 def test_row_scaling_and_sums_in_blocks():
-    from neuromod_data.aggregate import _row_sums, _scale_rows
+    from neuromod_data.normalize import _row_sums, _scale_rows
 
     a, d, _ = _random(seed=13, n=60)
     m = sp.csr_matrix(d)
