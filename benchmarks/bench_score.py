@@ -118,7 +118,7 @@ if kind == "liana":
     t = t.rename(columns={"lr_means": "score", "cellphone_pvals": "pvalue"})
 else:
     agg = score_interactions(adata, "type", resource=res, method="cellphonedb", expr_prop=0.1,
-                             min_cells=5, n_perms=n_perms, seed=0, n_jobs=1)
+                             min_cells=5, n_perms=n_perms, seed=0, n_jobs=1, inplace=False)
     t = agg.uns["neuromod_interactions"]
 elapsed = time.perf_counter() - t0
 cpu = time.process_time() - c0

@@ -185,19 +185,21 @@ def run(args: argparse.Namespace) -> int:
     adata = _read(args.input, args.metadata)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        perm = {}  # the permutation test's options apply to cellphonedb only
+        if args.method == "cellphonedb":
+            perm = dict(
+                expr_prop=args.expr_prop, n_perms=args.n_perms, seed=args.seed, n_jobs=args.n_jobs
+            )
         agg = score_interactions(
             adata,
             args.groupby,
             resource=args.resource,
             method=args.method,
             stat=args.stat,
-            expr_prop=args.expr_prop,
-            n_perms=args.n_perms,
-            seed=args.seed,
-            n_jobs=args.n_jobs,
             complex_policy=args.complex_policy,
             min_cells=args.min_cells,
-            progress=False,
+            inplace=False,
+            **perm,
         )
         table = agg.uns["neuromod_interactions"]
         pvalue = args.pvalue if args.pvalue is not None else 0.05
@@ -212,8 +214,8 @@ def run(args: argparse.Namespace) -> int:
                 adata,
                 args.abundances,
                 groupby=args.groupby,
-                key=args.abundance_key,
-                count=args.abundance_count,
+                label_column=args.abundance_key,
+                count_column=args.abundance_count,
                 via=args.abundance_via,
                 types=structure.names,
             )

@@ -17,13 +17,11 @@ from neuromod_data.graph import (
     coarsen_table,
     graph_from_scores,
     graph_summary,
-    infer_class,
     read_graphml,
     read_scores,
     select_edges,
     to_structure,
     to_tensor,
-    type_sign,
     write_graphml,
     write_scores,
 )
@@ -131,15 +129,14 @@ def test_coarsen_table_block_means_by_hand():
 
 def test_coarsen_toy_clusters_to_subclasses_matches_block_means():
     from neuromod_data.datasets import toy_cortex
-    from neuromod_data.graph import level_mapping
+    from neuromod_data.labels import level_mapping
     from neuromod_data.score import score_interactions
 
     cells = toy_cortex(n_cells=600, seed=2)
     res = pd.DataFrame({"ligand": ["Npy", "Sst"], "receptor": ["Npy1r", "Sstr2"]})
-    fine = score_interactions(cells, "cluster_label", resource=res, method="product").uns[
-        "neuromod_interactions"
-    ]
-    m = level_mapping(cells, "cluster_label", "subclass_label")
+    score_interactions(cells, "cluster_label", resource=res, method="product")
+    fine = cells.uns["neuromod_interactions"]
+    m = level_mapping(cells, fine="cluster_label", coarse="subclass_label")
     coarse = coarsen_table(fine, m)
     sub = fine[fine.interaction == "Sst→Sstr2"].pivot(
         index="source", columns="target", values="score"
@@ -165,6 +162,9 @@ def test_coarsen_graph():
     # L5 IT → Sst a (p = 0.5) is not an edge of the fine graph, so it pools as 0
     assert not c.has_edge("IT", "Sst")
     assert c.edges["Sst", "Sst", "Sst→Sstr2"]["weight"] == pytest.approx(3.5 / 4)
+    # a coarse node's members must share one class (the level rule: no majority vote)
+    with pytest.raises(CellTypeError, match=r"'S' → 'GABAergic' \(2 types\), 'Glutamatergic'"):
+        coarsen_graph(g, {"Sst a": "S", "Sst b": "S", "L5 IT": "S"})
 
 
 def test_graph_summary_by_hand():
@@ -212,7 +212,7 @@ def test_h5ad_round_trip_of_scores(tmp_path):
     res = pd.DataFrame({"ligand": ["L", "L"], "receptor": ["R", "Missing"]})
     with pytest.warns(NeuromodWarning):
         agg = score_interactions(
-            a, "t", resource=res, method="cellphonedb", n_perms=20, expr_prop=0.0
+            a, "t", resource=res, method="cellphonedb", n_perms=20, expr_prop=0.0, inplace=False
         )
     back = read_scores(write_scores(agg, tmp_path / "scores.h5ad"))
     pd.testing.assert_frame_equal(
@@ -225,20 +225,34 @@ def test_h5ad_round_trip_of_scores(tmp_path):
     assert json.loads(g1.graph["missing_interactions"]) == ["L→Missing"]
 
 
-def test_infer_class_and_sign():
-    assert (
-        infer_class("Lamp5 Lhx6") == "GABAergic"
-        and infer_class("L2/3 IT VISp Rrad") == "Glutamatergic"
-    )
-    assert (
-        infer_class("L5/6 NP CT") == "Glutamatergic"
-        and infer_class("Oligo Opalin") == "Non-Neuronal"
-    )
-    assert (
-        type_sign("GABAergic") == -1
-        and type_sign("Glutamatergic") == 1
-        and type_sign("Endothelial") == 0
-    )
+def test_old_names_still_work_with_a_deprecation_warning():
+    import neuromod_data.graph as graph
+
+    obs = pd.DataFrame({"cluster": ["Sst a", "Sst b", "L5 x"], "sub": ["Sst", "Sst", "L5"]})
+    with pytest.warns(DeprecationWarning, match="labels.level_mapping"):
+        assert graph.level_mapping(obs, "cluster", "sub") == {
+            "L5 x": "L5",
+            "Sst a": "Sst",
+            "Sst b": "Sst",
+        }
+    with pytest.warns(DeprecationWarning, match="labels.class_sign"):
+        assert graph.type_sign("", "Vip Igfbp6") == -1 and graph.type_sign("GABAergic") == -1
+    with pytest.warns(DeprecationWarning, match="labels.infer_class"):
+        assert graph.infer_class("L6 CT") == "Glutamatergic"
+    with pytest.raises(AttributeError):
+        graph.no_such_name  # noqa: B018
+
+
+def test_nodes_without_annotations_follow_the_cell_type_rules():
+    t = pd.DataFrame({"source": ["Sst x", "Sst x"], "target": ["L5 IT", "Astro"],
+                      "interaction": ["A→B"] * 2, "score": [1.0, 1.0]})  # fmt: skip
+    g = build_graph(t, pvalue=None)
+    assert [g.nodes[n]["sign"] for n in ("Sst x", "L5 IT", "Astro")] == [-1, 1, 0]
+    nodes = pd.DataFrame({"class_label": ["Glutamatergic", "GABAergic", None]},
+                         index=["Sst x", "L5 IT", "Astro"])  # fmt: skip
+    g2 = build_graph(t, pvalue=None, nodes=nodes)  # a class column wins over the names
+    assert g2.nodes["Sst x"]["class"] == "Glutamatergic" and g2.nodes["Sst x"]["sign"] == 1
+    assert g2.nodes["Astro"]["class"] == "Non-Neuronal"  # no class: from the name
 
 
 def test_bad_tables():

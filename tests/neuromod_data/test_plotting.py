@@ -85,3 +85,20 @@ def test_dotplot(tmp_path):
     with pytest.raises(ColumnError, match="nothing to plot"):
         plot_dotplot(t, sources=["Nobody"])
     plt.close("all")
+
+
+def test_plots_of_cells_scored_in_place_use_the_scored_types(tmp_path):
+    from neuromod_data.datasets import toy_cortex
+    from neuromod_data.score import score_interactions
+
+    cells = toy_cortex(n_cells=300, seed=0)
+    res = pd.DataFrame({"ligand": ["Npy"], "receptor": ["Npy1r"]})
+    score_interactions(cells, "subclass_label", resource=res)
+    fig = plot_type_heatmap(cells)
+    names = [x.get_text() for x in fig.axes[0].get_yticklabels()]
+    types = cells.uns["neuromod_interactions_types"]
+    assert sorted(names) == sorted(types.index)
+    # ordered by class: every GABAergic type before every glutamatergic one
+    cls = types.loc[names, "class"].tolist()
+    assert cls.index("Glutamatergic") > max(i for i, c in enumerate(cls) if c == "GABAergic")
+    plt.close("all")
