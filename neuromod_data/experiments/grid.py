@@ -1,0 +1,327 @@
+"""The reproduction grid: settings, job list, folders and training commands of
+``workflows/rules/reproduction.smk`` (plain Python, so that it is importable and tested).
+
+A job is one (task, rule, structure, seed). Structure names: ``ei`` — the paper's 80/20 E/I network
+(no structure file; MDGL modulates E/I all-to-all); ``<dataset>`` — types from that dataset's
+``structure.npz`` (MDGL with the data gate); ``<dataset>-<gate>`` — the same neurons with the MDGL
+gate ``<gate>`` (:data:`neuromod_data.names.GATES`; ``shuffled`` is the former name of
+``grid-shuffled`` and is kept so that older grids and runs keep their names).
+
+Folders (``rc`` = the ``reproduction`` section of a config):
+
+* ``<results>/train/<task>/<rule>/<structure>/seed<k>/`` — the ``neuromod train`` output
+  (checkpoints: an interrupted job resumes), never tracked;
+* ``<results>/runs/<name>/<task>/.../seed<k>/`` — the job's record (``metrics.csv`` +
+  ``summary.json``), written when training has finished;
+* ``experiments/runs/<name>/<task>/.../seed<k>/`` (or ``runs:`` in the config) — the published
+  record, the committed data the results page is built from; written only when the workflow is
+  asked to publish.
+
+A job is finished when either record exists; a finished job is never run again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from neuromod_data import names
+
+__all__ = [
+    "FLAGS",
+    "GATES",
+    "graph_args",
+    "is_finished",
+    "job_dir",
+    "jobs",
+    "load",
+    "parse_structure",
+    "published_dir",
+    "record_dir",
+    "targets",
+    "task_options",
+    "train_command",
+    "train_inputs",
+    "validate",
+]
+
+DEFAULT_CONFIG = "workflows/config/reproduction.yaml"
+#: gate names a structure may end in: the shared vocabulary plus the former name of grid-shuffled
+GATES: tuple[str, ...] = (*names.GATES, "shuffled")
+#: task settings always given to ``neuromod train`` as flags, with their defaults; every other
+#: setting that is a single value is given as a flag too (``l1: 0.01`` → ``--l1 0.01``), so that
+#: the recorded command shows it; mappings (``task_options``, ``network``) go through ``--config``
+FLAGS: dict[str, Any] = {
+    "iterations": None,
+    "batch_size": None,
+    "lr": 2.5e-3,
+    "validate_every": 25,
+    "validation_batches": 1,
+}
+_MAPPINGS = ("task_options", "network")
+
+
+def load(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``reproduction`` section of a Snakemake ``config`` (``--configfile``), else of
+    ``workflows/config/reproduction.yaml``; validated (:func:`validate`)."""
+    if config and "reproduction" in config:
+        rc = config["reproduction"]
+    else:
+        import yaml
+
+        rc = yaml.safe_load(Path(DEFAULT_CONFIG).read_text())["reproduction"]
+    validate(rc)
+    return rc
+
+
+def _train_settings() -> set[str]:
+    """Settings ``neuromod train --config`` accepts (read from the command, not repeated here)."""
+    from neuromod_data.cli.train import DEFAULTS
+
+    return set(DEFAULTS)
+
+
+def validate(rc: dict[str, Any]) -> None:
+    """Fail with one clear message on an inconsistent grid (``ValueError``)."""
+    for key in ("name", "results", "tasks", "grid"):
+        if key not in rc:
+            raise ValueError(f"reproduction config: missing key {key!r}")
+    known = _train_settings() - {"task", "rule", "structure", "gate", "seed", "device"}
+    for task, settings in rc["tasks"].items():
+        if task not in names.TASKS:
+            raise ValueError(f"reproduction config: unknown task {task!r}; known: {names.TASKS}")
+        for key in ("iterations", "batch_size"):
+            if key not in settings:
+                raise ValueError(f"reproduction config: task {task}: missing {key!r}")
+        extra = set(settings) - known
+        if extra:
+            raise ValueError(
+                f"reproduction config: task {task}: unknown settings {sorted(extra)}; "
+                f"`neuromod train` knows {sorted(known)}"
+            )
+    for job in jobs(rc):
+        if job["task"] not in rc["tasks"]:
+            raise ValueError(
+                f"reproduction config: grid uses task {job['task']!r} without settings"
+            )
+        if job["rule"] not in names.RULES:
+            raise ValueError(
+                f"reproduction config: unknown rule {job['rule']!r}; known: {names.RULES}"
+            )
+        dataset, gate = parse_structure(job["structure"])
+        if dataset is not None and dataset not in (rc.get("structures") or {}):
+            raise ValueError(
+                f"reproduction config: structure {job['structure']!r} needs dataset {dataset!r} "
+                "under `structures`"
+            )
+        if gate is not None and job["rule"] != "mdgl":
+            raise ValueError(f"reproduction config: gate in {job['structure']!r} needs rule mdgl")
+
+
+def parse_structure(name: str) -> tuple[str | None, str | None]:
+    """Split a structure name into (dataset, gate).
+
+    Examples
+    --------
+    >>> parse_structure("ei"), parse_structure("toy_cortex"), parse_structure("m1-label-permuted")
+    ((None, None), ('toy_cortex', None), ('m1', 'label-permuted'))
+    """
+    if name == "ei":
+        return None, None
+    # gate names may hold a hyphen themselves ("label-permuted"): try the longest match first
+    for gate in sorted(GATES, key=len, reverse=True):
+        if name.endswith(f"-{gate}") and len(name) > len(gate) + 1:
+            return name[: -len(gate) - 1], gate
+    if "-" in name:
+        dataset, _, gate = name.rpartition("-")
+        raise ValueError(f"structure {name!r}: unknown gate {gate!r}; known: {GATES}")
+    return name, None
+
+
+def jobs(rc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every (task, rule, structure, seed) of the grid, without duplicates, in config order."""
+    out, seen = [], set()
+    for entry in rc["grid"]:
+        for task, rule, structure, seed in itertools.product(
+            entry["tasks"], entry["rules"], entry["structures"], entry["seeds"]
+        ):
+            key = (task, rule, structure, int(seed))
+            if key not in seen:
+                seen.add(key)
+                out.append(dict(zip(("task", "rule", "structure", "seed"), key, strict=True)))
+    return out
+
+
+def _results(rc: dict[str, Any]) -> str:
+    return str(rc["results"]).rstrip("/")
+
+
+def _tail(job: dict[str, Any]) -> str:
+    return f"{job['task']}/{job['rule']}/{job['structure']}/seed{job['seed']}"
+
+
+def runs_dir(rc: dict[str, Any]) -> str:
+    """The published folder of this grid's runs (``runs`` in the config, default
+    ``experiments/runs/<name>``)."""
+    return str(rc.get("runs") or f"experiments/runs/{rc['name']}").rstrip("/")
+
+
+def local_runs_root(rc: dict[str, Any]) -> str:
+    """``<results>/runs``: the unpublished records, one folder per grid name below it."""
+    return f"{_results(rc)}/runs"
+
+
+def published_dir(rc: dict[str, Any], job: dict[str, Any]) -> str:
+    """``experiments/runs/<name>/<task>/<rule>/<structure>/seed<k>`` (or below ``runs``)."""
+    return f"{runs_dir(rc)}/{_tail(job)}"
+
+
+def record_dir(rc: dict[str, Any], job: dict[str, Any]) -> str:
+    """``<results>/runs/<name>/<task>/<rule>/<structure>/seed<k>``: the job's own record."""
+    return f"{local_runs_root(rc)}/{rc['name']}/{_tail(job)}"
+
+
+def job_dir(rc: dict[str, Any], job: dict[str, Any]) -> str:
+    """``<results>/train/<task>/<rule>/<structure>/seed<k>``: the ``neuromod train`` folder."""
+    return f"{_results(rc)}/train/{_tail(job)}"
+
+
+def _has_record(folder: str) -> bool:
+    d = Path(folder)
+    return (d / "metrics.csv").is_file() and (d / "summary.json").is_file()
+
+
+def is_finished(rc: dict[str, Any], job: dict[str, Any]) -> bool:
+    """Whether the job's record exists, published or not."""
+    return _has_record(published_dir(rc, job)) or _has_record(record_dir(rc, job))
+
+
+def targets(rc: dict[str, Any], *, publish: bool = False) -> list[str]:
+    """The record files of every job: the published ones when publishing; otherwise the job's
+    own record, or the published one where that already exists (so nothing is run again)."""
+    out = []
+    for j in jobs(rc):
+        pub = published_dir(rc, j)
+        folder = pub if publish or _has_record(pub) else record_dir(rc, j)
+        out += [f"{folder}/metrics.csv", f"{folder}/summary.json"]
+    return out
+
+
+def structure_file(rc: dict[str, Any], dataset: str) -> str:
+    return f"{_results(rc)}/structures/{dataset}/structure.npz"
+
+
+def options_file(rc: dict[str, Any], task: str) -> str:
+    return f"{_results(rc)}/options/{task}.json"
+
+
+def task_options(rc: dict[str, Any], task: str) -> dict[str, Any]:
+    """What goes through ``neuromod train --config``: the task's mappings (``task_options`` —
+    keyword arguments of the task —, ``network`` — overrides of its network settings)."""
+    s = rc["tasks"][task]
+    out = {
+        k: (v or {}) for k, v in s.items() if isinstance(v, dict) or v is None and k in _MAPPINGS
+    }
+    for key in _MAPPINGS:
+        out.setdefault(key, {})
+    return out
+
+
+def _flag_args(settings: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    scalars = {**{k: settings.get(k, d) for k, d in FLAGS.items()}, **settings}
+    for key, value in scalars.items():
+        if key in _MAPPINGS or isinstance(value, dict) or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args += [flag] if value else []
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def train_command(rc: dict[str, Any], job: dict[str, Any]) -> str:
+    """The ``neuromod train`` command line of one job (recorded verbatim in its summary.json)."""
+    s = rc["tasks"][job["task"]]
+    dataset, gate = parse_structure(job["structure"])
+    args = ["neuromod", "train", "--task", job["task"], "--rule", job["rule"]]
+    if dataset is not None:
+        args += ["--structure", structure_file(rc, dataset)]
+        if job["rule"] == "mdgl":
+            args += ["--gate", gate or "data"]
+    args += _flag_args(s)
+    args += [
+        "--seed", str(job["seed"]),
+        "--config", options_file(rc, job["task"]),
+        "--no-progress",
+        "--out", job_dir(rc, job),
+    ]  # fmt: skip
+    return shlex.join(args)
+
+
+def job_from_wildcards(wc: Any) -> dict[str, Any]:
+    return {"task": wc.task, "rule": wc.lrule, "structure": wc.structure, "seed": int(wc.seed)}
+
+
+def train_inputs(rc: dict[str, Any], job: dict[str, Any]) -> dict[str, str]:
+    """Inputs of a training job; none once it is finished, so a finished job is never rerun (and
+    nothing upstream of it is rebuilt) whatever the timestamps of a fresh clone."""
+    if is_finished(rc, job):
+        return {}
+    inputs = {"options": options_file(rc, job["task"])}
+    dataset, _ = parse_structure(job["structure"])
+    if dataset is not None:
+        inputs["structure"] = structure_file(rc, dataset)
+    return inputs
+
+
+def publish_inputs(rc: dict[str, Any], job: dict[str, Any]) -> dict[str, str]:
+    """Inputs of publishing a job's record: its own record; none once published."""
+    if _has_record(published_dir(rc, job)):
+        return {}
+    d = record_dir(rc, job)
+    return {"metrics": f"{d}/metrics.csv", "summary": f"{d}/summary.json"}
+
+
+def structure_inputs(rc: dict[str, Any], dataset: str) -> dict[str, str]:
+    d = rc["structures"][dataset]
+    if d["source"] == "toy":
+        return {"data": f"{_results(rc)}/data/{dataset}.h5ad"}
+    files = {"data": d["path"]}
+    if d.get("metadata"):
+        files["metadata"] = d["metadata"]
+    if d.get("abundances"):
+        files["abundances"] = d["abundances"]["table"]
+    return files
+
+
+def graph_args(rc: dict[str, Any], dataset: str, inputs: Any) -> str:
+    """Options of ``neuromod graph`` for one dataset (after the input file), shell-quoted."""
+    d = rc["structures"][dataset]
+    g = rc.get("graph") or {}
+    args = []
+    if d["source"] != "toy" and d.get("metadata"):
+        args += ["--metadata", str(inputs.metadata)]
+    args += [
+        "--groupby", d["groupby"],
+        "--resource", g.get("resource", "neuropeptides"),
+        "--method", g.get("method", "smith2019"),
+        "--n-perms", str(g.get("n_perms", 0)),
+    ]  # fmt: skip
+    ab = d.get("abundances")
+    if ab:  # tissue abundances from a taxonomy's cell counts (neuromod graph --abundances)
+        args += ["--abundances", str(inputs.abundances)]
+        for opt in ("key", "count", "via"):
+            if ab.get(opt):
+                args += [f"--abundance-{opt}", str(ab[opt])]
+    # extra options are split like a shell would and each word quoted: never run as shell code
+    args += shlex.split(str(g.get("extra_args") or ""))
+    return shlex.join(args)
+
+
+def job_json(job: dict[str, Any]) -> str:
+    return json.dumps(job, sort_keys=True)

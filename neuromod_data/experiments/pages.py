@@ -1,0 +1,575 @@
+"""The results page (``docs/results.md`` when published) and its figures, built from run folders.
+
+Runs are read with :func:`~neuromod_data.experiments.runs.find_runs` (layout
+``<grid>/<task>/<rule>/<structure>/seed<k>``), grouped by (grid, task, rule, structure) and
+summarised over seeds both ways (:mod:`neuromod_data.experiments.summary`); comparisons between
+rules and between MDGL gates use :func:`neuromod_data.experiments.stats.compare` on the authors'
+definition of the final loss. The page also lists what each grid still lacks (from the
+``reproduction*.yaml`` configs) with an estimate of its CPU time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuromod_data import names
+from neuromod_data._files import atomic_path
+from neuromod_data.experiments import grid as repro_grid
+from neuromod_data.experiments.curves import curves_figure
+from neuromod_data.experiments.runs import REPRODUCTION, Run, find_runs, group_runs
+from neuromod_data.experiments.stats import compare, detectable_effect, versus_published
+from neuromod_data.experiments.summary import (
+    SMOOTHING,
+    THRESHOLD,
+    WINDOW,
+    run_summary,
+    summarize,
+)
+
+__all__ = ["AUTHORS", "build_page", "estimate_seconds", "grid_configs", "pending"]
+
+#: Liu et al. 2021 PNAS, Fig. 3C (evidence accumulation, 5 runs a rule, B = 64, 2000 iterations):
+#: final loss mean ± SD, final accuracy and iterations to 80 %, all on the authors' definitions
+AUTHORS: dict[str, dict[str, float]] = {
+    "bptt": {"loss": 0.081, "loss_sd": 0.016, "accuracy": 0.98, "iters80": 140},
+    "mdgl": {"loss": 0.247, "loss_sd": 0.027, "accuracy": 0.90, "iters80": 420},
+    "eprop": {"loss": 0.49, "loss_sd": 0.11, "accuracy": 0.75, "iters80": 1040},
+}
+AUTHORS_RUNS = 5
+#: the order the paper finds (lowest loss first)
+RULE_ORDER = ("bptt", "mdgl", "eprop")
+#: gates a data gate is compared with, in this order ("shuffled": older runs' grid-shuffled)
+_CONTROLS = (*names.CONTROLS, "shuffled", "binary", "none")
+
+Key = tuple[str, str, str, str]
+
+
+# ----------------------------------------------------------------------------- formatting
+def _fmt(m: float | None, sd: float = math.nan, digits: int = 3) -> str:
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "—"
+    if math.isinf(m):
+        return "never"
+    s = f"{m:.{digits}f}"
+    return s if sd is None or math.isnan(sd) else f"{s} ± {sd:.{digits}f}"
+
+
+def _fmt_p(p: float) -> str:
+    return "—" if p is None or math.isnan(p) else f"{p:.2g}"
+
+
+def _fmt_ci(v: float, lo: float, hi: float, digits: int = 3) -> str:
+    if math.isnan(v):
+        return "—"
+    if math.isnan(lo):
+        return f"{v:+.{digits}f}"
+    return f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def _fmt_iters(s: dict[str, Any]) -> str:
+    if s["n_reached"] == 0:
+        return f"not reached (0/{s['n']})"
+    return f"{_fmt(s['iters_mean'], s['iters_sd'], 0)} ({s['n_reached']}/{s['n']})"
+
+
+def _fmt_points(points: list[int]) -> str:
+    lo, hi = min(points, default=0), max(points, default=0)
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+def _sort_key(key: Key) -> tuple:
+    grid, task, rule, structure = key
+    return (
+        grid,
+        task,
+        structure != "ei",
+        structure,
+        RULE_ORDER.index(rule) if rule in RULE_ORDER else 9,
+    )
+
+
+def _has_accuracy(runs: Sequence[Run]) -> bool:
+    return any(r.validation["accuracy"].notna().any() for r in runs)
+
+
+# ----------------------------------------------------------------------------- grids
+def grid_configs(config_dir: str | os.PathLike) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """``reproduction*.yaml`` configs of ``config_dir`` by grid name (unreadable ones skipped)."""
+    import yaml
+
+    out = {}
+    for p in sorted(Path(config_dir).glob("reproduction*.yaml")):
+        try:
+            rc = yaml.safe_load(p.read_text())["reproduction"]
+            out[rc["name"]] = (p, rc)
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            continue
+    return out
+
+
+def pending(rc: dict[str, Any], runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """Jobs of a grid that no run in ``runs`` (layout :data:`REPRODUCTION`) has done."""
+    done = {(r["task"], r["rule"], r["structure"], r.seed) for r in runs if r["grid"] == rc["name"]}
+    return [
+        j
+        for j in repro_grid.jobs(rc)
+        if (j["task"], j["rule"], j["structure"], j["seed"]) not in done
+    ]
+
+
+def load_timings(path: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """Rows of ``experiments/timings.json`` (seconds per iteration measured by
+    ``benchmarks/measure_iteration.py``); empty when there is no such file."""
+    if path is None or not Path(path).is_file():
+        return []
+    return list(json.loads(Path(path).read_text()).get("timings", []))
+
+
+def estimate_seconds(
+    job: dict[str, Any],
+    rc: dict[str, Any],
+    runs: Sequence[Run],
+    timings: Sequence[dict[str, Any]] = (),
+) -> float | None:
+    """CPU seconds (one core) of a pending job, from the best evidence there is: the median over
+    finished runs of the same task and rule at the job's batch size (validation included); else
+    the seconds per iteration measured at that batch size (``timings``); else finished runs of that
+    task and rule at another batch size, scaled linearly; None when nothing exists."""
+    s = rc["tasks"][job["task"]]
+    batch = int(s["batch_size"])
+    same, scaled = [], []
+    for r in runs:
+        if r["task"] != job["task"] or r["rule"] != job["rule"] or r.seconds is None:
+            continue
+        if not r.iterations_done:
+            continue
+        b = r.batch_size or batch
+        rate = r.seconds / r.iterations_done
+        (same if b == batch else scaled).append(rate * batch / b)
+    if same:
+        return float(np.median(same)) * s["iterations"]
+    exact = [
+        t["seconds_per_iteration"]
+        for t in timings
+        if (t["task"], t["rule"], int(t["batch_size"])) == (job["task"], job["rule"], batch)
+    ]
+    if exact:
+        return float(np.median(exact)) * s["iterations"]
+    return float(np.median(scaled)) * s["iterations"] if scaled else None
+
+
+def _comparisons(keys: list[Key]) -> list[tuple[Key, Key]]:
+    """Rule pairs on the E/I network, and each data gate against each control on its neurons."""
+    out = []
+    for grid, task in sorted({(k[0], k[1]) for k in keys}):
+        have = {(k[2], k[3]) for k in keys if k[0] == grid and k[1] == task}
+        for a, b in (("bptt", "mdgl"), ("mdgl", "eprop"), ("bptt", "eprop")):
+            if (a, "ei") in have and (b, "ei") in have:
+                out.append(((grid, task, a, "ei"), (grid, task, b, "ei")))
+        gated: dict[str, dict[str, str]] = {}
+        for rule, structure in have:
+            if rule != "mdgl" or structure == "ei":
+                continue
+            try:
+                dataset, gate = repro_grid.parse_structure(structure)
+            except ValueError:
+                continue
+            gated.setdefault(dataset, {})[gate or "data"] = structure
+        for dataset in sorted(gated):
+            gates = gated[dataset]
+            if "data" not in gates:
+                continue
+            for control in _CONTROLS:
+                if control in gates:
+                    out.append(
+                        ((grid, task, "mdgl", gates["data"]), (grid, task, "mdgl", gates[control]))
+                    )
+    return out
+
+
+def _relpath(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+
+
+def _save(fig: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+
+
+# ----------------------------------------------------------------------------- the page
+def build_page(
+    runs: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    figures: str | os.PathLike,
+    *,
+    config_dir: str | os.PathLike | None = None,
+    notes: str | os.PathLike | None = None,
+    timings: str | os.PathLike | None = None,
+    window: float = WINDOW,
+    points: int = SMOOTHING,
+    threshold: float = THRESHOLD,
+    command: str = "neuromod results page",
+) -> str:
+    """Write the results page (Markdown) and its figures; return the page's text.
+
+    Parameters
+    ----------
+    runs
+        Folder(s) of runs in the layout ``<grid>/<task>/<rule>/<structure>/seed<k>/``.
+    out, figures
+        The page and the folder of its PNG figures (linked relative to the page).
+    config_dir
+        Folder of ``reproduction*.yaml``: the grids whose pending jobs are listed.
+    notes
+        Hand-written Markdown included near the top (the interpretation of the numbers).
+    timings
+        ``timings.json`` with measured seconds per iteration (estimates of pending jobs).
+    window, points, threshold
+        The authors' definitions: final loss averaged over the last ``window`` iterations,
+        accuracy smoothed over ``points`` validation points, learned at ``threshold``.
+    command
+        How the page was made (named in its first lines).
+    """
+    out, figures = Path(out), Path(figures)
+    roots = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
+    found = find_runs(roots, layout=REPRODUCTION)
+    groups = group_runs(found, REPRODUCTION)
+    keys: list[Key] = sorted(groups, key=_sort_key)  # type: ignore[arg-type]
+    opts = {"window": window, "points": points, "threshold": threshold}
+    summary = {k: summarize(groups[k], **opts) for k in keys}
+    configs = grid_configs(config_dir) if config_dir is not None else {}
+    timing_rows = load_timings(timings)
+    roots_text = ", ".join(f"`{Path(r).as_posix()}/`" for r in roots)
+
+    L: list[str] = [
+        "# Results: reproduction of Liu et al. 2021 (Fig. 3C) and data-derived modulation",
+        "",
+        f"Generated by `{command}` from the runs in {roots_text} (each run: `metrics.csv` + "
+        "`summary.json` with its exact command, settings, machine, run time and git commit). Do "
+        "not edit by hand; the commentary comes from `experiments/notes.md`.",
+        "",
+        f"Runs found: **{len(found)}** in {len(groups)} groups (grid · task · rule · structure).",
+        "",
+    ]
+    if notes is not None and Path(notes).is_file():
+        L += [Path(notes).read_text().rstrip(), ""]
+
+    L += [
+        "## How the numbers are computed",
+        "",
+        'Each run is summarised two ways (docs/design.md, "Summary statistics"):',
+        "",
+        "- **ours**: the last validation point (task loss, accuracy); iterations to "
+        f"{threshold:.0%}: the first validation iteration with accuracy ≥ {threshold} (mean ± SD "
+        "over the seeds that got there, their count in brackets);",
+        f"- **the authors'**: the mean validation *total* loss (task loss + firing-rate "
+        f"regulariser; equal to the task loss for runs trained without it) over the validation "
+        f'points of the last {window:g} iterations ("pts": how many points that is per run); '
+        f"iterations to {threshold:.0%}: the first centre iteration of a {points}-point moving "
+        "average of the validation accuracy that reaches it, then the **median** over seeds "
+        "(a seed that never gets there counts as infinitely late).",
+        "",
+        "Over seeds: mean ± sample SD (ddof = 1). Comparisons with the published numbers and "
+        "between rules or gates use the authors' definition.",
+        "",
+    ]
+
+    # --- status of every grid
+    grid_names = sorted({r["grid"] for r in found} | set(configs))
+    L += ["## Grids and what is still pending", ""]
+    L += ["| grid | config | jobs | finished | pending | est. CPU time of pending (h, one core) |"]
+    L += ["|---|---|---:|---:|---:|---:|"]
+    for g in grid_names:
+        if g in configs:
+            path, rc = configs[g]
+            try:
+                jobs = repro_grid.jobs(rc)
+                todo = pending(rc, found)
+            except (KeyError, TypeError, ValueError):
+                L += [f"| {g} | `{path.as_posix()}` (unreadable grid) | — | — | — | — |"]
+                continue
+            est = [estimate_seconds(j, rc, found, timing_rows) for j in todo]
+            known = [e for e in est if e is not None]
+            est_s = f"{sum(known) / 3600:.1f}" if known else "—"
+            if len(known) < len(est):
+                est_s += f" (+{len(est) - len(known)} jobs with no measured cost)"
+            L += [
+                f"| {g} | `{path.as_posix()}` | {len(jobs)} | {len(jobs) - len(todo)} | "
+                f"{len(todo)} | {est_s if todo else '0'} |"
+            ]
+        else:
+            L += [f"| {g} | — | — | {sum(r['grid'] == g for r in found)} | — | — |"]
+    L += [
+        "",
+        "Complete a grid (finished jobs are never rerun; an interrupted job resumes from its "
+        "checkpoint in `results/reproduction/<grid>/train/` if that folder is still there; "
+        "`publish=true` copies each finished run into `experiments/runs/` and writes this page):",
+        "",
+        "```bash",
+    ]
+    L += [
+        f"snakemake -s workflows/rules/reproduction.smk --configfile {configs[g][0].as_posix()} "
+        "--cores 2 --rerun-triggers mtime --keep-going --config publish=true reproduce"
+        for g in grid_names
+        if g in configs
+    ]
+    L += ["```", ""]
+
+    if timing_rows:
+        L += [
+            "Seconds per training iteration measured by `benchmarks/measure_iteration.py` (one "
+            "thread, E/I network, machine shared with other work: upper bounds), used for the "
+            "estimates above only where no run of the same task, rule and batch size has "
+            "finished:",
+            "",
+            "| task | rule | batch | s / iteration | measured at | machine |",
+            "|---|---|---:|---:|---|---|",
+        ]
+        for t in sorted(timing_rows, key=lambda r: (r["task"], r["rule"], r["batch_size"])):
+            m = t.get("machine") or {}
+            L += [
+                f"| {t['task']} | {t['rule']} | {t['batch_size']} | "
+                f"{t['seconds_per_iteration']:.2f} | {t.get('measured_at', '?')} | "
+                f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores |"
+            ]
+        L += [""]
+
+    L += _authors_section(keys, groups, summary, opts)
+    L += _groups_section(keys, summary, threshold)
+    L += _statistics_section(keys, groups, opts)
+
+    # --- figures
+    L += ["## Learning curves", ""]
+    for grid, task in sorted({(k[0], k[1]) for k in keys}):
+        rule_keys = [k for k in keys if k[:2] == (grid, task) and k[3] == "ei"]
+        if rule_keys:
+            p = figures / f"{grid}_{task}_rules.png"
+            fig = curves_figure(
+                {k[2]: groups[k] for k in rule_keys},
+                title=f"{grid} · {task} · rules on the E/I network",
+            )
+            _save(fig, p)
+            L += [f"![{grid} {task} rules]({_relpath(p, out.parent)})", ""]
+        datasets: dict[str, list[Key]] = {}
+        for k in keys:
+            if k[:2] != (grid, task) or k[3] == "ei":
+                continue
+            try:
+                dataset, _ = repro_grid.parse_structure(k[3])
+            except ValueError:
+                continue
+            datasets.setdefault(str(dataset), []).append(k)
+        for d, struct_keys in sorted(datasets.items()):
+            p = figures / f"{grid}_{task}_{d}_gates.png"
+            fig = curves_figure(
+                {f"{k[2]} · {k[3]}": groups[k] for k in struct_keys},
+                title=f"{grid} · {task} · MDGL gates on {d} types",
+            )
+            _save(fig, p)
+            L += [f"![{grid} {task} {d}]({_relpath(p, out.parent)})", ""]
+
+    L += _provenance_section(found, keys, groups, configs, grid_names)
+    text = "\n".join(L) + "\n"
+    with atomic_path(out, suffix=".md") as tmp:
+        tmp.write_text(text)
+    return text
+
+
+def _authors_section(keys: list[Key], groups: dict, summary: dict, opts: dict) -> list[str]:
+    threshold = opts["threshold"]
+    L = ["## Evidence accumulation (Fig. 3C): ours next to the authors'", ""]
+    rows = [k for k in keys if k[1] == "evidence_accumulation" and k[3] == "ei"]
+    if not rows:
+        return L + ["No evidence-accumulation runs on the E/I network yet.", ""]
+    L += [
+        "| grid | rule | iterations | batch | n | final loss, authors' def. (pts) | published "
+        "| Δ / published SD | final loss, ours (last point) | accuracy, last point | published "
+        f"| iters to {threshold:.0%}, authors' def. (median) | published "
+        f"| iters to {threshold:.0%}, ours |",
+        "|---|---|---:|---:|---:|---|---|---:|---|---|---|---:|---:|---|",
+    ]
+    for k in rows:
+        s = summary[k]
+        a = AUTHORS.get(k[2])
+        batches = sorted({r.batch_size for r in groups[k] if r.batch_size is not None})
+        if a:
+            losses = [p["window_loss"] for p in _per_run(groups[k], opts)]
+            vs = versus_published(losses, a["loss"], a["loss_sd"], AUTHORS_RUNS)
+            z = f"{vs['z']:+.2f}" + (" ✓" if abs(vs["z"]) <= 1 else "")
+            pub = (_fmt(a["loss"], a["loss_sd"]), f"{a['accuracy']:.2f}", f"{a['iters80']:g}")
+        else:
+            z, pub = "—", ("—", "—", "—")
+        L += [
+            f"| {k[0]} | {k[2]} | {'/'.join(map(str, s['iterations']))} | "
+            f"{'/'.join(map(str, batches)) or '?'} | {s['n']} | "
+            f"{_fmt(s['window_loss_mean'], s['window_loss_sd'])} ({_fmt_points(s['window_points'])}) "
+            f"| {pub[0]} | {z} | {_fmt(s['loss_mean'], s['loss_sd'])} | "
+            f"{_fmt(s['acc_mean'], s['acc_sd'], 2)} | {pub[1]} | "
+            f"{_fmt(s['smoothed_iters_median'], math.nan, 0)} | {pub[2]} | {_fmt_iters(s)} |"
+        ]
+    L += [
+        "",
+        f"Published: Liu et al. 2021 PNAS, {AUTHORS_RUNS} runs a rule, B = 64, 2000 iterations "
+        '(docs/design.md, "Evidence accumulation"). Δ / published SD: (our mean − published '
+        "mean) / published SD on the authors' definition; ✓ within one published SD.",
+        "",
+    ]
+    for grid in sorted({k[0] for k in rows}):
+        for label, field in (
+            ("the authors' definition", "window_loss_mean"),
+            ("ours", "loss_mean"),
+        ):
+            means = {k[2]: summary[k][field] for k in rows if k[0] == grid}
+            if not all(r in means and not math.isnan(means[r]) for r in RULE_ORDER):
+                continue
+            order = sorted(RULE_ORDER, key=means.get)
+            holds = order == list(RULE_ORDER)
+            L += [
+                f"- grid `{grid}`, {label}: mean final loss {' < '.join(order)} — the paper's "
+                f"BPTT < MDGL < e-prop {'**holds**' if holds else '**does not hold**'}."
+            ]
+    return L + [""]
+
+
+def _groups_section(keys: list[Key], summary: dict, threshold: float) -> list[str]:
+    L = ["## All groups", ""]
+    L += [
+        "| grid | task | rule | structure | n | seeds | iterations | final loss, authors' def. "
+        "(pts) | final loss, ours | accuracy, last point | iters to 80 %, authors' def. | "
+        "iters to 80 %, ours | per-seed, ours | s / iteration |",
+        "|---|---|---|---|---:|---|---:|---|---|---|---:|---|---|---:|",
+    ]
+    for k in keys:
+        s = summary[k]
+        has_acc = not math.isnan(s["acc_mean"])
+        per_seed = ", ".join("—" if h is None else str(h) for h in s["iters"])
+        L += [
+            f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {s['n']} | {','.join(map(str, s['seeds']))} | "
+            f"{'/'.join(map(str, s['iterations']))} | "
+            f"{_fmt(s['window_loss_mean'], s['window_loss_sd'], 4)} "
+            f"({_fmt_points(s['window_points'])}) | {_fmt(s['loss_mean'], s['loss_sd'], 4)} | "
+            f"{_fmt(s['acc_mean'], s['acc_sd'], 2) if has_acc else 'n/a'} | "
+            f"{_fmt(s['smoothed_iters_median'], math.nan, 0) if has_acc else 'n/a'} | "
+            f"{_fmt_iters(s) if has_acc else 'n/a'} | {per_seed if has_acc else 'n/a'} | "
+            f"{_fmt(s['seconds_per_iteration'], math.nan, 2)} |"
+        ]
+    L += [
+        "",
+        f'Iterations to {threshold:.0%}, authors\' definition: median over seeds; "never" when '
+        "more than half of the seeds never reach it. Pattern generation has no accuracy (MSE "
+        "loss).",
+        "",
+    ]
+    return L
+
+
+def _statistics_section(keys: list[Key], groups: dict, opts: dict[str, Any]) -> list[str]:
+    L = ["## Statistics (final loss, authors' definition)", ""]
+    pairs = _comparisons(keys)
+    if not pairs:
+        return L + ["No pairs of groups to compare yet.", ""]
+    L += [
+        "| grid | task | A | B | n A | n B | mean A − mean B [95 % CI] | Welch t (df) | p (Welch) "
+        "| Hedges' g [95 % CI] | p (Mann–Whitney) | smallest detectable difference |",
+        "|---|---|---|---|---:|---:|---|---|---:|---|---:|---:|",
+    ]
+    sizes = set()
+    for a, b in pairs:
+        xa = [p["window_loss"] for p in _per_run(groups[a], opts)]
+        xb = [p["window_loss"] for p in _per_run(groups[b], opts)]
+        c = compare(xa, xb)
+        sizes.add((c["n_a"], c["n_b"]))
+        tdf = "—" if math.isnan(c["t"]) else f"{c['t']:.2f} ({c['df']:.1f})"
+        L += [
+            f"| {a[0]} | {a[1]} | {a[2]} · {a[3]} | {b[2]} · {b[3]} | {c['n_a']} | {c['n_b']} | "
+            f"{_fmt_ci(c['diff'], c['diff_low'], c['diff_high'], 4)} | {tdf} | "
+            f"{_fmt_p(c['p_welch'])} | {_fmt_ci(c['g'], c['g_low'], c['g_high'], 2)} | "
+            f"{_fmt_p(c['p_mwu'])} | {_fmt(c['detectable'], math.nan, 4)} |"
+        ]
+    L += [
+        "",
+        "Two-sided tests over seeds (one final loss per seed), no correction for the number of "
+        "comparisons. CI of the difference: Welch; Hedges' g: difference over the pooled SD, "
+        "small-sample corrected, interval from the noncentral t distribution. The smallest "
+        "possible two-sided Mann–Whitney p is 0.1 at 3 against 3 and 0.008 at 5 against 5.",
+        "",
+    ]
+    for n_a, n_b in sorted(sizes):
+        delta = detectable_effect(n_a, n_b)
+        if math.isnan(delta):
+            continue
+        L += [
+            f"**Power.** With {n_a} seeds against {n_b}, a two-sided t-test at α = 0.05 detects "
+            f"a difference of {delta:.2f} pooled SDs with probability 0.8; smaller true "
+            "differences are likely to be missed. The last column gives that difference in loss "
+            "units (× the pooled SD of the two groups): a difference below it is not ruled out "
+            "by a non-significant test.",
+            "",
+        ]
+    return L
+
+
+def _per_run(runs: Sequence[Run], opts: dict[str, Any]) -> list[dict[str, Any]]:
+    return [run_summary(r, **opts) for r in runs]
+
+
+def _provenance_section(
+    found: list[Run],
+    keys: list[Key],
+    groups: dict,
+    configs: dict,
+    grid_names: list[str],
+) -> list[str]:
+    L = ["## Machine, run time and provenance", ""]
+    machines = {json.dumps(r.summary.get("machine", {}), sort_keys=True) for r in found}
+    for m in sorted(machines):
+        d = json.loads(m)
+        if d:
+            L += [
+                f"- machine: {d.get('cpu', '?')}, {d.get('cores', '?')} cores, "
+                f"{d.get('memory_gb', '?')} GB RAM (shared with other work while these ran: "
+                "timings are noisy upper bounds)"
+            ]
+    tv = sorted({str(r.summary.get("torch")) for r in found if r.summary.get("torch")})
+    if tv:
+        L += [f"- torch {', '.join(tv)}, CPU, one thread per job, `nice -n 19`"]
+    total = sum(r.seconds or 0.0 for r in found)
+    L += [
+        f"- total training time of the runs listed: {total / 3600:.2f} h (sum over jobs, "
+        "wall-clock inside `train`)"
+    ]
+    commits = sorted(
+        {str(r.summary.get("git_commit"))[:10] for r in found if r.summary.get("git_commit")}
+    )
+    if commits:
+        L += [f"- git commits the runs started from ({len(commits)}): {', '.join(commits)}"]
+    dirty = [r for r in found if (r.summary.get("uncommitted_files_in_models_at_start") or 0) > 0]
+    if found:
+        L += [
+            f"- runs that started while files under models/ or neuromod_data/ had uncommitted "
+            f"changes: {len(dirty)} of {len(found)} (see each summary.json)"
+        ]
+    L += ["", "Example training command of each group (every run's own is in its `summary.json`):"]
+    L += ["", "```bash"]
+    L += [groups[k][0].summary["command"] for k in keys if groups[k][0].summary.get("command")]
+    L += ["```", ""]
+    for g in grid_names:
+        if g in configs:
+            path, _ = configs[g]
+            L += [
+                f"Config of grid `{g}` (`{path.as_posix()}`):",
+                "",
+                "```yaml",
+                path.read_text().rstrip(),
+                "```",
+                "",
+            ]
+    return L

@@ -1,0 +1,176 @@
+"""The reproduction grid on hand-made settings: jobs, names, folders, commands, finished jobs."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from neuromod_data import names
+from neuromod_data.experiments import grid
+
+
+@pytest.fixture
+def rc(tmp_path):
+    return {
+        "name": "g",
+        "results": str(tmp_path / "results"),
+        "runs": str(tmp_path / "runs" / "g"),
+        "tasks": {
+            "evidence_accumulation": {
+                "iterations": 20,
+                "batch_size": 4,
+                "validate_every": 10,
+                "l1": 0.01,
+                "rate_reg": 0.1,
+                "task_options": {"T": 300},
+            },
+            "pattern_generation": {"iterations": 5, "batch_size": 1},
+        },
+        "structures": {"toy": {"source": "toy", "n_cells": 100, "seed": 0, "groupby": "x"}},
+        "graph": {"extra_args": "--no-figures $(touch HACKED)"},
+        "grid": [
+            {
+                "tasks": ["evidence_accumulation", "pattern_generation"],
+                "rules": ["bptt", "mdgl"],
+                "structures": ["ei"],
+                "seeds": [0, 1],
+            },
+            {
+                "tasks": ["evidence_accumulation"],
+                "rules": ["mdgl"],
+                "structures": ["toy-data", "toy-label-permuted", "toy-ei"],
+                "seeds": [0, 1],
+            },
+            {  # repeats are listed once
+                "tasks": ["evidence_accumulation"],
+                "rules": ["bptt"],
+                "structures": ["ei"],
+                "seeds": [1],
+            },
+        ],
+    }
+
+
+def test_jobs_are_every_combination_once(rc):
+    grid.validate(rc)
+    jobs = grid.jobs(rc)
+    assert len(jobs) == 2 * 2 * 2 + 3 * 2
+    assert len({tuple(j.values()) for j in jobs}) == len(jobs)
+    assert jobs[0] == {
+        "task": "evidence_accumulation",
+        "rule": "bptt",
+        "structure": "ei",
+        "seed": 0,
+    }
+
+
+@pytest.mark.parametrize("gate", names.GATES)
+def test_every_gate_of_the_shared_vocabulary_parses(gate):
+    assert grid.parse_structure(f"m1_tissue-{gate}") == ("m1_tissue", gate)
+
+
+def test_structure_names():
+    assert grid.parse_structure("ei") == (None, None)
+    assert grid.parse_structure("toy_cortex") == ("toy_cortex", None)
+    with pytest.raises(ValueError, match="unknown gate 'sorted'"):
+        grid.parse_structure("toy_cortex-sorted")
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda rc: rc.pop("results"), "missing key 'results'"),
+        (lambda rc: rc["tasks"].update(sorting={"iterations": 1, "batch_size": 1}), "unknown task"),
+        (lambda rc: rc["tasks"]["pattern_generation"].update(lr_decay=0.5), "lr_decay"),
+        (lambda rc: rc["tasks"]["pattern_generation"].pop("batch_size"), "missing 'batch_size'"),
+        (lambda rc: rc["grid"][0]["rules"].append("sgd"), "unknown rule 'sgd'"),
+        (lambda rc: rc["grid"][1]["structures"].append("m1-data"), "needs dataset 'm1'"),
+        (lambda rc: rc["grid"].append({"tasks": ["delayed_match"], "rules": ["bptt"],
+                                       "structures": ["ei"], "seeds": [0]}), "without settings"),
+        (lambda rc: rc["grid"].append({"tasks": ["evidence_accumulation"], "rules": ["bptt"],
+                                       "structures": ["toy-uniform"], "seeds": [0]}), "needs rule mdgl"),
+    ],
+)  # fmt: skip
+def test_inconsistent_grids_are_refused(rc, change, match):
+    change(rc)
+    with pytest.raises(ValueError, match=match):
+        grid.validate(rc)
+
+
+def test_train_command_flags_and_options(rc):
+    job = {
+        "task": "evidence_accumulation",
+        "rule": "mdgl",
+        "structure": "toy-label-permuted",
+        "seed": 1,
+    }
+    args = shlex.split(grid.train_command(rc, job))
+    flag = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+    assert args[:2] == ["neuromod", "train"]
+    assert flag["--gate"] == "label-permuted" and flag["--seed"] == "1"
+    assert flag["--iterations"] == "20" and flag["--batch-size"] == "4"
+    assert flag["--validate-every"] == "10" and flag["--lr"] == "0.0025"  # the default
+    assert flag["--structure"] == f"{rc['results']}/structures/toy/structure.npz"
+    assert (
+        flag["--out"]
+        == f"{rc['results']}/train/evidence_accumulation/mdgl/toy-label-permuted/seed1"
+    )
+    assert flag["--l1"] == "0.01" and flag["--rate-reg"] == "0.1"  # every single value: a flag
+    # mappings go through --config
+    assert grid.task_options(rc, "evidence_accumulation") == {
+        "task_options": {"T": 300},
+        "network": {},
+    }
+    bptt = {"task": "pattern_generation", "rule": "bptt", "structure": "ei", "seed": 0}
+    assert "--gate" not in grid.train_command(rc, bptt)
+    assert "--gate data" in grid.train_command(rc, {**job, "structure": "toy"})
+
+
+def test_records_finished_jobs_and_targets(rc, tmp_path):
+    job = {"task": "pattern_generation", "rule": "bptt", "structure": "ei", "seed": 0}
+    local = grid.record_dir(rc, job)
+    published = grid.published_dir(rc, job)
+    assert local == f"{rc['results']}/runs/g/pattern_generation/bptt/ei/seed0"
+    assert published == f"{rc['runs']}/pattern_generation/bptt/ei/seed0"
+    assert not grid.is_finished(rc, job)
+    assert grid.train_inputs(rc, job) == {
+        "options": f"{rc['results']}/options/pattern_generation.json"
+    }
+    assert f"{local}/metrics.csv" in grid.targets(rc)
+    assert f"{published}/metrics.csv" in grid.targets(rc, publish=True)
+    # a published record finishes the job whether or not the local one exists
+    from pathlib import Path
+
+    Path(published).mkdir(parents=True)
+    for name in ("metrics.csv", "summary.json"):
+        (Path(published) / name).write_text("x")
+    assert grid.is_finished(rc, job)
+    assert grid.train_inputs(rc, job) == {} and grid.publish_inputs(rc, job) == {}
+    assert f"{published}/metrics.csv" in grid.targets(rc)  # nothing to run for it
+    mdgl = {"task": "evidence_accumulation", "rule": "mdgl", "structure": "toy-ei", "seed": 0}
+    assert grid.train_inputs(rc, mdgl)["structure"].endswith("structures/toy/structure.npz")
+    assert grid.publish_inputs(rc, mdgl)["metrics"] == f"{grid.record_dir(rc, mdgl)}/metrics.csv"
+
+
+def test_graph_options_never_run_as_shell_code(rc):
+    class Inputs:
+        metadata, abundances = "meta data.csv", "sizes.csv"
+
+    args = grid.graph_args(rc, "toy", Inputs())
+    words = shlex.split(args)
+    assert words[-3:] == ["--no-figures", "$(touch", "HACKED)"]  # separate, quoted words
+    assert "'$(touch'" in args
+    rc["structures"]["m1"] = {
+        "source": "local", "path": "c.csv", "metadata": "m.csv", "groupby": "RNA family",
+        "abundances": {"table": "sizes.csv", "via": "RNA type"},
+    }  # fmt: skip
+    words = shlex.split(grid.graph_args(rc, "m1", Inputs()))
+    assert words[:2] == ["--metadata", "meta data.csv"]
+    assert words[words.index("--groupby") + 1] == "RNA family"
+    assert words[words.index("--abundance-via") + 1] == "RNA type"
+    assert grid.structure_inputs(rc, "m1") == {
+        "data": "c.csv",
+        "metadata": "m.csv",
+        "abundances": "sizes.csv",
+    }

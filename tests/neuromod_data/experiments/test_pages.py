@@ -1,0 +1,185 @@
+"""The results page on tiny run folders: the numbers in its tables against direct computations,
+its figures, the pending jobs of a hand-made grid. Prose is not checked, only table cells."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats as sps
+
+from neuromod_data.experiments import pages
+
+EA = "evidence_accumulation"
+ITS = list(range(0, 201, 25))  # 0 ... 200: the last 100 iterations hold 5 points
+
+
+def curve(end_loss, end_acc, offset=0.0):
+    """A validation curve falling linearly to ``end_loss``; total loss = loss + offset."""
+    n = len(ITS)
+    loss = np.linspace(0.7, end_loss, n)
+    acc = np.linspace(0.5, end_acc, n)
+    return [(it, float(lo), float(a), float(lo + offset)) for it, lo, a in zip(ITS, loss, acc)]
+
+
+FINALS = {  # rule: final validation loss of each seed
+    "bptt": [0.10, 0.12, 0.08],
+    "mdgl": [0.25, 0.30, 0.20],
+    "eprop": [0.45, 0.50, 0.55],
+}
+
+
+@pytest.fixture
+def runs(tmp_path, make_run):
+    root = tmp_path / "runs"
+    for rule, finals in FINALS.items():
+        for seed, f in enumerate(finals):
+            make_run(
+                root / f"g/{EA}/{rule}/ei/seed{seed}",
+                curve(f, 0.95 if rule != "eprop" else 0.7, offset=0.01),
+                seconds=100.0,
+                batch_size=64,
+                command=f"neuromod train --rule {rule} --seed {seed}",
+            )
+    for gate, finals in (("data", [0.40, 0.42, 0.44]), ("label-permuted", [0.41, 0.45, 0.49])):
+        for seed, f in enumerate(finals):
+            make_run(root / f"g/{EA}/mdgl/toy-{gate}/seed{seed}", curve(f, 0.8))
+    return root
+
+
+def table_rows(text: str, heading: str) -> list[list[str]]:
+    block = text[text.index(heading) :].split("\n## ", 1)[0]
+    rows = [line for line in block.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in r.strip("|").split("|")] for r in rows[1:]]  # header dropped
+
+
+def window_means(rule_or_structure: str, runs_root) -> np.ndarray:
+    """The authors' final loss of each seed, straight from the CSV files with pandas."""
+    out = []
+    for path in sorted(runs_root.glob(f"g/{EA}/*/{rule_or_structure}/seed*/metrics.csv")):
+        m = pd.read_csv(path)
+        v = m[m.split == "validation"]
+        out.append(v.loc[v.iteration >= v.iteration.max() - 100, "total_loss"].mean())
+    return np.array(out)
+
+
+def test_authors_table_against_pandas(runs, tmp_path):
+    out = tmp_path / "docs" / "results.md"
+    text = pages.build_page(runs, out, tmp_path / "docs" / "figures")
+    assert out.read_text() == text
+    rows = {r[1]: r for r in table_rows(text, "## Evidence accumulation")}
+    assert list(rows) == ["bptt", "mdgl", "eprop"]
+    for rule, finals in FINALS.items():
+        r = rows[rule]
+        w = np.array(
+            [
+                np.mean(np.linspace(0.7, f, len(ITS))[-5:]) + 0.01  # total = task loss + 0.01
+                for f in finals
+            ]
+        )
+        assert r[5] == f"{w.mean():.3f} ± {w.std(ddof=1):.3f} (5)"
+        assert r[8] == f"{np.mean(finals):.3f} ± {np.std(finals, ddof=1):.3f}"  # ours: last point
+        a = pages.AUTHORS[rule]
+        assert float(r[7].split()[0]) == pytest.approx(
+            (w.mean() - a["loss"]) / a["loss_sd"], abs=0.01
+        )
+        assert r[3] == "64" and r[4] == "3"
+
+
+def test_iterations_to_80_both_ways(runs, tmp_path):
+    text = pages.build_page(runs, tmp_path / "r.md", tmp_path / "f")
+    rows = {r[1]: r for r in table_rows(text, "## Evidence accumulation")}
+    acc = np.linspace(0.5, 0.95, len(ITS))
+    first = ITS[int(np.argmax(acc >= 0.8))]
+    smooth = np.convolve(acc, np.ones(5) / 5, "valid")
+    centre = ITS[2 + int(np.argmax(smooth >= 0.8))]
+    assert rows["bptt"][11] == f"{centre}" and rows["bptt"][13] == f"{first} ± 0 (3/3)"
+    assert rows["eprop"][11] == "never" and rows["eprop"][13] == "not reached (0/3)"
+
+
+def test_statistics_rows_against_scipy(runs, tmp_path):
+    text = pages.build_page(runs, tmp_path / "r.md", tmp_path / "f")
+    stats_rows = table_rows(text, "## Statistics")
+    pairs = [(r[2], r[3]) for r in stats_rows]
+    assert pairs == [
+        ("bptt · ei", "mdgl · ei"),
+        ("mdgl · ei", "eprop · ei"),
+        ("bptt · ei", "eprop · ei"),
+        ("mdgl · toy-data", "mdgl · toy-label-permuted"),
+    ]
+    a, b = window_means("toy-data", runs), window_means("toy-label-permuted", runs)
+    row = stats_rows[3]
+    ref = sps.ttest_ind(a, b, equal_var=False)
+    ci = ref.confidence_interval()
+    assert row[6] == f"{a.mean() - b.mean():+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
+    assert row[7].startswith(f"{ref.statistic:.2f} (")
+    assert row[8] == f"{ref.pvalue:.2g}"
+    sp = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    from neuromod_data.experiments.stats import detectable_effect
+
+    assert float(row[11]) == pytest.approx(detectable_effect(3, 3) * sp, abs=1e-4)
+
+
+def test_ordering_and_figures(runs, tmp_path):
+    out = tmp_path / "docs" / "results.md"
+    text = pages.build_page(runs, out, tmp_path / "docs" / "figures")
+    figs = sorted(p.name for p in (tmp_path / "docs" / "figures").glob("*.png"))
+    assert figs == [f"g_{EA}_rules.png", f"g_{EA}_toy_gates.png"]
+    assert f"](figures/g_{EA}_rules.png)" in text
+    for p in (tmp_path / "docs" / "figures").glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "mean final loss bptt < mdgl < eprop" in text
+
+
+def test_pending_jobs_of_a_grid_and_notes(runs, tmp_path):
+    configs = tmp_path / "config"
+    configs.mkdir()
+    rc = {
+        "name": "g",
+        "results": "results/x",
+        "tasks": {EA: {"iterations": 200, "batch_size": 64}},
+        "grid": [
+            {"tasks": [EA], "rules": ["bptt", "mdgl"], "structures": ["ei"], "seeds": [0, 1, 2, 3]}
+        ],
+    }
+    (configs / "reproduction_x.yaml").write_text(yaml.safe_dump({"reproduction": rc}))
+    notes = tmp_path / "notes.md"
+    notes.write_text("Hand-written commentary.\n")
+    text = pages.build_page(
+        runs, tmp_path / "r.md", tmp_path / "f", config_dir=configs, notes=notes
+    )
+    assert "Hand-written commentary." in text
+    (row,) = table_rows(text, "## Grids")
+    # 8 jobs, 6 done; pending bptt 3 and mdgl 3 at 100 s / 200 iterations (B = 64) each
+    assert row[:5] == ["g", f"`{(configs / 'reproduction_x.yaml').as_posix()}`", "8", "6", "2"]
+    assert float(row[5]) == pytest.approx(2 * 100.0 / 3600, abs=0.05)
+    assert [(j["rule"], j["seed"]) for j in pages.pending(rc, pages.find_runs(runs))] == [
+        ("bptt", 3),
+        ("mdgl", 3),
+    ]
+
+
+def test_cpu_estimate_prefers_runs_at_the_same_batch(runs):
+    found = pages.find_runs(runs)
+    job = {"task": EA, "rule": "bptt", "structure": "ei", "seed": 9}
+    timings = [
+        {"task": EA, "rule": "bptt", "batch_size": b, "seconds_per_iteration": 0.1}
+        for b in (64, 32)
+    ]
+    for batch, expected in ((64, 100.0), (32, 20.0)):
+        rc = {"tasks": {EA: {"iterations": 200, "batch_size": batch}}}
+        # batch 64: the finished runs themselves (100 s / 200 iterations); batch 32: the timing
+        assert pages.estimate_seconds(job, rc, found, timings) == pytest.approx(expected)
+    rc = {"tasks": {EA: {"iterations": 200, "batch_size": 32}}}
+    assert pages.estimate_seconds(job, rc, found) == pytest.approx(50.0)  # scaled linearly
+    assert (
+        pages.estimate_seconds(
+            {**job, "task": "delayed_match"},
+            {"tasks": {"delayed_match": {"iterations": 1, "batch_size": 1}}},
+            found,
+        )
+        is None
+    )

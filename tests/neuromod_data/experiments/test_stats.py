@@ -1,0 +1,116 @@
+"""Statistics of run comparisons against scipy and against numbers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import special
+from scipy import stats as sps
+
+from neuromod_data.experiments import stats
+
+A = [0.20, 0.30, 0.25, 0.35, 0.28]
+B = [0.40, 0.50, 0.45, 0.38, 0.60]
+
+
+def test_mean_sd_skips_missing_values_and_uses_ddof_1():
+    m, sd = stats.mean_sd([1.0, None, 2.0, math.nan, 6.0])
+    assert m == pytest.approx(3.0)
+    assert sd == pytest.approx(math.sqrt(((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 2))
+    assert math.isnan(stats.mean_sd([4.0])[1]) and stats.mean_sd([4.0])[0] == 4.0
+    assert all(math.isnan(v) for v in stats.mean_sd([]))
+
+
+def test_welch_against_scipy_and_by_hand():
+    w = stats.welch(A, B)
+    ref = sps.ttest_ind(A, B, equal_var=False)
+    assert w["t"] == pytest.approx(ref.statistic)
+    assert w["p"] == pytest.approx(ref.pvalue)
+    ci = ref.confidence_interval(0.95)
+    assert (w["ci_low"], w["ci_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    # Welch–Satterthwaite degrees of freedom written out
+    va, vb = np.var(A, ddof=1) / 5, np.var(B, ddof=1) / 5
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 4)
+    assert w["df"] == pytest.approx(df)
+    assert w["diff"] == pytest.approx(np.mean(A) - np.mean(B))
+    half = sps.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert w["ci_high"] - w["ci_low"] == pytest.approx(2 * half)
+
+
+def test_welch_needs_two_values_and_some_spread():
+    assert math.isnan(stats.welch([1.0], [2.0, 3.0])["t"])
+    flat = stats.welch([1.0, 1.0], [1.0, 1.0])
+    assert flat["diff"] == 0 and math.isnan(flat["p"])
+
+
+def test_hedges_g_by_hand():
+    g = stats.hedges_g(A, B)
+    sp = math.sqrt((4 * np.var(A, ddof=1) + 4 * np.var(B, ddof=1)) / 8)
+    d = (np.mean(A) - np.mean(B)) / sp
+    j = special.gamma(4) / (
+        math.sqrt(4) * special.gamma(3.5)
+    )  # df = 8: Γ(df/2) / (√(df/2) Γ((df-1)/2))
+    assert g["d"] == pytest.approx(d)
+    assert g["g"] == pytest.approx(j * d)
+    assert j == pytest.approx(1 - 3 / (4 * 8 - 1), abs=2e-3)  # Hedges' usual approximation
+    # the interval's ends are where the noncentral t puts the observed t at 97.5 % and 2.5 %
+    scale = math.sqrt(1 / 5 + 1 / 5)
+    t_obs = d / scale
+    assert sps.nct.cdf(t_obs, 8, g["ci_low"] / j / scale) == pytest.approx(0.975, abs=1e-6)
+    assert sps.nct.cdf(t_obs, 8, g["ci_high"] / j / scale) == pytest.approx(0.025, abs=1e-6)
+    assert g["ci_low"] < g["g"] < g["ci_high"] < 0
+
+
+def test_hedges_g_interval_approaches_the_normal_one_for_large_groups():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.5, 1, 400), rng.normal(0, 1, 400)
+    g = stats.hedges_g(a, b)
+    se = math.sqrt(800 / (400 * 400) + g["g"] ** 2 / (2 * 800))
+    assert g["ci_low"] == pytest.approx(g["g"] - 1.959964 * se, abs=0.01)
+    assert g["ci_high"] == pytest.approx(g["g"] + 1.959964 * se, abs=0.01)
+
+
+def test_mann_whitney_exact_small_sample():
+    r = stats.mann_whitney([1, 2, 3], [4, 5, 6])
+    assert r["u"] == 0
+    assert r["p"] == pytest.approx(2 / 20)  # 2 of the C(6,3) = 20 orderings are this extreme
+    assert stats.mann_whitney([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])["p"] == pytest.approx(2 / 252)
+
+
+def test_detectable_effect_matches_tables_and_simulation():
+    # G*Power / Cohen: 5 vs 5 → d = 2.024; 64 vs 64 → d = 0.5 (the textbook sample size)
+    assert stats.detectable_effect(5, 5) == pytest.approx(2.0244, abs=1e-3)
+    assert stats.detectable_effect(64, 64) == pytest.approx(0.4991, abs=1e-3)
+    assert stats.detectable_effect(5, 5, power=0.5) < stats.detectable_effect(5, 5)
+    assert math.isnan(stats.detectable_effect(1, 5))
+    # simulate two-sided pooled t-tests at that effect: about 80 % reject at α = 0.05
+    delta = stats.detectable_effect(5, 5)
+    rng = np.random.default_rng(1)
+    a = rng.normal(delta, 1, (40_000, 5))
+    b = rng.normal(0.0, 1, (40_000, 5))
+    sp = np.sqrt((a.var(axis=1, ddof=1) + b.var(axis=1, ddof=1)) / 2)
+    t = (a.mean(axis=1) - b.mean(axis=1)) / (sp * math.sqrt(2 / 5))
+    rejected = np.mean(np.abs(t) > sps.t.ppf(0.975, 8))
+    assert rejected == pytest.approx(0.8, abs=0.01)
+
+
+def test_compare_collects_everything_in_loss_units():
+    c = stats.compare(A, B)
+    assert (c["n_a"], c["n_b"]) == (5, 5)
+    assert c["mean_a"] == pytest.approx(np.mean(A)) and c["mean_b"] == pytest.approx(np.mean(B))
+    sp = math.sqrt((4 * np.var(A, ddof=1) + 4 * np.var(B, ddof=1)) / 8)
+    assert c["pooled_sd"] == pytest.approx(sp)
+    assert c["detectable"] == pytest.approx(stats.detectable_effect(5, 5) * sp)
+    assert c["p_mwu"] == pytest.approx(2 / 252)  # every A below every B
+    assert c["diff_low"] < c["diff"] < c["diff_high"] < 0
+
+
+def test_versus_published_by_hand():
+    ours = [0.07, 0.09, 0.08, 0.10, 0.06]
+    r = stats.versus_published(ours, mean=0.081, sd=0.016, n=5)
+    assert r["z"] == pytest.approx((0.08 - 0.081) / 0.016)
+    se = math.sqrt(np.var(ours, ddof=1) / 5 + 0.016**2 / 5)
+    assert r["t"] == pytest.approx((0.08 - 0.081) / se)
+    assert 0 < r["p"] <= 1
