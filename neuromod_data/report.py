@@ -5,10 +5,12 @@ The report reads the standard results layout the Snakemake workflow writes (any 
     RESULTS/info/dataset.txt                     what was read (``neuromod info``)
     RESULTS/aggregate/<level>.<stat>.csv         per-type expression (types × genes)
     RESULTS/graph/<level>/structure.npz          the modulation structure (+ *.png figures)
-    RESULTS/train/<...>/<rule>/seed<N>/metrics.csv   iteration, split, loss, accuracy
+    RESULTS/train/<level>/<variant>/seed<N>/metrics.csv   iteration, split, loss, accuracy, ...
 
 and writes one HTML file with every image inlined (base64 PNG), so it can be mailed or archived alone.
 Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state, no display needed).
+Runs, their summary numbers and learning curves come from :mod:`neuromod_data.experiments`, the
+same code that builds the results page.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import io
 import json
 import os
 import platform
-import re
 from collections.abc import Iterable, Sequence
 from importlib import metadata as _metadata
 from pathlib import Path
@@ -36,20 +37,13 @@ from neuromod_data.errors import FormatError, InputFileError
 
 __all__ = [
     "build_report",
-    "collect_runs",
     "expression_heatmap",
-    "learning_curves",
     "provenance",
     "sha256sum",
     "structure_figure",
-    "summarize_runs",
     "write_summary",
 ]
 
-#: Split names treated as held-out data, in order of preference.
-VALIDATION_SPLITS = ("validation", "val", "valid", "test")
-_RUN_COLUMNS = ("condition", "rule", "seed", "iteration", "split", "loss", "accuracy")
-_SEED_DIR = re.compile(r"^seed[_-]?(\d+)$")
 _PACKAGES = (
     "neuromod",
     "numpy",
@@ -66,260 +60,53 @@ _PACKAGES = (
 
 
 # ------------------------------------------------------------------------------------- runs
-def _run_identity(metrics: Path, root: Path) -> tuple[str, str, int]:
-    """(condition, rule, seed) from ``<root>/<condition...>/<rule>/seed<N>/metrics.csv``.
+def _find_train_runs(root: Path) -> list:
+    from neuromod_data.experiments.runs import WORKFLOW, find_runs
 
-    The workflow writes ``train/<level>/<variant>/seed<N>`` with variant ``bptt``, ``eprop`` or
-    ``mdgl-<gate>``, so the condition is the label level and the "rule" the variant.
-    """
-    parts = metrics.relative_to(root).parts[:-1]
-    seed = 0
-    if parts and (m := _SEED_DIR.match(parts[-1])):
-        seed = int(m.group(1))
-        parts = parts[:-1]
-    if not parts:
-        return "", "run", seed
-    return "/".join(parts[:-1]), parts[-1], seed
+    train = root / "train" if (root / "train").is_dir() else root
+    return find_runs(train, layout=WORKFLOW)
 
 
-def collect_runs(train_dir: str | os.PathLike) -> pd.DataFrame:
-    """Gather every ``metrics.csv`` below ``train_dir`` into one long table.
+def _summary(runs: list) -> pd.DataFrame:
+    from neuromod_data.experiments.curves import label_order
+    from neuromod_data.experiments.runs import WORKFLOW
+    from neuromod_data.experiments.summary import summary_table
 
-    Each run is identified by its path ``<condition...>/<rule>/seed<N>/metrics.csv``: the folders above
-    the rule (label level, structure, ...) joined by ``/`` form the ``condition``.
+    table = summary_table(runs, WORKFLOW)
+    if table.empty:
+        return table
+    order = sorted(
+        range(len(table)), key=lambda i: (table.condition[i], label_order(table.rule[i]))
+    )
+    return table.iloc[order].reset_index(drop=True)
 
-    Parameters
-    ----------
-    train_dir
-        The folder holding the training runs (the workflow's ``RESULTS/train``).
 
-    Returns
-    -------
-    DataFrame with columns condition, rule, seed, iteration, split, loss, accuracy (one row per
-    logged evaluation); empty when no run is found.
+def write_summary(results: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
+    """Summarise the training runs of a results folder to a CSV, atomically.
+
+    ``results`` is the workflow's results folder (runs in ``train/<level>/<variant>/seed<N>/``)
+    or the ``train`` folder itself. One row per (condition, rule) with our and the authors'
+    definitions (:func:`neuromod_data.experiments.summary.summary_table`).
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> run = root / "subclass/data/mdgl/seed1"; run.mkdir(parents=True)
-    >>> _ = (run / "metrics.csv").write_text("iteration,split,loss,accuracy\\n10,validation,0.5,0.8\\n")
-    >>> collect_runs(root)[["condition", "rule", "seed", "loss"]].values.tolist()
-    [['subclass/data', 'mdgl', 1, 0.5]]
+    >>> run = root / "train/subclass/bptt/seed0"; run.mkdir(parents=True)
+    >>> _ = (run / "metrics.csv").write_text("iteration,split,loss,accuracy\\n5,validation,0.5,0.9\\n")
+    >>> write_summary(root, root / "s.csv")[["condition", "rule", "final_loss_mean"]].values.tolist()
+    [['subclass', 'bptt', 0.5]]
     """
-    root = Path(train_dir)
-    if not root.is_dir():
-        raise InputFileError(f"training results folder not found: {root}")
-    frames = []
-    for path in sorted(root.rglob("metrics.csv")):
-        try:
-            table = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise FormatError(f"{path}: not a readable metrics CSV ({exc})") from exc
-        missing = [c for c in ("iteration", "split", "loss") if c not in table.columns]
-        if missing:
-            raise FormatError(f"{path}: metrics CSV lacks column(s) {missing}")
-        condition, rule, seed = _run_identity(path, root)
-        table = table.assign(condition=condition, rule=rule, seed=seed)
-        if "accuracy" not in table.columns:
-            table["accuracy"] = np.nan
-        frames.append(table[list(_RUN_COLUMNS)])
-    if not frames:
-        return _empty_runs()
-    runs = pd.concat(frames, ignore_index=True)
-    runs["split"] = runs["split"].astype(str)
-    return runs
-
-
-def _validation_split(runs: pd.DataFrame) -> str | None:
-    splits = list(dict.fromkeys(runs["split"]))
-    for name in VALIDATION_SPLITS:
-        if name in splits:
-            return name
-    others = [s for s in splits if s != "train"]
-    return others[0] if others else (splits[0] if splits else None)
-
-
-def summarize_runs(runs: pd.DataFrame, *, threshold: float = 0.8) -> pd.DataFrame:
-    """Final held-out loss and accuracy per condition and rule: mean ± SD over seeds.
-
-    The final value of a run is its last logged validation evaluation. ``iters_to_threshold`` is the
-    first iteration at which validation accuracy reaches ``threshold`` (NaN for runs that never do;
-    the mean is over the runs that do, ``n_reached`` counts them).
-
-    Parameters
-    ----------
-    runs
-        The table of :func:`collect_runs`.
-    threshold
-        Accuracy that counts as learned (the paper's 80 %).
-
-    Returns
-    -------
-    DataFrame, one row per (condition, rule), columns n_seeds, iterations, final_loss_mean,
-    final_loss_sd, final_accuracy_mean, final_accuracy_sd, iters_to_threshold_mean, n_reached.
-    SD is the sample standard deviation (ddof=1; NaN for a single seed).
-
-    Examples
-    --------
-    >>> runs = pd.DataFrame({"condition": "c", "rule": "bptt", "seed": [0, 0, 1, 1],
-    ...     "iteration": [1, 2, 1, 2], "split": "validation", "loss": [1.0, 0.4, 1.0, 0.6],
-    ...     "accuracy": [0.5, 0.9, 0.5, 0.7]})
-    >>> s = summarize_runs(runs)
-    >>> round(float(s.final_loss_mean[0]), 3), round(float(s.final_loss_sd[0]), 4)
-    (0.5, 0.1414)
-    """
-    columns = [
-        "condition",
-        "rule",
-        "n_seeds",
-        "iterations",
-        "final_loss_mean",
-        "final_loss_sd",
-        "final_accuracy_mean",
-        "final_accuracy_sd",
-        "iters_to_threshold_mean",
-        "n_reached",
-    ]
-    split = _validation_split(runs) if len(runs) else None
-    if split is None:
-        return pd.DataFrame(columns=columns)
-    val = runs[runs["split"] == split].sort_values("iteration", kind="stable")
-    per_run = []
-    for (condition, rule, seed), g in val.groupby(["condition", "rule", "seed"], sort=False):
-        last = g.iloc[-1]
-        acc = g["accuracy"].to_numpy(dtype=float)
-        reached = np.flatnonzero(acc >= threshold)
-        per_run.append(
-            {
-                "condition": condition,
-                "rule": rule,
-                "seed": seed,
-                "iteration": int(last["iteration"]),
-                "loss": float(last["loss"]),
-                "accuracy": float(last["accuracy"]),
-                "reached": float(g["iteration"].iloc[reached[0]]) if reached.size else np.nan,
-            }
-        )
-    per_run = pd.DataFrame(per_run)
-    rows = []
-    for (condition, rule), g in per_run.groupby(["condition", "rule"], sort=False):
-        rows.append(
-            {
-                "condition": condition,
-                "rule": rule,
-                "n_seeds": len(g),
-                "iterations": int(g["iteration"].max()),
-                "final_loss_mean": g["loss"].mean(),
-                "final_loss_sd": g["loss"].std(ddof=1),
-                "final_accuracy_mean": g["accuracy"].mean(),
-                "final_accuracy_sd": g["accuracy"].std(ddof=1),
-                "iters_to_threshold_mean": g["reached"].mean(),
-                "n_reached": int(g["reached"].notna().sum()),
-            }
-        )
-    order = {"bptt": 0, "eprop": 1, "mdgl": 2}
-    out = pd.DataFrame(rows, columns=columns)
-    out["_o"] = out["rule"].map(order).fillna(9)
-    return (
-        out.sort_values(["condition", "_o", "rule"], kind="stable")
-        .drop(columns="_o")
-        .reset_index(drop=True)
-    )
-
-
-def write_summary(results: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
-    """Summarise ``RESULTS/train`` (or ``results`` itself if it holds the runs) to a CSV, atomically."""
     root = Path(results)
-    train = root / "train" if (root / "train").is_dir() else root
-    summary = summarize_runs(collect_runs(train))
+    if not root.is_dir():
+        raise InputFileError(f"results folder not found: {root}")
+    summary = _summary(_find_train_runs(root))
     with atomic_path(out, suffix=".csv") as tmp:
         summary.to_csv(tmp, index=False)
     return summary
 
 
 # ------------------------------------------------------------------------------------ figures
-_RULE_COLORS = {"bptt": "#1f77b4", "eprop": "#d62728", "mdgl": "#2ca02c"}
-# MDGL variants ("mdgl-data", "mdgl-shuffled", ...) in greens and browns, data first
-_MDGL_COLORS = {
-    "data": "#2ca02c",
-    "binary": "#17becf",
-    "shuffled": "#8c564b",
-    "uniform": "#bcbd22",
-    "ei": "#9467bd",
-    "none": "#7f7f7f",
-}
-
-
-def _rule_color(rule: str) -> str | None:
-    if rule in _RULE_COLORS:
-        return _RULE_COLORS[rule]
-    base, _, gate = str(rule).partition("-")
-    return _MDGL_COLORS.get(gate) if base == "mdgl" else None
-
-
-def _rule_order(rule: str) -> tuple[int, int, str]:
-    base, _, gate = str(rule).partition("-")
-    gates = list(_MDGL_COLORS)
-    return (
-        {"bptt": 0, "eprop": 1, "mdgl": 2}.get(base, 9),
-        gates.index(gate) if gate in gates else 0,
-        str(rule),
-    )
-
-
-def learning_curves(
-    runs: pd.DataFrame, *, metric: str = "loss", split: str | None = None
-) -> Figure:
-    """Learning curves of every rule, mean ± SD over seeds, one panel per condition.
-
-    Parameters
-    ----------
-    runs
-        The table of :func:`collect_runs`.
-    metric
-        ``"loss"`` or ``"accuracy"``.
-    split
-        Which split to draw; default the validation split.
-
-    Examples
-    --------
-    >>> runs = pd.DataFrame({"condition": "c", "rule": "mdgl", "seed": [0, 1], "iteration": [5, 5],
-    ...     "split": "validation", "loss": [0.5, 0.7], "accuracy": [0.8, 0.6]})
-    >>> fig = learning_curves(runs)
-    >>> len(fig.axes)
-    1
-    """
-    if metric not in ("loss", "accuracy"):
-        raise ValueError(f"metric must be 'loss' or 'accuracy', got {metric!r}")
-    split = split or _validation_split(runs)
-    data = runs[runs["split"] == split] if split is not None else runs.iloc[:0]
-    conditions = list(dict.fromkeys(data["condition"])) or [""]
-    ncol = min(len(conditions), 3)
-    nrow = int(np.ceil(len(conditions) / ncol))
-    fig = Figure(figsize=(4.2 * ncol, 3.2 * nrow), layout="constrained")
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for ax, condition in zip(axes, conditions):
-        sub = data[data["condition"] == condition]
-        for rule, g in sorted(sub.groupby("rule", sort=False), key=lambda kv: _rule_order(kv[0])):
-            stats = g.groupby("iteration")[metric].agg(["mean", "std", "count"]).sort_index()
-            x = stats.index.to_numpy(dtype=float)
-            mean = stats["mean"].to_numpy(dtype=float)
-            sd = np.nan_to_num(stats["std"].to_numpy(dtype=float))
-            n = int(g["seed"].nunique())
-            color = _rule_color(str(rule))
-            ax.plot(x, mean, color=color, label=f"{rule} (n={n})")
-            ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.2, linewidth=0)
-        ax.set_title(condition or "runs", fontsize=10)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel(f"{split} {metric}")
-        if len(sub):
-            ax.legend(fontsize=8, frameon=False)
-    for ax in axes[len(conditions) :]:
-        ax.set_visible(False)
-    return fig
-
-
 def expression_heatmap(table: pd.DataFrame, *, title: str = "", max_genes: int = 60) -> Figure:
     """Types × genes heatmap of an aggregate table (rows types, columns genes).
 
@@ -587,8 +374,23 @@ def build_report(
         if (root / "graph").is_dir()
         else []
     )
+    if graph_dirs:
+        parts.append(
+            "<p class='note'>A score couples a sender type to a receiver type through one "
+            "ligand → receptor pair: high when the sender expresses the ligand (neuropeptide "
+            "precursor) and the receiver its receptor. Summed over pairs, the K × K sender → "
+            "receiver matrix (largest entry 1) is the <b>gate</b> G of MDGL: how strongly a "
+            'learning signal of one type reaches another (docs/design.md, "Gate and '
+            'controls").</p>'
+        )
     for gdir in graph_dirs:
         parts.append(f"<h3>{html.escape(gdir.name)}</h3>")
+        notes = _graph_warnings(gdir / "summary.json")
+        if notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            parts.append(
+                f"<p class='note'>What the graph step left out or changed:</p><ul>{items}</ul>"
+            )
         if (gdir / "structure.npz").is_file():
             from neuromod_data.structure import CellTypeStructure
 
@@ -619,24 +421,54 @@ def build_report(
         parts.append("<p class='note'>No graph found.</p>")
 
     section("training", "Learning curves")
-    runs = collect_runs(root / "train") if (root / "train").is_dir() else _empty_runs()
-    if len(runs):
+    runs = _find_train_runs(root) if (root / "train").is_dir() else []
+    if runs:
+        from neuromod_data.experiments.curves import panels_figure
+        from neuromod_data.experiments.runs import group_runs
+
+        panels: dict[str, dict[str, list]] = {}
+        for (condition, rule), group in group_runs(runs, ("condition", "rule")).items():
+            panels.setdefault(condition, {})[rule] = group
         parts.append(
-            "<p class='note'>Mean ± SD over seeds (shaded), validation split; n = number of seeds.</p>"
+            "<p class='note'>Validation loss (and accuracy) during training: the line is the mean "
+            "over seeds, the shaded band ± one SD; n = number of seeds. One panel per label level. "
+            "<code>bptt</code> and <code>eprop</code> ignore the cell types; "
+            "<code>mdgl-&lt;gate&gt;</code> is MDGL whose modulatory signal between two types is "
+            "scaled by the gate: <code>data</code> = the neuropeptide graph above, the controls "
+            "keep the neurons and change only the gate (<code>label-permuted</code>: the graph "
+            "attached to the wrong types; <code>grid-shuffled</code>: its entries in random "
+            "places; <code>uniform</code>: every pair equally; <code>ei</code>: excitatory / "
+            "inhibitory only, as in the paper).</p>"
         )
-        parts.append(_img(learning_curves(runs, metric="loss"), "validation loss"))
-        if runs["accuracy"].notna().any():
-            parts.append(_img(learning_curves(runs, metric="accuracy"), "validation accuracy"))
+        parts.append(_img(panels_figure(panels, column="loss"), "validation loss"))
+        if any(r.validation["accuracy"].notna().any() for r in runs):
+            parts.append(_img(panels_figure(panels, column="accuracy"), "validation accuracy"))
     else:
         parts.append("<p class='note'>No training runs found.</p>")
 
     section("results", "Results")
-    summary = summarize_runs(runs)
+    summary = _summary(runs)
     if len(summary):
         parts.append(
-            "<p class='note'>Final validation loss and accuracy (last evaluation), mean and sample SD "
-            "over seeds; iterations to 80 % accuracy averaged over the runs that reach it.</p>"
+            "<p class='note'>Per label level and rule, over seeds (mean and sample SD): "
+            "<code>final_loss</code> and <code>final_accuracy</code> are the last validation "
+            "point; <code>iters_to_threshold_mean</code> the first validation iteration with "
+            "accuracy ≥ 0.8, averaged over the <code>n_reached</code> seeds that got there; "
+            "<code>window_loss</code> and <code>smoothed_iters_median</code> are the same "
+            "quantities as Liu et al. 2021 computed them (mean total loss over the last 100 "
+            "iterations; median of the first crossing of a 5-point smoothed accuracy curve; "
+            'docs/design.md, "Summary statistics").</p>'
         )
+        chance = summary[summary["final_accuracy_mean"] < 0.6]
+        if len(chance):
+            rows = ", ".join(f"{r.condition} · {r.rule}" for r in chance.itertuples())
+            parts.append(
+                f"<p class='note'><b>At chance</b> (accuracy below 0.6 on a two-choice task): "
+                f"{html.escape(rows)}. With a short training budget "
+                f"({int(summary['iterations'].max())} iterations here) the local rules have not "
+                "learned yet; this is the budget, not a failure: raise "
+                "<code>train.iterations</code> (runs resume from their checkpoints).</p>"
+            )
         parts.append(_table_html(summary))
     else:
         parts.append("<p class='note'>No results.</p>")
@@ -671,10 +503,18 @@ def build_report(
     return Path(out)
 
 
+def _graph_warnings(path: Path) -> list[str]:
+    """The warnings ``neuromod graph`` recorded (dropped types, missing genes), if any."""
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return []
+    warnings = data.get("warnings") if isinstance(data, dict) else None
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+
 def _script_json(obj: Any) -> str:
     # "</" would end the <script> element; "<\/" is the same JSON string
     return json.dumps(obj, default=str).replace("</", "<\\/")
-
-
-def _empty_runs() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in _RUN_COLUMNS})

@@ -1,0 +1,225 @@
+"""``neuromod results``: summaries, statistics and the results page of finished training runs, and
+the bookkeeping of the reproduction workflow (record a finished run, publish it).
+
+Everything here reads ``metrics.csv`` / ``summary.json`` files (:mod:`neuromod_data.experiments`);
+torch is never imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from neuromod_data.cli._args import int_at_least, number_in, positive_float
+from neuromod_data.errors import UsageError
+
+_LAYOUTS = ("reproduction", "workflow")
+
+
+def _odd(text: str) -> int:
+    v = int_at_least(1)(text)
+    if v % 2 == 0:
+        raise argparse.ArgumentTypeError(
+            f"must be an odd number (a window has a centre), got {text!r}"
+        )
+    return v
+
+
+def _definitions(p: argparse.ArgumentParser) -> None:
+    from neuromod_data.experiments.summary import SMOOTHING, THRESHOLD, WINDOW
+
+    p.add_argument(
+        "--window",
+        type=positive_float,
+        default=WINDOW,
+        metavar="ITERS",
+        help=f"the authors' final loss: mean over the last ITERS iterations (default {WINDOW})",
+    )
+    p.add_argument(
+        "--smoothing",
+        type=_odd,
+        default=SMOOTHING,
+        metavar="POINTS",
+        help=f"the authors' iterations to 80 %%: moving average over POINTS validation points "
+        f"(odd; default {SMOOTHING})",
+    )
+    p.add_argument(
+        "--threshold",
+        type=number_in(0, 1, hint="an accuracy"),
+        default=THRESHOLD,
+        help=f"accuracy that counts as learned (default {THRESHOLD})",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "results",
+        help="summaries, statistics and the results page of finished training runs",
+        description=(
+            "Summaries of finished training runs (our definitions and the authors'), the results "
+            "page with statistics and learning curves, and the reproduction workflow's bookkeeping "
+            "(docs/design.md, 'Summary statistics')."
+        ),
+    )
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    s = sub.add_parser(
+        "summary",
+        help="one line per group of runs: final loss, accuracy, iterations to 80 %% (both ways)",
+        description=(
+            "Find every run (folder with metrics.csv) below RUNS, group the seeds and print (or "
+            "write as CSV) the final loss, accuracy and iterations to 80 %% both as we define them "
+            "(last validation point) and as the authors did (window mean of the total loss, "
+            "median of the smoothed crossing)."
+        ),
+    )
+    s.add_argument("runs", nargs="+", metavar="RUNS", help="folder(s) of runs")
+    s.add_argument(
+        "--layout",
+        choices=_LAYOUTS,
+        default="reproduction",
+        help="reproduction: <grid>/<task>/<rule>/<structure>/seed<k> (default); "
+        "workflow: <level>/<variant>/seed<k> (the workflow's RESULTS/train)",
+    )
+    s.add_argument("--out", metavar="CSV", help="write the table here instead of printing it")
+    _definitions(s)
+    s.set_defaults(func=run_summary)
+
+    pg = sub.add_parser(
+        "page",
+        help="write the results page (Markdown + figures) from committed runs",
+        description=(
+            "Build the results page: runs against the published numbers, every group both ways, "
+            "Welch tests with effect sizes and confidence intervals, the smallest detectable "
+            "effect, learning curves, pending jobs of each reproduction grid, provenance."
+        ),
+        epilog="example: neuromod results page   (experiments/runs → docs/results.md)",
+    )
+    pg.add_argument(
+        "runs",
+        nargs="*",
+        default=["experiments/runs"],
+        metavar="RUNS",
+        help="folder(s) of runs, <grid>/<task>/<rule>/<structure>/seed<k> (default experiments/runs)",
+    )
+    pg.add_argument("--out", default="docs/results.md", help="the page (default docs/results.md)")
+    pg.add_argument("--figures", default="docs/figures", help="its figures (default docs/figures)")
+    pg.add_argument(
+        "--configs",
+        default="workflows/config",
+        help="folder of reproduction*.yaml, for the pending jobs (default workflows/config)",
+    )
+    pg.add_argument(
+        "--notes",
+        default="experiments/notes.md",
+        help="hand-written commentary to include (default experiments/notes.md)",
+    )
+    pg.add_argument(
+        "--timings",
+        default="experiments/timings.json",
+        help="measured seconds per iteration (default experiments/timings.json)",
+    )
+    _definitions(pg)
+    pg.set_defaults(func=run_page)
+
+    ms = sub.add_parser(
+        "mark-start",
+        help="note the git commit a training job starts from (before neuromod train)",
+        description="Write RUN_DIR/started.json: the git commit and uncommitted model files now.",
+    )
+    ms.add_argument("run_dir", metavar="RUN_DIR", help="the `neuromod train --out` folder")
+    ms.set_defaults(func=run_mark_start)
+
+    rec = sub.add_parser(
+        "record",
+        help="keep a finished run: metrics.csv + summary.json (settings, command, machine, commit)",
+        description=(
+            "Copy RUN_DIR/metrics.csv to OUT_DIR and write OUT_DIR/summary.json. Refuses a run "
+            "whose training has not finished (no metrics.json)."
+        ),
+    )
+    rec.add_argument("--run-dir", required=True, help="the `neuromod train --out` folder")
+    rec.add_argument("--out-dir", required=True, help="folder of the record")
+    rec.add_argument("--command", default="", help="the training command, kept verbatim")
+    rec.add_argument("--job", default="{}", help="JSON of the job (task, rule, structure, seed)")
+    rec.set_defaults(func=run_record)
+
+    pub = sub.add_parser(
+        "publish",
+        help="copy a run's record into the published (committed) folder",
+        description="Copy RECORD_DIR/summary.json and metrics.csv into OUT_DIR, atomically.",
+    )
+    pub.add_argument("record_dir", metavar="RECORD_DIR")
+    pub.add_argument("out_dir", metavar="OUT_DIR")
+    pub.set_defaults(func=run_publish)
+
+
+def _opts(args: argparse.Namespace) -> dict:
+    return {"window": args.window, "points": args.smoothing, "threshold": args.threshold}
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from neuromod_data._files import atomic_path
+    from neuromod_data.experiments import runs as runs_mod
+    from neuromod_data.experiments.summary import summary_table
+
+    layout = runs_mod.REPRODUCTION if args.layout == "reproduction" else runs_mod.WORKFLOW
+    found = runs_mod.find_runs(args.runs, layout=layout)
+    if not found:
+        raise UsageError(f"no runs (folders with metrics.csv) below {', '.join(args.runs)}")
+    table = summary_table(found, layout, **_opts(args))
+    if args.out:
+        with atomic_path(args.out, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+        print(f"{len(table)} groups of {len(found)} runs → {args.out}")
+    else:
+        shown = table.copy()
+        shown["smoothed_iters_median"] = [
+            "never" if math.isinf(v) else v for v in shown["smoothed_iters_median"]
+        ]
+        sys.stdout.write(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n")
+    return 0
+
+
+def run_page(args: argparse.Namespace) -> int:
+    from neuromod_data.experiments.pages import build_page
+
+    text = build_page(
+        args.runs,
+        args.out,
+        args.figures,
+        config_dir=args.configs,
+        notes=args.notes,
+        timings=args.timings,
+        **_opts(args),
+    )
+    print(f"{args.out}: {len(text.splitlines())} lines")
+    return 0
+
+
+def run_mark_start(args: argparse.Namespace) -> int:
+    from neuromod_data.experiments.record import started
+
+    print(f"started → {started(args.run_dir)}")
+    return 0
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from neuromod_data.experiments.record import record
+
+    try:
+        job = json.loads(args.job)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--job must be a JSON object, got {args.job!r} ({exc})") from None
+    out = record(args.run_dir, args.out_dir, command=args.command, job=job)
+    print(f"recorded {args.run_dir} → {out}")
+    return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from neuromod_data.experiments.record import publish
+
+    print(f"published {args.record_dir} → {publish(args.record_dir, args.out_dir)}")
+    return 0
