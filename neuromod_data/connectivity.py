@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from neuromod_data._files import require_file
+from neuromod_data.ephys import _user_stacklevel
 from neuromod_data.errors import (
     CellTypeError,
     ColumnError,
@@ -85,7 +86,7 @@ _E_WORDS = {"IT", "ET", "PT", "NP", "CT", "L6B", "CAR3"}
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, NeuromodWarning, stacklevel=3)
+    warnings.warn(message, NeuromodWarning, stacklevel=_user_stacklevel())
 
 
 def _layer(value: Any) -> str | None:

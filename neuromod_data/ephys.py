@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -143,8 +144,18 @@ def robust_spread(values: Any) -> float:
     return float(MAD_SCALE * np.median(np.abs(x - np.median(x))))
 
 
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside this package (the user's own line)."""
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _warn(message: str) -> None:
-    warnings.warn(message, NeuromodWarning, stacklevel=3)
+    warnings.warn(message, NeuromodWarning, stacklevel=_user_stacklevel())
 
 
 # --------------------------------------------------------------------------- reading
