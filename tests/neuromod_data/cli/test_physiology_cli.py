@@ -1,0 +1,116 @@
+"""`neuromod physiology` end to end on the real M1 Patch-seq and Billeh files, and its bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuromod_data.cli import main
+from neuromod_data.structure import PARAMETERS, CellTypeStructure
+
+FIXTURE_V1 = Path(__file__).parents[1] / "fixtures" / "structure_v1.npz"
+OUTPUTS = ("structure.npz", "intrinsic.csv", "ephys_summary.csv", "connectivity.csv",
+           "physiology.json", "intrinsic.png", "connectivity.png")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def files(shared_data):
+    d = shared_data / "allen_m1_patchseq"
+    return {
+        "features": str(d / "m1_patchseq_ephys_features.csv"),
+        "meta": str(d / "m1_patchseq_meta_data.csv"),
+        "conn": str(shared_data / "billeh2020_connectivity" / "connectivity_long.csv"),
+    }
+
+
+def test_adds_both_to_a_format_1_structure(files, tmp_path, capsys):
+    """The committed format-1 structure (IT, Pvalb, Sst; groupby 'RNA family') gains intrinsic
+    parameters and connectivity; values checked against pandas on the files."""
+    out = tmp_path / "phys"
+    rc = main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata", files["meta"],
+               "--connectivity", files["conn"], "--layer", "Inferred layer", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 0, name
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert "warning: cells in layers that" in err and "IT: 1 in L1" in err
+    s = CellTypeStructure.load(out / "structure.npz")
+    assert s.names == ("IT", "Pvalb", "Sst") and s.meta["groupby"] == "RNA family"
+    with np.load(out / "structure.npz") as z:
+        assert int(z["format_version"]) == 2
+    feats = pd.read_csv(files["features"]).merge(
+        pd.read_csv(files["meta"], sep="\t"), left_on="cell id", right_on="Cell"
+    )
+    tau = feats.groupby("RNA family")["Membrane time constant (ms)"].median()
+    np.testing.assert_allclose(
+        s.intrinsic_parameters(("tau_m",))["tau_m"], tau[list(s.names)].to_numpy()
+    )
+    assert s.connectivity.probability.shape == (3, 3)
+    table = pd.read_csv(out / "intrinsic.csv")
+    assert len(table) == 3 * len(PARAMETERS) and set(table["level"]) == {"RNA family", "constant"}
+    conn = pd.read_csv(out / "connectivity.csv").set_index(["pre", "post"])
+    assert conn.loc[("IT", "Pvalb"), "probability"] == pytest.approx(
+        s.connectivity.probability[0, 1]
+    )
+    record = json.loads((out / "physiology.json").read_text())
+    assert record["label"] == "RNA family" and record["intrinsic"]["reference"]["tau_m"] > 0
+    assert record["connectivity"]["type_populations"]["Pvalb"].keys() <= {"PV2/3", "PV5", "PV6"}
+
+
+def test_connectivity_only_keeps_existing_intrinsic(files, tmp_path):
+    first = tmp_path / "a"
+    assert main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata", files["meta"],
+                 "--no-figures", "--out", str(first)]) == 0  # fmt: skip
+    second = tmp_path / "b"
+    assert main(["physiology", str(first), "--connectivity", files["conn"], "--layer", "Inferred layer",
+                 "--layer-metadata", files["meta"], "--out", str(second)]) == 0  # fmt: skip
+    a = CellTypeStructure.load(first / "structure.npz")
+    b = CellTypeStructure.load(second / "structure.npz")
+    np.testing.assert_array_equal(a.intrinsic.median, b.intrinsic.median)
+    assert a.connectivity is None and b.connectivity is not None
+    assert not (second / "intrinsic.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "give --ephys FEATURES and/or --connectivity TABLE"),
+        (["--ephys", "F"], "--ephys needs --ephys-metadata"),
+        (["--connectivity", "C"], "--connectivity needs --layer COLUMN"),
+    ],
+)
+def test_missing_options_are_one_line(extra, message, tmp_path, capsys):
+    rc = main(["physiology", str(FIXTURE_V1), *extra, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_wrong_label_is_one_line(files, tmp_path, capsys):
+    rc = main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata", files["meta"],
+               "--label", "RNA class", "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert (
+        rc == 2 and "label column(s) ['RNA class'] not found" in err and len(err.splitlines()) == 1
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_unmapped_type_is_named_and_type_map_resolves_it(files, tmp_path, capsys):
+    vip = CellTypeStructure(
+        ("IT", "Vip"), [1, 1], [1, -1], np.ones((1, 2, 2)), ("x",), meta={"groupby": "RNA family"}
+    )
+    path = vip.save(tmp_path / "vip.npz")
+    args = ["physiology", str(path), "--connectivity", files["conn"], "--layer", "Inferred layer",
+            "--layer-metadata", files["meta"], "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no population class for type(s) ['Vip']" in err and "--type-map 'Vip=SST'" in err
+    assert main([*args, "--type-map", "Vip=SST"]) == 0
+    c = CellTypeStructure.load(tmp_path / "o" / "structure.npz").connectivity
+    assert c.meta["type_classes"]["Vip"] == "type_map: SST"
