@@ -47,12 +47,12 @@ def generate(
     import pandas as pd
     import scipy.sparse as sp
 
-    from neuromod_data.complexes import split_complex
+    from neuromod_data.complexes import split_genes
     from neuromod_data.resources import load_resource
 
     res = load_resource("neuropeptides")
     lr_genes = sorted(
-        {g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_complex(c)}
+        {g for c in pd.concat([res.ligand_genes, res.receptor_genes]) for g in split_genes(c)}
     )
     rng = np.random.default_rng(seed)
     n_bg = n_genes - len(lr_genes)

@@ -15,40 +15,130 @@ cannot be scored: it is reported missing (the caller warns with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from neuromod_data.errors import ResourceError
+
+__all__ = ["COMPLEX_SEP", "POLICIES", "ComplexIndex", "check_policy", "complex_id", "gene_groups",
+           "split_genes"]  # fmt: skip
 
 COMPLEX_SEP = "_"
 POLICIES = ("min", "gmean")
 
 
-def split_complex(name: str) -> list[str]:
-    """Subunit gene symbols of a complex name.
+def __getattr__(name: str) -> Any:
+    if name == "split_complex":
+        warnings.warn(
+            "neuromod_data.complexes.split_complex is renamed split_genes; the old name will be "
+            "removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return split_genes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and x != x) or str(x) == ""
+
+
+def split_genes(genes: str) -> list[str]:
+    """Gene symbols of a ``"_"``-joined multi-gene entry (LIANA's convention).
+
+    Parameters
+    ----------
+    genes
+        ``ligand_genes`` or ``receptor_genes`` of a resource, e.g. ``"Gad1_Slc32a1"``.
+
+    Returns
+    -------
+    list of str
+        The symbols, in order; one gene is just itself.
 
     Examples
     --------
-    >>> split_complex("Gad1_Slc32a1"), split_complex("Npy")
+    >>> split_genes("Gad1_Slc32a1"), split_genes("Npy")
     (['Gad1', 'Slc32a1'], ['Npy'])
     """
-    return [g for g in str(name).split(COMPLEX_SEP) if g]
+    return [g for g in str(genes).split(COMPLEX_SEP) if g]
 
 
 def check_policy(policy: str) -> str:
+    """Validate a ``complex_policy``.
+
+    Parameters
+    ----------
+    policy
+        One of :data:`POLICIES`.
+
+    Returns
+    -------
+    str
+        ``policy`` itself.
+
+    Raises
+    ------
+    ValueError
+        ``policy`` is not one of :data:`POLICIES`.
+
+    Examples
+    --------
+    >>> check_policy("gmean")
+    'gmean'
+    """
     if policy not in POLICIES:
         raise ValueError(f"complex_policy must be one of {POLICIES}, got {policy!r}")
     return policy
 
 
-def complex_key(genes: str, groups: str | None = None) -> str:
-    """Identity of a multi-gene entry: its genes, plus its groups when they are not all distinct."""
-    g = "" if groups is None or (isinstance(groups, float) and groups != groups) else str(groups)
-    return f"{genes}|{g}" if g else str(genes)
+def complex_id(genes: str, groups: str | None = None) -> str:
+    """The identity of a multi-gene entry: its genes, plus its groups when it has any.
+
+    Parameters
+    ----------
+    genes
+        ``"_"``-joined genes.
+    groups
+        ``"_"``-joined group numbers aligned with ``genes``, or ``None`` / ``""``.
+
+    Returns
+    -------
+    str
+        ``genes``, or ``"genes|groups"``.
+
+    Examples
+    --------
+    >>> complex_id("Gad1_Gad2_Slc32a1", "1_1_2"), complex_id("Npy")
+    ('Gad1_Gad2_Slc32a1|1_1_2', 'Npy')
+    """
+    return str(genes) if _missing(groups) else f"{genes}|{groups}"
 
 
 def gene_groups(genes: str, groups: str | None = None) -> list[list[str]]:
-    """Groups of alternative genes (AND of ORs); without ``groups`` every gene is required.
+    """The AND-of-ORs structure of a multi-gene entry: groups of alternative genes.
+
+    Parameters
+    ----------
+    genes
+        ``"_"``-joined gene symbols (``ligand_genes`` or ``receptor_genes``).
+    groups
+        ``"_"``-joined group numbers aligned with ``genes`` (``ligand_groups``), or ``None`` /
+        ``""`` for a complex (every gene required).
+
+    Returns
+    -------
+    list of list of str
+        One list per required group, holding its alternatives.
+
+    Raises
+    ------
+    ResourceError
+        ``groups`` does not have one number per gene.
 
     Examples
     --------
@@ -57,13 +147,14 @@ def gene_groups(genes: str, groups: str | None = None) -> list[list[str]]:
     >>> gene_groups("Chrna4_Chrnb2")
     [['Chrna4'], ['Chrnb2']]
     """
-    names = split_complex(genes)
-    if groups is None or (isinstance(groups, float) and groups != groups) or str(groups) == "":
+    names = split_genes(genes)
+    if _missing(groups):
         return [[g] for g in names]
     keys = str(groups).split(COMPLEX_SEP)
     if len(keys) != len(names):
-        raise ValueError(
-            f"groups {groups!r} do not match genes {genes!r} ({len(keys)} vs {len(names)})"
+        raise ResourceError(
+            f"gene groups {groups!r} do not match genes {genes!r}: {len(keys)} groups for "
+            f"{len(names)} genes"
         )
     out: dict[str, list[str]] = {}
     for g, k in zip(names, keys):
@@ -96,7 +187,7 @@ class ComplexIndex:
         groups: Iterable[str | None] | None = None,
     ) -> ComplexIndex:
         """Index ``complexes`` (``"_"``-joined genes; with ``groups``, aligned group numbers) against
-        the column names ``genes``; entries are named by :func:`complex_key`.
+        the column names ``genes``; entries are named by :func:`complex_id`.
 
         An entry with a required group entirely absent is left out and listed in ``missing``
         (entry → absent genes); absent alternatives of a covered group are listed in
@@ -116,7 +207,7 @@ class ComplexIndex:
         missing: dict[str, list[str]] = {}
         absent_alt: dict[str, list[str]] = {}
         for c, gr in zip(comp, grp):
-            key = complex_key(c, gr)
+            key = complex_id(c, gr)
             if key in names or key in missing:
                 continue
             parts = gene_groups(c, gr)
@@ -147,7 +238,7 @@ class ComplexIndex:
         )
 
     def position(self, genes: str, groups: str | None = None) -> int:
-        return self.names.index(complex_key(genes, groups))
+        return self.names.index(complex_id(genes, groups))
 
     def reduce(self, values: np.ndarray, policy: str = "min") -> np.ndarray:
         """Per-entry values from per-gene ``values`` (``(..., n_genes)`` → ``(..., n_complexes)``).

@@ -48,7 +48,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from neuromod_data.aggregate import STATS, aggregate
-from neuromod_data.complexes import ComplexIndex, check_policy, gene_groups, split_complex
+from neuromod_data.complexes import ComplexIndex, check_policy, gene_groups, split_genes
 from neuromod_data.errors import (
     CellTypeError,
     ColumnError,
@@ -158,7 +158,7 @@ def prepare_resource(resource: str | pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 def _resource_genes(res: pd.DataFrame) -> list[str]:
     sides = pd.concat([res.ligand_genes, res.receptor_genes])
-    return sorted({g for c in sides for g in split_complex(c)})
+    return sorted({g for c in sides for g in split_genes(c)})
 
 
 def _split_available(res: pd.DataFrame, genes: Sequence[str], name: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -32,9 +33,10 @@ RESOURCE_SPECS = (
 )
 _BUILTIN = {
     "neuropeptides": neuropeptides,
-    "smith2019": neuropeptides,
     "neuromodulators": neuromodulators,
 }
+# "smith2019" names Smith et al.'s method (aggregation preset, scoring method), not a resource
+_RENAMED = {"smith2019": "neuropeptides"}
 
 
 def read_resource_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -125,6 +127,15 @@ def load_resource(spec: str | os.PathLike | pd.DataFrame = "neuropeptides") -> p
     if "+" in spec and not Path(spec).exists():
         parts = [load_resource(s) for s in spec.split("+")]
         return validate_resource(pd.concat(parts, ignore_index=True), name=f"resource {spec}")
+    if spec.lower() in _RENAMED:
+        new_spec = _RENAMED[spec.lower()]
+        warnings.warn(
+            f"resource {spec!r} is named {new_spec!r} ({spec!r} names the scoring method); the old "
+            "name will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        spec = new_spec
     if spec.lower() in _BUILTIN:
         return _BUILTIN[spec.lower()]()
     kind, sep, rest = spec.partition(":")

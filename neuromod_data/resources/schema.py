@@ -28,6 +28,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from neuromod_data.complexes import gene_groups, split_genes
 from neuromod_data.errors import ColumnError, DataValueError, MissingGenesWarning, ResourceError
 
 __all__ = [
@@ -58,50 +59,6 @@ ARROW = "→"
 def interaction_name(ligand: str, receptor: str) -> str:
     """``"Npy→Npy1r"``: the interaction key used by resources, score tables and graph edges."""
     return f"{ligand}{ARROW}{receptor}"
-
-
-def split_genes(genes: str) -> list[str]:
-    """Gene symbols of a ``"_"``-joined complex string.
-
-    Examples
-    --------
-    >>> split_genes("Chrna4_Chrnb2"), split_genes("Npy")
-    (['Chrna4', 'Chrnb2'], ['Npy'])
-    """
-    return [g for g in str(genes).split("_") if g]
-
-
-def gene_groups(genes: str, groups: str | None = None) -> list[list[str]]:
-    """The AND-of-ORs structure of a multi-gene ligand: a list of groups of alternative genes.
-
-    Parameters
-    ----------
-    genes
-        ``"_"``-joined gene symbols (``ligand_genes`` or ``receptor_genes``).
-    groups
-        ``"_"``-joined group numbers aligned with ``genes`` (``ligand_groups``), or ``None`` / ``""``
-        for a complex (every gene required).
-
-    Examples
-    --------
-    >>> gene_groups("Gad1_Gad2_Slc32a1", "1_1_2")
-    [['Gad1', 'Gad2'], ['Slc32a1']]
-    >>> gene_groups("Chrna4_Chrnb2")
-    [['Chrna4'], ['Chrnb2']]
-    """
-    names = split_genes(genes)
-    if groups is None or (isinstance(groups, float) and pd.isna(groups)) or str(groups) == "":
-        return [[g] for g in names]
-    keys = str(groups).split("_")
-    if len(keys) != len(names):
-        raise ResourceError(
-            f"gene groups {groups!r} do not match genes {genes!r}: {len(keys)} groups for "
-            f"{len(names)} genes"
-        )
-    out: dict[str, list[str]] = {}
-    for g, k in zip(names, keys):
-        out.setdefault(k, []).append(g)
-    return list(out.values())
 
 
 def validate_resource(df: pd.DataFrame, *, name: str = "resource") -> pd.DataFrame:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuromod_data.complexes import ComplexIndex, check_policy, split_complex
+from neuromod_data.complexes import ComplexIndex, check_policy, split_genes
 
 
 def test_split():
-    assert split_complex("Gad1_Gad2_Slc32a1") == ["Gad1", "Gad2", "Slc32a1"]
-    assert split_complex("Npy") == ["Npy"]
+    assert split_genes("Gad1_Gad2_Slc32a1") == ["Gad1", "Gad2", "Slc32a1"]
+    assert split_genes("Npy") == ["Npy"] and split_genes("_A__B_") == ["A", "B"]
+    import neuromod_data.complexes as complexes
+    import neuromod_data.resources as resources
+
+    with pytest.warns(DeprecationWarning, match="split_genes"):
+        assert complexes.split_complex is split_genes  # the old name
+    assert resources.split_genes is split_genes  # one implementation
 
 
 def test_min_and_gmean_by_hand():

@@ -1,4 +1,5 @@
-"""The shipped tables against lists written out independently from Smith et al. 2019 (DESIGN §3.1)."""
+"""The shipped tables against lists written out independently from Smith et al. 2019
+(docs/design.md, "Resources")."""
 
 from __future__ import annotations
 
@@ -180,10 +181,15 @@ def test_receptor_g_protein_and_family():
 
 
 def test_load_resource_builtin_specs():
-    pd.testing.assert_frame_equal(load_resource(), neuropeptides())
-    pd.testing.assert_frame_equal(load_resource("neuromodulators"), neuromodulators())
+    default = load_resource()  # the neuropeptide pairs of Smith et al., checked against PAIRS
+    assert set(zip(default["ligand_genes"], default["receptor_genes"])) == PAIRS
+    assert set(load_resource("Neuromodulators")["ligand"]) >= {"Dopamine", "GABA", "Acetylcholine"}
     both = load_resource("neuropeptides+neuromodulators")
-    assert len(both) == 37 + len(neuromodulators())
+    assert len(both) == 37 + len(neuromodulators()) and both["interaction"].is_unique
+    # "smith2019" names the scoring method; as a resource name it still works, deprecated
+    with pytest.warns(DeprecationWarning, match="'neuropeptides'"):
+        old = load_resource("smith2019")
+    pd.testing.assert_frame_equal(old, default)
 
 
 @pytest.mark.parametrize("bad", ["nonsense", "", "foo:bar", 3])
