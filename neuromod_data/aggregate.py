@@ -689,10 +689,26 @@ def aggregate(
 def smith2019(adata: AnnData, groupby: str, **kw: Any) -> AnnData:
     """Smith et al. 2019's per-type value: 5 % trimmed mean of CPM → log10(x + 1) → / max over types.
 
-    Layers: ``"trimmed_mean"`` (unscaled trimmed-mean CPM, what coupling scores use),
-    ``"log10_trimmed_mean"`` (log10(x + 1) of it) and ``"smith2019"`` (scaled to each gene's maximum
-    across types; a gene expressed nowhere stays 0), which is also ``.X``. Other keywords go to
-    :func:`aggregate` (``genes``, ``min_cells``, ``stats`` to add e.g. ``"frac_expressing"``...).
+    The aggregation step of Smith et al.'s method (its scoring step is
+    :func:`neuromod_data.score.score_interactions` with ``method="smith2019"``).
+
+    Parameters
+    ----------
+    adata
+        Cells × genes (counts or a recorded CPM form).
+    groupby
+        Label column of ``obs``.
+    **kw
+        Other options of :func:`aggregate` (``genes``, ``min_cells``, ``stats`` to add e.g.
+        ``"frac_expressing"``, ...); ``normalize`` defaults to ``"cpm"``, ``trim`` to 0.05.
+
+    Returns
+    -------
+    AnnData
+        As :func:`aggregate`, with layers ``"trimmed_mean"`` (unscaled trimmed-mean CPM, what
+        coupling scores use), ``"log10_trimmed_mean"`` (log10(x + 1) of it) and ``"smith2019"``
+        (scaled to each gene's maximum across types; a gene expressed nowhere stays 0), which is
+        also ``.X``.
 
     Examples
     --------

@@ -171,6 +171,12 @@ class ComplexIndex:
     across groups ``complex_policy`` (minimum or geometric mean). Without groups every gene is its own
     group: a complex whose subunits are all required. Padding repeats the first alternative / first
     group, which neither max nor min notices; ``mask`` marks the real groups for the geometric mean.
+
+    Examples
+    --------
+    >>> ci = ComplexIndex.build(["Gad1_Gad2_Slc32a1"], ["Gad1", "Gad2", "Slc32a1"], ["1_1_2"])
+    >>> ci.names, ci.index.shape, ci.mask.tolist()
+    (['Gad1_Gad2_Slc32a1|1_1_2'], (1, 2, 2), [[True, True]])
     """
 
     names: list[str]
@@ -192,6 +198,21 @@ class ComplexIndex:
         An entry with a required group entirely absent is left out and listed in ``missing``
         (entry → absent genes); absent alternatives of a covered group are listed in
         ``absent_alternatives``.
+
+        Parameters
+        ----------
+        complexes
+            Multi-gene entries (``ligand_genes`` or ``receptor_genes``).
+        genes
+            The column names the values will have.
+        groups
+            ``ligand_groups`` / ``receptor_groups`` aligned with ``complexes`` (``None``: every gene
+            required).
+
+        Returns
+        -------
+        ComplexIndex
+            The index of the coverable entries, in first-appearance order.
 
         Examples
         --------
@@ -238,10 +259,44 @@ class ComplexIndex:
         )
 
     def position(self, genes: str, groups: str | None = None) -> int:
+        """The row of an entry in :meth:`reduce`'s output.
+
+        Parameters
+        ----------
+        genes, groups
+            The entry, as given to :meth:`build`.
+
+        Returns
+        -------
+        int
+            Its position in :attr:`names`.
+
+        Raises
+        ------
+        ValueError
+            The entry was not indexed (it is missing from the data).
+
+        Examples
+        --------
+        >>> ComplexIndex.build(["A_B", "C"], ["A", "B", "C"]).position("C")
+        1
+        """
         return self.names.index(complex_id(genes, groups))
 
     def reduce(self, values: np.ndarray, policy: str = "min") -> np.ndarray:
         """Per-entry values from per-gene ``values`` (``(..., n_genes)`` → ``(..., n_complexes)``).
+
+        Parameters
+        ----------
+        values
+            Per-gene values, the last axis in the order of :meth:`build`'s ``genes``.
+        policy
+            ``"min"`` or ``"gmean"`` across the required groups (the maximum within a group).
+
+        Returns
+        -------
+        ndarray
+            One value per entry of :attr:`names` on the last axis.
 
         Examples
         --------

@@ -6,9 +6,11 @@ significant or above-threshold (sender, receiver, pair) row is one edge keyed by
 (``"Npy→Npy1r"``) with ``weight`` (the score), ``pvalue``, ``family``, ``g_protein``, ``ligand``,
 ``receptor``.
 
-Signs follow the class label: GABAergic → −1, Glutamatergic → +1. Non-neuronal types get sign 0 in the
-graph (they have no Dale sign); :func:`to_structure` leaves them out by default, since the network models
-are made of neurons only.
+Node classes, signs and colours follow the cell-type layer (:mod:`neuromod_data.labels`): GABAergic
+→ −1, Glutamatergic → +1. Non-neuronal types get sign 0 in the graph (they have no Dale sign);
+:func:`to_structure` leaves them out by default, since the network models are made of neurons only.
+"Coarsening" here means pooling scores to a coarser label level (:func:`coarsen_table`,
+:func:`coarsen_graph`) along a map from :func:`neuromod_data.labels.level_mapping`.
 """
 
 from __future__ import annotations
@@ -121,6 +123,32 @@ def select_edges(
     A row is kept when its score is above ``min_score``, its p-value (if the table has any) is at most
     ``pvalue``, its score is at least the ``quantile`` of all scores of the table (Smith et al. used the
     90th percentile, ``quantile=0.9``), and it is among the ``top_k`` highest scores.
+
+    Parameters
+    ----------
+    table
+        The long interaction table (``source``, ``target``, ``interaction``, ``score``, optional
+        ``pvalue``).
+    pvalue
+        Largest p-value kept; ignored when the table has no finite p-values; ``None``: no cut.
+    quantile
+        Keep scores at least this quantile of all scores (in [0, 1]); ``None``: no cut.
+    top_k
+        Keep at most this many rows, the highest scores.
+    min_score
+        Keep scores strictly above this.
+
+    Returns
+    -------
+    DataFrame
+        The kept rows (a subset of ``table``).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": list("abc"), "target": list("bca"), "interaction": ["X→Y"] * 3,
+    ...                   "score": [0.0, 1.0, 2.0], "pvalue": [0.01, 0.2, 0.01]})
+    >>> select_edges(t).score.tolist(), select_edges(t, pvalue=None, top_k=1).score.tolist()
+    ([2.0], [2.0])
     """
     _check_table(table)
     keep = table["score"].to_numpy(dtype=float) > min_score
@@ -167,6 +195,13 @@ def build_graph(
         ``interactions`` attribute so the structure has one slice per pair); default: the table's.
     meta
         Graph attributes (method, resource, ...); scalars only, for GraphML.
+
+    Returns
+    -------
+    MultiDiGraph
+        Nodes: types with ``n_cells``, ``class``, ``sign``, ``color``; edges keyed by interaction with
+        ``weight``, ``pvalue``, ``family``, ``g_protein``, ``ligand``, ``receptor``; graph attributes
+        ``meta``, ``interactions`` and ``thresholds`` (JSON).
 
     Examples
     --------
@@ -278,7 +313,24 @@ def _graphml_value(v: Any) -> Any:
 
 # ------------------------------------------------------------------- tensor
 def graph_interactions(g: nx.MultiDiGraph) -> list[str]:
-    """All interactions the graph was built from (also those without an edge), in order."""
+    """All interactions the graph was built from (also those without an edge), in order.
+
+    Parameters
+    ----------
+    g
+        A graph from :func:`build_graph`.
+
+    Returns
+    -------
+    list of str
+        Interaction names.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["A"], "target": ["B"], "interaction": ["X→Y"], "score": [0.0]})
+    >>> graph_interactions(build_graph(t))  # no edge, still listed
+    ['X→Y']
+    """
     listed = json.loads(g.graph.get("interactions", "[]"))
     seen = list(dict.fromkeys(listed + [k for _, _, k in g.edges(keys=True)]))
     return seen
@@ -291,8 +343,32 @@ def to_tensor(
     pairs: Sequence[str] | None = None,
     weight: str = "weight",
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    """``(P, K, K)`` coupling tensor ``[pair, sender, receiver]`` from a graph (edge weights) or a table
-    (scores), zero where there is no edge / row. Returns the tensor, type names and pair names."""
+    """``(P, K, K)`` coupling tensor ``[pair, sender, receiver]`` from a graph or a table.
+
+    Parameters
+    ----------
+    obj
+        A graph (edge attribute ``weight``) or the long table (``score``).
+    names
+        Type order (default: the graph's nodes / the table's types in order of appearance); types not
+        listed are left out.
+    pairs
+        Interaction order (default: :func:`graph_interactions` / the table's).
+    weight
+        Edge attribute read from a graph.
+
+    Returns
+    -------
+    tuple of (ndarray, list of str, list of str)
+        The tensor (zero where there is no edge / row), the type names and the pair names.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["A"], "target": ["B"], "interaction": ["X→Y"], "score": [2.0]})
+    >>> tensor, names, pairs = to_tensor(t)
+    >>> tensor.tolist(), names, pairs
+    ([[[0.0, 2.0], [0.0, 0.0]]], ['A', 'B'], ['X→Y'])
+    """
     if isinstance(obj, pd.DataFrame):
         _check_table(obj)
         names = (
@@ -366,6 +442,26 @@ def coarsen_table(
     weights[b]`` when given (e.g. ``n_cells``). Ligand / receptor means and props are pooled the same way
     per type. p-values do not pool and are NaN.
 
+    Parameters
+    ----------
+    table
+        The long interaction table.
+    mapping
+        Fine type → coarse type for every type of the table, e.g. from
+        :func:`neuromod_data.labels.level_mapping`.
+    weights
+        Per fine type weight (e.g. ``n_cells``); default: equal weights.
+
+    Returns
+    -------
+    DataFrame
+        The long table of the coarse types (every pair × coarse sender × coarse receiver).
+
+    Raises
+    ------
+    CellTypeError
+        ``mapping`` lacks some of the table's types.
+
     Examples
     --------
     >>> t = pd.DataFrame({"source": ["a1", "a2"], "target": ["b", "b"], "interaction": ["X→Y"] * 2,
@@ -405,8 +501,34 @@ def coarsen_graph(
 ) -> nx.MultiDiGraph:
     """Coarsen a graph's edge weights to a higher label level by block means (zeros where no edge).
 
-    ``weights="n_cells"`` weights each fine type by its node attribute. Node attributes of a coarse node:
-    summed ``n_cells``, the majority ``class`` and its sign, the colour of its largest member.
+    Parameters
+    ----------
+    g
+        A graph from :func:`build_graph`.
+    mapping
+        Fine type → coarse type for every node.
+    weights
+        A node attribute to weight the fine types by (e.g. ``"n_cells"``); default: equal weights.
+
+    Returns
+    -------
+    MultiDiGraph
+        The coarse graph; a coarse node has the summed ``n_cells``, the one ``class`` of its members
+        and its sign, and the colour of its largest member.
+
+    Raises
+    ------
+    CellTypeError
+        The members of a coarse node have different classes (named; no majority vote), or
+        ``mapping`` lacks some nodes.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["Sst a", "Sst b"], "target": ["L5 IT"] * 2,
+    ...                   "interaction": ["Sst→Sstr2"] * 2, "score": [1.0, 3.0]})
+    >>> c = coarsen_graph(build_graph(t), {"Sst a": "Sst", "Sst b": "Sst", "L5 IT": "IT"})
+    >>> c.edges["Sst", "IT", "Sst→Sstr2"]["weight"], c.nodes["Sst"]["sign"]
+    (2.0, -1)
     """
     tensor, names, pairs = to_tensor(g)
     m = _mapping_series(mapping, names)
@@ -442,9 +564,26 @@ def coarsen_graph(
 def graph_summary(g: nx.MultiDiGraph) -> dict[str, Any]:
     """Density, degrees and per-family counts of a modulation graph.
 
-    ``density``: fraction of ordered (sender, receiver) type pairs, self pairs included, joined by at
-    least one edge; ``edge_density``: edges / (pairs × K²). ``degrees``: DataFrame of in/out edge counts
-    and in/out summed weights per type. ``per_family`` / ``per_interaction``: edge counts.
+    Parameters
+    ----------
+    g
+        A graph from :func:`build_graph`.
+
+    Returns
+    -------
+    dict
+        ``n_types``, ``n_edges``, ``n_interactions``; ``density``: fraction of ordered (sender,
+        receiver) type pairs, self pairs included, joined by at least one edge; ``edge_density``:
+        edges / (pairs × K²); ``degrees``: DataFrame of in/out edge counts and in/out summed weights
+        per type; ``per_family`` / ``per_interaction``: edge counts.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["A", "A"], "target": ["B", "A"], "interaction": ["X→Y"] * 2,
+    ...                   "score": [1.0, 0.0]})
+    >>> s = graph_summary(build_graph(t))
+    >>> s["n_edges"], s["density"], s["edge_density"]
+    (1, 0.25, 0.25)
     """
     k = g.number_of_nodes()
     pairs = graph_interactions(g)
@@ -489,6 +628,31 @@ def to_structure(
     ``modulation[p, a, b]`` is the weight of edge ``a → b`` keyed by pair ``p`` (0 where no edge),
     abundances are the types' ``n_cells``, signs their Dale signs. Types with sign 0 (non-neuronal) are
     dropped (``non_neuronal="drop"``, warned) or raise (``"error"``).
+
+    Parameters
+    ----------
+    obj
+        A graph from :func:`build_graph`, or the long table.
+    nodes
+        Type annotations for a table (as :func:`build_graph`'s ``nodes``).
+    non_neuronal
+        ``"drop"`` (warned) or ``"error"`` for types without a Dale sign.
+    meta
+        Extra provenance for :attr:`CellTypeStructure.meta`.
+    **thresholds
+        Edge thresholds of :func:`select_edges`, for a table only.
+
+    Returns
+    -------
+    CellTypeStructure
+        Names, abundances, signs, modulation ``[pair, sender, receiver]``, pairs, classes, colours.
+
+    Raises
+    ------
+    CellTypeError
+        Non-neuronal types with ``non_neuronal="error"``, or no signed type left.
+    TypeError
+        Thresholds given with a built graph.
 
     Examples
     --------
@@ -559,6 +723,26 @@ def write_graphml(g: nx.MultiDiGraph, path: str | os.PathLike) -> Path:
 
     A streaming writer: networkx's takes minutes for the ~10⁵–10⁶ edges of a cluster-level graph; the
     file is plain GraphML that networkx, Gephi or Cytoscape read.
+
+    Parameters
+    ----------
+    g
+        The graph.
+    path
+        Where to write (replaced atomically).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> t = pd.DataFrame({"source": ["A"], "target": ["B"], "interaction": ["X→Y"], "score": [2.0]})
+    >>> p = write_graphml(build_graph(t), pathlib.Path(tempfile.mkdtemp()) / "g.graphml")
+    >>> list(read_graphml(p).edges(keys=True, data="weight"))
+    [('A', 'B', 'X→Y', 2.0)]
     """
     from xml.sax.saxutils import escape, quoteattr
 
@@ -611,8 +795,29 @@ def write_graphml(g: nx.MultiDiGraph, path: str | os.PathLike) -> Path:
 
 
 def read_graphml(path: str | os.PathLike) -> nx.MultiDiGraph:
-    """Read a directed GraphML graph (as written by :func:`write_graphml`) into a ``MultiDiGraph``
-    whose edge keys are the edge ids (interaction names)."""
+    """Read a directed GraphML graph (as written by :func:`write_graphml`).
+
+    Parameters
+    ----------
+    path
+        A GraphML file.
+
+    Returns
+    -------
+    MultiDiGraph
+        Edge keys are the edge ids (interaction names); attributes have their GraphML types.
+
+    Raises
+    ------
+    InputFileError
+        ``path`` is missing.
+    FormatError
+        Not GraphML, not directed, or a malformed edge.
+
+    Examples
+    --------
+    See :func:`write_graphml`.
+    """
     import xml.etree.ElementTree as ET
 
     p = require_file(path, "GraphML file")
@@ -652,17 +857,63 @@ def read_graphml(path: str | os.PathLike) -> nx.MultiDiGraph:
     return g
 
 
-def write_scores(adata, path: str | os.PathLike) -> Path:
-    """Write the aggregate with its interaction table(s) to ``.h5ad`` (atomically)."""
+def write_scores(adata: Any, path: str | os.PathLike) -> Path:
+    """Write scored data (the aggregate, or cells scored in place) to ``.h5ad`` (atomically).
+
+    Parameters
+    ----------
+    adata
+        An AnnData holding interaction tables in ``uns``.
+    path
+        Where to write (replaced atomically).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import anndata, tempfile, pathlib
+    >>> a = anndata.AnnData(obs=pd.DataFrame(index=["A", "B"]))
+    >>> a.uns["lr"] = pd.DataFrame({"source": ["A"], "target": ["B"], "interaction": ["X→Y"],
+    ...                             "score": [1.0]})
+    >>> a.uns["lr_params"] = {"interactions": ["X→Y"]}
+    >>> back = read_scores(write_scores(a, pathlib.Path(tempfile.mkdtemp()) / "s.h5ad"))
+    >>> back.uns["lr"].score.tolist(), back.uns["lr_params"]["interactions"]
+    ([1.0], ['X→Y'])
+    """
     path = Path(path)
     with atomic_path(path, suffix=".h5ad") as tmp:
         adata.write_h5ad(tmp)
     return path
 
 
-def read_scores(path: str | os.PathLike):
-    """Read an aggregate written by :func:`write_scores`; tables come back as DataFrames with the same
-    columns, and lists in the parameters as lists."""
+def read_scores(path: str | os.PathLike) -> Any:
+    """Read what :func:`write_scores` wrote.
+
+    Parameters
+    ----------
+    path
+        An ``.h5ad`` file.
+
+    Returns
+    -------
+    AnnData
+        Tables come back as DataFrames with the same columns, lists in the parameters
+        (``uns[..._params]``) as lists.
+
+    Raises
+    ------
+    InputFileError
+        ``path`` is missing.
+    FormatError
+        Not a readable h5ad file.
+
+    Examples
+    --------
+    See :func:`write_scores`.
+    """
     import anndata as ad
 
     p = require_file(path, "h5ad file")

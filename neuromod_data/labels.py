@@ -157,6 +157,10 @@ class LabelCheck:
         Per cell, the index of its label in ``categories`` (−1: missing).
     categories
         The distinct cleaned labels, in order of first appearance in ``obs``.
+
+    Examples
+    --------
+    See :func:`check_labels`.
     """
 
     labels: pd.Series
@@ -396,6 +400,10 @@ def coarsen(
     -------
     Series
         :func:`level_mapping`'s result.
+
+    Examples
+    --------
+    See :func:`level_mapping`.
     """
     warnings.warn(
         "neuromod_data.labels.coarsen is renamed level_mapping; coarsen will be removed",

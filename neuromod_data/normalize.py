@@ -45,6 +45,18 @@ def x_kind(adata: AnnData, layer: str | None = None) -> str:
     Layers are recorded under ``uns["neuromod"]["layers"][name]``; a layer named ``"counts"`` is
     taken to hold counts.
 
+    Parameters
+    ----------
+    adata
+        The cells.
+    layer
+        A layer instead of ``.X``.
+
+    Returns
+    -------
+    str
+        ``"counts"``, ``"cpm"``, ``"log10_cpm1"``, ... or ``"unknown"``.
+
     Examples
     --------
     >>> import anndata, numpy as np
@@ -285,6 +297,11 @@ def cpm(adata_or_matrix: AnnData | Matrix, *, layer: str | None = None, copy: bo
     copy
         Return a normalised copy of the AnnData instead of changing it.
 
+    Returns
+    -------
+    AnnData, matrix or None
+        The new matrix for a matrix; the copy with ``copy=True``; else ``None`` (changed in place).
+
     Raises
     ------
     DataValueError
@@ -309,7 +326,21 @@ def cpm(adata_or_matrix: AnnData | Matrix, *, layer: str | None = None, copy: bo
 
 
 def log1p(adata_or_matrix: AnnData | Matrix, *, layer: str | None = None, copy: bool = False):
-    """Natural log(x + 1) of every value (float32, sparsity kept).
+    """Natural log(x + 1) of every value (float32, sparsity kept); ``.X`` then holds ``log1p_<kind>``.
+
+    Parameters
+    ----------
+    adata_or_matrix
+        An AnnData (changed in place unless ``copy``) or a cells × genes matrix (a new one is returned).
+    layer
+        Transform this layer instead of ``.X``.
+    copy
+        Return a transformed copy of the AnnData instead of changing it.
+
+    Returns
+    -------
+    AnnData, matrix or None
+        The new matrix for a matrix; the copy with ``copy=True``; else ``None`` (changed in place).
 
     Examples
     --------
@@ -324,6 +355,20 @@ def log1p(adata_or_matrix: AnnData | Matrix, *, layer: str | None = None, copy: 
 
 def log10p1(adata_or_matrix: AnnData | Matrix, *, layer: str | None = None, copy: bool = False):
     """log10(x + 1) of every value (float32, sparsity kept); CPM becomes ``"log10_cpm1"``.
+
+    Parameters
+    ----------
+    adata_or_matrix
+        An AnnData (changed in place unless ``copy``) or a cells × genes matrix (a new one is returned).
+    layer
+        Transform this layer instead of ``.X``.
+    copy
+        Return a transformed copy of the AnnData instead of changing it.
+
+    Returns
+    -------
+    AnnData, matrix or None
+        The new matrix for a matrix; the copy with ``copy=True``; else ``None`` (changed in place).
 
     Examples
     --------
@@ -342,6 +387,18 @@ def to_cpm_values(values: np.ndarray, kind: str) -> np.ndarray | None:
     """Map stored values of a known log-CPM kind back to CPM; ``None`` if ``kind`` is no CPM form.
 
     Used by aggregation to accept ``.X`` that already holds (log-)CPM without normalising again.
+
+    Parameters
+    ----------
+    values
+        Stored values (e.g. a sparse matrix's ``data``).
+    kind
+        What they hold (:func:`x_kind`).
+
+    Returns
+    -------
+    ndarray or None
+        CPM in the dtype of ``values`` (``values`` itself for ``"cpm"``), or ``None``.
 
     Examples
     --------

@@ -101,6 +101,29 @@ def plot_pair_heatmap(
 ):
     """Sender × receiver heatmap of one ligand–receptor pair's score (types ordered by class).
 
+    Parameters
+    ----------
+    obj
+        The long table, or an AnnData holding scores (cells scored in place, or the aggregate).
+    interaction
+        The pair, e.g. ``"Sst→Sstr2"``.
+    key
+        The ``uns`` key of the scores (``key_added`` of the scoring).
+    cmap
+        Colour map.
+    save
+        Also write the figure there (atomically; the format follows the suffix).
+
+    Returns
+    -------
+    Figure
+        The matplotlib figure.
+
+    Raises
+    ------
+    ColumnError
+        ``interaction`` is not in the table, or no scores under ``key``.
+
     Examples
     --------
     >>> t = pd.DataFrame({"source": ["Sst", "Sst", "L5 IT", "L5 IT"], "target": ["Sst", "L5 IT"] * 2,
@@ -135,7 +158,30 @@ def plot_type_heatmap(
 ):
     """Type × type heatmap of the scores summed over pairs (all, or ``interactions``), ordered by class.
 
-    A graph gives its edge weights summed over keys.
+    Parameters
+    ----------
+    obj
+        The long table, an AnnData holding scores, or a graph (its edge weights summed over pairs).
+    key
+        The ``uns`` key of the scores (``key_added`` of the scoring).
+    interactions
+        Only these pairs.
+    cmap
+        Colour map.
+    save
+        Also write the figure there (atomically; the format follows the suffix).
+
+    Returns
+    -------
+    Figure
+        The matplotlib figure.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["Sst", "L5 IT"], "target": ["L5 IT", "Sst"],
+    ...                   "interaction": ["Sst→Sstr2"] * 2, "score": [1.0, 2.0]})
+    >>> [x.get_text() for x in plot_type_heatmap(t).axes[0].get_yticklabels()]
+    ['Sst', 'L5 IT']
     """
     plt = _pyplot()
     if isinstance(obj, nx.MultiDiGraph):
@@ -167,7 +213,39 @@ def plot_graph(
     save: str | os.PathLike | None = None,
 ):
     """Draw the graph: nodes in their type colours (size ∝ √n_cells), one arrow per linked type pair
-    with width ∝ summed edge weight; self-coupling as the node's edge ring."""
+    with width ∝ summed edge weight.
+
+    Parameters
+    ----------
+    g
+        A graph from :func:`~neuromod_data.graph.build_graph`.
+    layout
+        ``"circular"`` (types ordered by class) or ``"spring"``.
+    seed
+        Seed of the spring layout.
+    max_width
+        Width of the strongest arrow.
+    save
+        Also write the figure there (atomically; the format follows the suffix).
+
+    Returns
+    -------
+    Figure
+        The matplotlib figure.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``layout``.
+
+    Examples
+    --------
+    >>> from neuromod_data.graph import build_graph
+    >>> t = pd.DataFrame({"source": ["Sst"], "target": ["L5 IT"], "interaction": ["Sst→Sstr2"],
+    ...                   "score": [1.0]})
+    >>> plot_graph(build_graph(t)).axes[0].get_title()
+    '2 types, 1 edges'
+    """
     plt = _pyplot()
     if not isinstance(g, nx.MultiDiGraph):
         raise TypeError(f"expected a MultiDiGraph, got {type(g)}")
@@ -224,8 +302,39 @@ def plot_dotplot(
     """LIANA-style dot plot: one column per sender → receiver, one row per interaction; colour = score,
     size = −log10 p-value (or the product of ligand and receptor props when there are no p-values).
 
-    ``top_n`` keeps the interactions with the highest maximum score, ``max_columns`` the sender →
-    receiver combinations with the highest summed score.
+    Parameters
+    ----------
+    obj
+        The long table, or an AnnData holding scores.
+    key
+        The ``uns`` key of the scores (``key_added`` of the scoring).
+    sources, targets, interactions
+        Only these senders, receivers, pairs.
+    top_n
+        Keep the interactions with the highest maximum score.
+    max_columns
+        Keep the sender → receiver combinations with the highest summed score.
+    cmap
+        Colour map.
+    save
+        Also write the figure there (atomically; the format follows the suffix).
+
+    Returns
+    -------
+    Figure
+        The matplotlib figure.
+
+    Raises
+    ------
+    ColumnError
+        Nothing left to plot after the selection.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"source": ["Sst"], "target": ["L5 IT"], "interaction": ["Sst→Sstr2"],
+    ...                   "score": [1.0], "pvalue": [0.01]})
+    >>> plot_dotplot(t).axes[0].get_title()
+    'dot size: −log10 p'
     """
     plt = _pyplot()
     table, _ = _table_nodes(obj, key)
