@@ -61,7 +61,7 @@ from neuromod_data.errors import (
 from neuromod_data.labels import check_labels, require_column, type_annotations
 from neuromod_data.normalize import CPM_SOURCES, cpm_of_genes, expression_kind
 from neuromod_data.permutation import cellphonedb_test
-from neuromod_data.resources import load_resource
+from neuromod_data.resources import interaction_name, load_resource
 
 __all__ = ["COLUMNS", "METHODS", "STATS", "is_aggregate", "prepare_resource", "score_interactions"]
 
@@ -143,7 +143,7 @@ def prepare_resource(resource: str | pd.DataFrame) -> tuple[pd.DataFrame, str]:
         if genes_col not in df.columns:
             df[genes_col] = df[side]
     if "interaction" not in df.columns:
-        df["interaction"] = df["ligand"].astype(str) + "→" + df["receptor"].astype(str)
+        df["interaction"] = [interaction_name(a, b) for a, b in zip(df["ligand"], df["receptor"])]
     text = ["family", "g_protein", "ligand_groups", "receptor_groups"]
     for col in text:
         if col not in df.columns:

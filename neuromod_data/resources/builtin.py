@@ -67,6 +67,12 @@ def neuromodulators() -> pd.DataFrame:
     of them are alternatives (same group) and which are all required (different groups);
     ``receptor_type`` is ``"GPCR"`` or ``"ionotropic"``.
 
+    Returns
+    -------
+    DataFrame
+        The resource schema (:mod:`neuromod_data.resources.schema`) plus ``ligand_groups`` and
+        ``receptor_type``; a fresh copy.
+
     Examples
     --------
     >>> df = neuromodulators()
@@ -170,6 +176,16 @@ def receptor_g_protein(receptor_genes: str) -> str:
 
     A complex is matched as a whole first (``Gabbr1_Gabbr2``), then by its single GPCR subunit.
 
+    Parameters
+    ----------
+    receptor_genes
+        ``"_"``-joined receptor genes.
+
+    Returns
+    -------
+    str
+        ``"Gi/o"``, ``"Gs"``, ``"Gq"``, or ``""`` (unknown, ionotropic or ambiguous).
+
     Examples
     --------
     >>> receptor_g_protein("Npy1r"), receptor_g_protein("Gabbr1"), receptor_g_protein("Gria1")
@@ -194,6 +210,18 @@ _CLASSICAL_LIGAND_GENES = {
 
 def infer_family(ligand_genes: str, default: str = "other") -> str:
     """Family of a ligand from its genes: neuropeptide, monoamine, acetylcholine, amino acid.
+
+    Parameters
+    ----------
+    ligand_genes
+        ``"_"``-joined ligand genes.
+    default
+        The family of anything else.
+
+    Returns
+    -------
+    str
+        The family.
 
     Examples
     --------

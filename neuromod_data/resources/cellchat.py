@@ -39,6 +39,11 @@ def _find_db(objects: dict[str, Any], path) -> tuple[str, dict]:
 def read_cellchat(path: str | os.PathLike) -> pd.DataFrame:
     """Read CellChatDB (``.rda``) into the resource schema, complex subunits resolved to genes.
 
+    Parameters
+    ----------
+    path
+        CellChatDB's ``.rda`` file (e.g. ``CellChatDB.mouse.rda``).
+
     Returns
     -------
     DataFrame

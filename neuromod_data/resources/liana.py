@@ -40,7 +40,26 @@ def _read(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def liana_resource_names(path: str | os.PathLike) -> list[str]:
-    """The names of the resources a LIANA ``omni_resource.csv`` holds, sorted."""
+    """The names of the resources a LIANA ``omni_resource.csv`` holds, sorted.
+
+    Parameters
+    ----------
+    path
+        The CSV (columns ``source_genesymbol``, ``target_genesymbol``, ``resource``).
+
+    Returns
+    -------
+    list of str
+        Resource names, e.g. ``"mouseconsensus"``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "omni.csv"
+    >>> _ = p.write_text("source_genesymbol,target_genesymbol,resource\\nA,B,y\\nC,D,x\\n")
+    >>> liana_resource_names(p)
+    ['x', 'y']
+    """
     return sorted(set(_read(path)["resource"]))
 
 

@@ -46,6 +46,25 @@ def read_resource_csv(path: str | os.PathLike) -> pd.DataFrame:
     default to them, ``interaction`` to ``ligand→receptor``, ``family`` to the inferred family,
     ``g_protein`` to the built-in Gα class, ``source`` to the file name.
 
+    Parameters
+    ----------
+    path
+        A ``.csv`` / ``.tsv`` (optionally gzipped) file.
+
+    Returns
+    -------
+    DataFrame
+        The validated resource (:func:`~neuromod_data.resources.schema.validate_resource`).
+
+    Raises
+    ------
+    InputFileError
+        The file is missing.
+    FormatError
+        Not a readable table.
+    ColumnError
+        ``ligand`` or ``receptor`` is missing.
+
     Examples
     --------
     >>> import tempfile, pathlib

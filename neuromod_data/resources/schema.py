@@ -57,7 +57,23 @@ ARROW = "→"
 
 
 def interaction_name(ligand: str, receptor: str) -> str:
-    """``"Npy→Npy1r"``: the interaction key used by resources, score tables and graph edges."""
+    """``"Npy→Npy1r"``: the name of an interaction in resources, score tables and graph edges.
+
+    Parameters
+    ----------
+    ligand, receptor
+        Their display names.
+
+    Returns
+    -------
+    str
+        ``ligand→receptor``.
+
+    Examples
+    --------
+    >>> interaction_name("Npy", "Npy1r")
+    'Npy→Npy1r'
+    """
     return f"{ligand}{ARROW}{receptor}"
 
 
@@ -65,6 +81,18 @@ def validate_resource(df: pd.DataFrame, *, name: str = "resource") -> pd.DataFra
     """Check a resource table against the column contract and return a clean copy.
 
     Required columns come first, all as stripped Python strings; extra columns follow unchanged.
+
+    Parameters
+    ----------
+    df
+        A resource table.
+    name
+        How to name it in messages.
+
+    Returns
+    -------
+    DataFrame
+        The cleaned copy.
 
     Raises
     ------
@@ -121,6 +149,21 @@ def validate_resource(df: pd.DataFrame, *, name: str = "resource") -> pd.DataFra
 
 def resource_genes(df: pd.DataFrame) -> set[str]:
     """Every gene symbol a resource uses (ligand and receptor side).
+
+    Parameters
+    ----------
+    df
+        A resource table (``ligand_genes``, ``receptor_genes``).
+
+    Returns
+    -------
+    set of str
+        The symbols.
+
+    Raises
+    ------
+    ColumnError
+        A genes column is missing.
 
     Examples
     --------
