@@ -11,7 +11,10 @@ from neuromod_data._files import shared_data_dir
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The folder of real public files (DESIGN §4); tests that need it skip where it is absent."""
+    """The folder of real public files (outside the repository; its README.md describes them).
+
+    Tests that need it skip where it is absent (set ``NEUROMOD_SHARED_DATA``).
+    """
     path = shared_data_dir()
     if path is None:
         pytest.skip(

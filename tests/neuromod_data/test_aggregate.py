@@ -243,6 +243,36 @@ def test_result_round_trips_through_h5ad(tmp_path):
     assert "grp" in back.obs.columns and "noise" not in back.obs.columns
 
 
+def test_per_type_text_with_a_missing_value_round_trips_through_h5ad(tmp_path):
+    a, _, lab = _random(seed=9)
+    # constant within every type, but type "A" has no value: such columns were not writable
+    a.obs["note"] = pd.Series(
+        np.where(lab == "A", None, "x" + lab), index=a.obs_names, dtype=object
+    )
+    agg = aggregate(a, "t")
+    assert pd.isna(agg.obs.loc["A", "note"]) and agg.obs.loc["B", "note"] == "xB"
+    agg.write_h5ad(tmp_path / "agg.h5ad")
+    back = ad.read_h5ad(tmp_path / "agg.h5ad")
+    assert back.obs.loc["B", "note"] == "xB" and pd.isna(back.obs.loc["A", "note"])
+
+
+def test_float64_matches_float32_and_a_float64_reference():
+    a, d, lab = _random(seed=11)
+    kw = {"stats": ALL, "normalize": "cpm", "transform": "log1p", "trim": 0.1}
+    f32, f64 = aggregate(a, "t", **kw), aggregate(a, "t", dtype=np.float64, **kw)
+    assert f64.uns["neuromod_aggregate"]["dtype"] == "float64"
+    d64 = d.astype(np.float64)
+    lib = d64.sum(1, keepdims=True)
+    ref = np.log1p(np.divide(d64 * 1e6, lib, out=np.zeros(d.shape), where=lib > 0))
+    for i, t in enumerate(f64.obs_names):
+        exp = _dense_stats(ref[lab == t], 0.1)
+        for s in ALL:
+            np.testing.assert_allclose(f64.layers[s][i], exp[s], rtol=1e-12, atol=1e-12, err_msg=s)
+            np.testing.assert_allclose(f32.layers[s][i], exp[s], rtol=1e-5, atol=1e-5, err_msg=s)
+    with pytest.raises(ValueError, match="dtype"):
+        aggregate(a, "t", dtype=np.int32)
+
+
 def test_categorical_order_is_kept():
     a, _, lab = _random(seed=10)
     cats = ["G", "C", "A", "B", "F", "E", "D"]

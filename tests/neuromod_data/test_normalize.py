@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 from neuromod_data.errors import DataValueError, NeuromodWarning
-from neuromod_data.normalize import cpm, log1p, log10p1, to_cpm_values, x_kind
+from neuromod_data.normalize import (
+    cpm,
+    cpm_of_genes,
+    expression_kind,
+    log1p,
+    log10p1,
+    to_cpm_values,
+    x_kind,
+)
 
 
 def _counts(seed=0):
@@ -67,3 +76,38 @@ def test_negative_counts_refused():
     d[3, 4] = -2
     with pytest.raises(DataValueError, match="negative or non-finite"):
         cpm(sp.csr_matrix(d))
+
+
+def test_expression_kind_records_first_then_whole_numbers():
+    d = _counts()
+    a = ad.AnnData(sp.csr_matrix(d))
+    assert x_kind(a) == "unknown" and expression_kind(a) == "counts"
+    a.X = a.X * 0.5
+    assert expression_kind(a) == "unknown"  # decimals are not counts
+    a.X = sp.csr_matrix(-d)
+    assert expression_kind(a) == "unknown"  # nor are negative numbers
+    a.uns["neuromod"] = {"X": "log10_cpm1"}
+    assert expression_kind(a) == "log10_cpm1"  # a record wins over the guess
+
+
+def test_cpm_of_genes_uses_all_genes_for_the_library_size():
+    d = _counts()
+    d[1, :2] = 1  # no empty library
+    genes = [f"g{i}" for i in range(d.shape[1])]
+    a = ad.AnnData(sp.csr_matrix(d), var=pd.DataFrame(index=genes))
+    a.uns["neuromod"] = {"X": "counts"}
+    lib = d.astype(np.float64).sum(1)
+    got = cpm_of_genes(a, ["g5", "g3"])
+    assert sp.issparse(got) and got.dtype == np.float64 and got.shape == (d.shape[0], 2)
+    np.testing.assert_allclose(got.toarray(), d[:, [5, 3]] / lib[:, None] * 1e6, rtol=1e-12)
+    # a recorded CPM form is un-logged, not normalised again
+    b = ad.AnnData(sp.csr_matrix(np.log10(got.toarray() + 1)), var=pd.DataFrame(index=["g5", "g3"]))
+    b.uns["neuromod"] = {"X": "log10_cpm1"}
+    np.testing.assert_allclose(
+        cpm_of_genes(b, ["g3"]).toarray()[:, 0], got.toarray()[:, 1], rtol=1e-9
+    )
+    b.uns["neuromod"] = {"X": "log1p_counts"}
+    with pytest.raises(DataValueError, match="log1p_counts"):
+        cpm_of_genes(b, ["g3"])
+    with pytest.raises(DataValueError, match="'nope'"):
+        cpm_of_genes(a, ["nope"])
