@@ -1,10 +1,12 @@
 """Measure seconds per training iteration of every (task, rule) at a grid's settings (default: the
-authors' full protocol), so docs/results.md can estimate the CPU time the pending jobs need.
+authors' full protocol), so the results page can estimate the CPU time the pending jobs need.
 
-    nice -n 19 python experiments/measure_iteration.py --config workflows/config/reproduction.yaml \\
+    nice -n 19 python benchmarks/measure_iteration.py --config workflows/config/reproduction.yaml \\
         --iterations 3 --out experiments/timings.json
 
-One thread, E/I network (structure ``ei``); the first iteration is a warm-up and not counted.
+One thread, E/I network (structure ``ei``); the first iteration is a warm-up and not counted. The
+task's training options that change the cost of a step (L1 shrinkage, firing-rate regulariser)
+are applied as in the grid.
 """
 
 from __future__ import annotations
@@ -12,18 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import grid as repro_grid  # noqa: E402
-import record_run  # noqa: E402
-
-from neuromod_data._files import atomic_path  # noqa: E402
+from neuromod_data._files import atomic_path
+from neuromod_data.experiments import grid as repro_grid
+from neuromod_data.experiments.record import git_commit, machine
 
 
 def measure(task_name: str, rule_name: str, settings: dict, iterations: int) -> float:
@@ -35,15 +34,27 @@ def measure(task_name: str, rule_name: str, settings: dict, iterations: int) -> 
     task = make_task(task_name, **(settings.get("task_options") or {}))
     net = SpikingNetwork(**{**task.network_kwargs(), **(settings.get("network") or {})}, seed=0)
     rule = make_rule(rule_name, seed=0)
-    opt = torch.optim.Adam(net.parameters(), lr=float(settings.get("lr", 2.5e-3)))
+    lr = float(settings.get("lr", 2.5e-3))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    extra = {}
+    if settings.get("rate_reg"):
+        from neuromod_models.regularization import FiringRateRegularizer
+
+        extra["regularizer"] = FiringRateRegularizer(
+            float(settings["rate_reg"]), float(settings.get("rate_target_hz", 10.0))
+        )
+    shrink = lr * float(settings.get("l1") or 0.0)
     times = []
     for it in range(iterations + 1):
         batch = task.sample(int(settings["batch_size"]), seed=it)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        rule.backward(net, batch.x, task.loss_fn(batch))
+        rule.backward(net, batch.x, task.loss_fn(batch), **extra)
         opt.step()
-        net.apply_constraints()
+        if shrink:
+            net.apply_constraints(shrink=shrink)
+        else:
+            net.apply_constraints()
         if it:  # the first iteration warms up allocators and caches
             times.append(time.perf_counter() - t0)
     return sum(times) / len(times)
@@ -71,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                 "batch_size": int(s["batch_size"]),
                 "seconds_per_iteration": round(sec, 4),
                 "iterations_timed": args.iterations,
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "git_commit": record_run.git_commit(),
-                "machine": record_run.machine(),
+                "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "git_commit": git_commit(),
+                "machine": machine(),
                 "python": platform.python_version(),
             }
             doc["timings"] = [

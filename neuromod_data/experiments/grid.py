@@ -102,6 +102,15 @@ def validate(rc: dict[str, Any]) -> None:
                 f"reproduction config: task {task}: unknown settings {sorted(extra)}; "
                 f"`neuromod train` knows {sorted(known)}"
             )
+    for dataset, d in (rc.get("structures") or {}).items():
+        if d.get("source") not in ("toy", "local", "npz"):
+            raise ValueError(
+                f"reproduction config: structure {dataset!r}: source must be toy, local or npz"
+            )
+        if d["source"] in ("local", "npz") and not d.get("path"):
+            raise ValueError(f"reproduction config: structure {dataset!r} needs a `path`")
+    if runs_dir(rc) == f"{local_runs_root(rc)}/{rc['name']}":
+        raise ValueError("reproduction config: `runs` must differ from <results>/runs/<name>")
     for job in jobs(rc):
         if job["task"] not in rc["tasks"]:
             raise ValueError(
@@ -211,6 +220,11 @@ def targets(rc: dict[str, Any], *, publish: bool = False) -> list[str]:
 
 
 def structure_file(rc: dict[str, Any], dataset: str) -> str:
+    """The dataset's ``structure.npz``: built under ``<results>/structures/`` by
+    ``neuromod graph``, or, for ``source: npz``, the file the config names."""
+    d = (rc.get("structures") or {}).get(dataset) or {}
+    if d.get("source") == "npz":
+        return str(d["path"])
     return f"{_results(rc)}/structures/{dataset}/structure.npz"
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from neuromod_data import names
 from neuromod_data._files import atomic_path
+from neuromod_data.errors import InputFileError
 from neuromod_data.experiments import grid as repro_grid
 from neuromod_data.experiments.curves import curves_figure
 from neuromod_data.experiments.runs import REPRODUCTION, Run, find_runs, group_runs
@@ -223,7 +224,8 @@ def build_page(
     Parameters
     ----------
     runs
-        Folder(s) of runs in the layout ``<grid>/<task>/<rule>/<structure>/seed<k>/``.
+        Folder(s) of runs in the layout ``<grid>/<task>/<rule>/<structure>/seed<k>/``; folders
+        that do not exist are skipped (at least one must exist).
     out, figures
         The page and the folder of its PNG figures (linked relative to the page).
     config_dir
@@ -239,7 +241,11 @@ def build_page(
         How the page was made (named in its first lines).
     """
     out, figures = Path(out), Path(figures)
-    roots = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
+    given = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
+    # a folder that does not exist yet holds no runs (e.g. no run of a grid published so far)
+    roots = [r for r in given if Path(r).is_dir()]
+    if not roots:
+        raise InputFileError(f"runs folder not found: {', '.join(map(str, given))}")
     found = find_runs(roots, layout=REPRODUCTION)
     groups = group_runs(found, REPRODUCTION)
     keys: list[Key] = sorted(groups, key=_sort_key)  # type: ignore[arg-type]
@@ -317,7 +323,7 @@ def build_page(
     ]
     L += [
         f"snakemake -s workflows/rules/reproduction.smk --configfile {configs[g][0].as_posix()} "
-        "--cores 2 --rerun-triggers mtime --keep-going --config publish=true reproduce"
+        "--config publish=true --cores 2 --rerun-triggers mtime --keep-going reproduce"
         for g in grid_names
         if g in configs
     ]

@@ -7,6 +7,7 @@ under pytest's tmp_path through a config file that sets ``results``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / "workflows"
 SNAKEFILE = WORKFLOW / "Snakefile"
 CONFIGS = WORKFLOW / "config"
+SCHEMA = WORKFLOW / "schemas" / "config.schema.yaml"
 
 # A training setting small enough for the test suite: a 400-step evidence-accumulation task
 TINY_TRAIN = {
@@ -90,7 +92,7 @@ def expected_train_jobs(cfg: dict) -> int:
     """Training runs a config asks for, counted from the config file itself."""
     train = cfg.get("train", {})
     rules = train.get("rules", ["bptt", "eprop", "mdgl"])
-    gates = train.get("gates", ["data", "shuffled"])
+    gates = train.get("gates", ["data", "label-permuted"])
     seeds = train.get("seeds", [0, 1, 2])
     levels = train.get("levels") or cfg.get("groupby", ["subclass_label"])
     variants = sum(len(gates) if r == "mdgl" else 1 for r in rules)
@@ -122,9 +124,57 @@ def test_lint_is_clean():
 def test_every_config_validates_against_the_schema():
     import jsonschema
 
-    schema = yaml.safe_load((CONFIGS / "schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA.read_text())
     for name in ("config.yaml", "tasic2018.yaml", "m1_patchseq.yaml", "local_dataset.yaml"):
         jsonschema.validate(merged(name), schema)
+
+
+def test_schema_names_are_the_shared_vocabulary():
+    from neuromod_data import names
+
+    train = yaml.safe_load(SCHEMA.read_text())["properties"]["train"]["properties"]
+    assert tuple(train["task"]["enum"]) == names.TASKS
+    assert tuple(train["rules"]["items"]["enum"]) == names.RULES
+    assert tuple(train["gates"]["items"]["enum"]) == names.GATES
+    repro = yaml.safe_load((WORKFLOW / "schemas" / "reproduction.schema.yaml").read_text())
+    grid = repro["properties"]["reproduction"]["properties"]["grid"]["items"]["properties"]
+    assert tuple(grid["tasks"]["items"]["enum"]) == names.TASKS
+    assert tuple(grid["rules"]["items"]["enum"]) == names.RULES
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"dataset": {"source": "fetch", "fetch": {"name": "tasic2018; touch HACKED"}}},
+        {"dataset": {"source": "fetch", "fetch": {"region": "$(touch HACKED)"}}},
+        {"dataset": {"name": "../../etc"}},
+        {"train": {"gates": ["shuffled"]}},  # the former name of grid-shuffled
+    ],
+)
+def test_unsafe_or_unknown_names_are_refused(tmp_path, override):
+    cfg = write_config(tmp_path / "bad.yaml", results=str(tmp_path / "r"), **override)
+    proc = run_snakemake("-n", "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    assert "ValidationError" in proc.stdout + proc.stderr
+    assert not (REPO / "HACKED").exists()
+
+
+def test_values_reaching_the_shell_are_quoted(tmp_path):
+    """Free-text values (extra options, label columns, titles) reach each command as quoted words:
+    `$(...)` and `;` are passed on as text, never run."""
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        results=str(tmp_path / "r"),
+        groupby=["sub class; touch HACKED"],
+        graph={"extra_args": "--top-k 5 $(touch HACKED)"},
+        train={"extra_args": "--lr 0.01 `touch HACKED`"},
+        report={"title": "it's $(touch HACKED)"},
+    )
+    out = run_snakemake("-n", "-p", "--configfile", str(cfg)).stdout
+    assert "--groupby 'sub class; touch HACKED'" in out
+    assert "--top-k 5 '$(touch' 'HACKED)'" in out
+    assert "--lr 0.01 '`touch' 'HACKED`'" in out
+    assert "--title 'it'\"'\"'s $(touch HACKED)'" in out
 
 
 def test_bad_config_is_refused(tmp_path):
@@ -245,9 +295,12 @@ def test_end_to_end_default_workflow(tiny_run):
     # every training run of the grid, and the summary over them
     variants = ["bptt", "eprop", "mdgl-data"]
     for v in variants:
-        metrics = pd.read_csv(results / "train" / "subclass_label" / v / "seed0" / "metrics.csv")
+        run = results / "train" / "subclass_label" / v / "seed0"
+        metrics = pd.read_csv(run / "metrics.csv")
         assert {"iteration", "split", "loss", "accuracy"} <= set(metrics.columns)
         assert metrics["iteration"].max() == TINY_TRAIN["iterations"]
+        done = json.loads((run / "metrics.json").read_text())  # the declared output
+        assert done["iterations_done"] == TINY_TRAIN["iterations"]
     summary = pd.read_csv(results / "evaluate" / "summary.csv")
     assert summary["rule"].tolist() == variants
     assert (summary["n_seeds"] == 1).all() and (summary["iterations"] == 4).all()
@@ -281,7 +334,7 @@ def test_rerun_rebuilds_only_what_depends_on_a_deleted_file(tiny_run):
     before = {p: p.stat().st_mtime_ns for p in outputs}
 
     agg = results / "aggregate" / "subclass_label.smith2019.csv"
-    run = results / "train" / "subclass_label" / "eprop" / "seed0" / "metrics.csv"
+    run = results / "train" / "subclass_label" / "eprop" / "seed0" / "metrics.json"
     agg.unlink()
     run.unlink()
     planned = job_stats(run_snakemake("-n", "--configfile", str(cfg)).stdout)
@@ -300,11 +353,27 @@ def test_rerun_rebuilds_only_what_depends_on_a_deleted_file(tiny_run):
         assert p.stat().st_mtime_ns > before[p]
 
 
+def test_half_trained_run_is_not_finished(tiny_run):
+    """A run killed after a checkpoint has checkpoint.pt and metrics.csv but no metrics.json (which
+    `neuromod train` writes only at the end): Snakemake must train it again, not take it as done."""
+    results, cfg, _ = tiny_run
+    done = results / "train" / "subclass_label" / "bptt" / "seed0" / "metrics.json"
+    saved = done.read_bytes()
+    done.unlink()
+    try:
+        assert (done.parent / "checkpoint.pt").is_file() and (done.parent / "metrics.csv").is_file()
+        planned = job_stats(run_snakemake("-n", "--configfile", str(cfg)).stdout)
+        assert planned["train"] == 1
+    finally:
+        done.write_bytes(saved)
+
+
 @pytest.mark.slow
-def test_more_iterations_resume_and_changed_settings_restart(tiny_run, tmp_path):
+def test_more_iterations_resume_and_changed_settings_are_refused(tiny_run, tmp_path):
     results, cfg, _ = tiny_run
     base = yaml.safe_load(cfg.read_text())
-    target = results / "train" / "subclass_label" / "bptt" / "seed0" / "metrics.csv"
+    run = results / "train" / "subclass_label" / "bptt" / "seed0"
+    target = run / "metrics.json"
     log = results / "logs" / "train" / "subclass_label" / "bptt" / "seed0.log"
 
     more = write_config(
@@ -314,13 +383,19 @@ def test_more_iterations_resume_and_changed_settings_restart(tiny_run, tmp_path)
     assert stats == {"train": 1}  # only the requested run, because its iterations changed
     run_snakemake("--cores", "1", "--configfile", str(more), "--", str(target))
     assert "resumed" in log.read_text()
-    assert pd.read_csv(target)["iteration"].max() == 6
+    assert pd.read_csv(run / "metrics.csv")["iteration"].max() == 6
 
-    # another batch size cannot continue the old checkpoint: the run starts afresh instead of failing
+    # another batch size cannot continue the checkpoint: `neuromod train` refuses, naming the
+    # setting, and the run is not marked finished; removing the folder starts it afresh
     other = write_config(tmp_path / "bs.yaml", **{**base, "train": {**TINY_TRAIN, "batch_size": 3}})
+    proc = run_snakemake("--cores", "1", "--configfile", str(other), "--", str(target), check=False)
+    assert proc.returncode != 0
+    assert "batch_size" in log.read_text() and "Traceback" not in log.read_text()
+    assert not target.exists()
+    shutil.rmtree(run)
     run_snakemake("--cores", "1", "--configfile", str(other), "--", str(target))
     assert "resumed" not in log.read_text()
-    assert pd.read_csv(target)["iteration"].max() == TINY_TRAIN["iterations"]
+    assert json.loads(target.read_text())["iterations_done"] == TINY_TRAIN["iterations"]
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ rule aggregate:
     params:
         groupby=lambda wc: q(LEVELS[wc.level]),
         genes=lambda wc: aggregate_genes(),
-        min_cells=config["aggregate"]["min_cells"],
+        min_cells=q(config["aggregate"]["min_cells"]),
         backed="--backed" if config["aggregate"]["backed"] else "",
     log:
         f"{R}/logs/aggregate/{{level}}.{{stat}}.log",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-validate(config, schema="../config/schema.yaml")
+validate(config, schema="../schemas/config.schema.yaml")
 
 R = config["results"].rstrip("/")
 DATASET = config["dataset"]
@@ -39,6 +39,12 @@ TRAIN = config["train"]
 def q(value):
     """Shell-quote a value for a command line."""
     return shlex.quote(str(value))
+
+
+def q_args(text):
+    """Extra options given as one string: split like a shell would, each word quoted, so that a
+    config value is never run as shell code (`$(...)`, `;`, `|` stay literal arguments)."""
+    return shlex.join(shlex.split(str(text or "")))
 
 
 def data_file():
@@ -96,8 +102,10 @@ def train_variants():
 
 
 def train_targets():
+    """metrics.json of every run: `neuromod train` writes it only when training has finished
+    (metrics.csv and checkpoint.pt are rewritten at every checkpoint)."""
     return expand(
-        f"{R}/train/{{level}}/{{variant}}/seed{{seed}}/metrics.csv",
+        f"{R}/train/{{level}}/{{variant}}/seed{{seed}}/metrics.json",
         level=TRAIN_LEVELS,
         variant=train_variants(),
         seed=TRAIN["seeds"],

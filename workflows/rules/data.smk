@@ -10,8 +10,8 @@ rule toy_data:
     output:
         f"{R}/data/{DATASET['name']}.h5ad",
     params:
-        n_cells=DATASET["toy"]["n_cells"],
-        seed=DATASET["toy"]["seed"],
+        n_cells=q(DATASET["toy"]["n_cells"]),
+        seed=q(DATASET["toy"]["seed"]),
     log:
         f"{R}/logs/toy_data.log",
     benchmark:
@@ -28,15 +28,16 @@ rule fetch_data:
     output:
         f"{R}/data/{DATASET['name']}.h5ad",
     params:
-        name=DATASET["fetch"]["name"],
-        region=DATASET["fetch"]["region"],
-        extra=DATASET["fetch"]["extra_args"],
+        # every value reaching the shell is quoted (the schema also restricts the names)
+        name=q(DATASET["fetch"]["name"]),
+        region=q(DATASET["fetch"]["region"]),
+        extra=q_args(DATASET["fetch"]["extra_args"]),
     log:
         f"{R}/logs/fetch_data.log",
     benchmark:
         f"{R}/benchmarks/fetch_data.tsv"
     shell:
-        "neuromod fetch {params.name} --region {params.region:q} --quiet {params.extra} "
+        "neuromod fetch {params.name} --region {params.region} --quiet {params.extra} "
         "--out {output:q} > {log:q} 2>&1"
 
 

@@ -15,10 +15,10 @@ rule graph:
         groupby=lambda wc: q(LEVELS[wc.level]),
         outdir=lambda wc: q(f"{R}/graph/{wc.level}"),
         resource=q(config["graph"]["resource"]),
-        method=config["graph"]["method"],
-        n_perms=config["graph"]["n_perms"],
-        seed=config["graph"]["seed"],
-        extra=config["graph"]["extra_args"],
+        method=q(config["graph"]["method"]),
+        n_perms=q(config["graph"]["n_perms"]),
+        seed=q(config["graph"]["seed"]),
+        extra=q_args(config["graph"]["extra_args"]),
     log:
         f"{R}/logs/graph/{{level}}.log",
     benchmark:

@@ -1,50 +1,79 @@
-"""Reproduction of Liu et al. 2021 (Fig. 3C) and the data-derived modulation question (issue 6).
+"""Reproduction of Liu et al. 2021 (Fig. 3C) and the data-derived modulation question.
 
-Each (task, rule, structure, seed) is one job: `neuromod train` into the ignored results folder
-(checkpoints there, so an interrupted job resumes), then metrics.csv + summary.json are copied into
-the tracked folder experiments/runs/<name>/<task>/<rule>/<structure>/seed<k>/. A job whose tracked
-files exist has no inputs, so it is never rerun and nothing upstream of it is rebuilt.
+Each (task, rule, structure, seed) is one job: `neuromod train` into RESULTS/train/... (checkpoints
+there, so an interrupted job resumes), then `neuromod results record` keeps its metrics.csv and a
+summary.json in RESULTS/runs/<name>/<task>/<rule>/<structure>/seed<k>/. A job whose record exists
+(there, or published in experiments/runs/<name>/...) has no inputs, so it is never rerun and
+nothing upstream of it is rebuilt. RESULTS is the config's `reproduction.results`.
 
-Standalone (from the repository root):
+Everything is written under RESULTS, the results page included (RESULTS/results.md). With
+`--config publish=true` each finished run is also copied into experiments/runs/<name>/ (the
+committed runs) and the page goes to docs/results.md (+ docs/figures/).
+
+Run it on its own, from the repository root:
 
     snakemake -s workflows/rules/reproduction.smk --configfile workflows/config/reproduction_quick.yaml \\
         --cores 2 --rerun-triggers mtime reproduce
 
-Included in workflows/Snakefile (whose config schema has no `reproduction` key) the grid comes from
-$NEUROMOD_REPRODUCTION_CONFIG, default workflows/config/reproduction.yaml.
+and to publish (`--config` takes every word after it up to the next option, so keep the target
+`reproduce` before it or after another option):
+
+    snakemake -s workflows/rules/reproduction.smk --configfile workflows/config/reproduction.yaml \\
+        --config publish=true --cores 2 --rerun-triggers mtime --keep-going reproduce
 """
 
-import sys
 from pathlib import Path
+import shlex
 
-sys.path.insert(0, str(Path("experiments").resolve()))
-import grid as repro_grid  # noqa: E402  (experiments/grid.py)
+from snakemake.utils import validate
 
+from neuromod_data import names
+from neuromod_data.experiments import grid as repro_grid
+
+validate(config, schema="../schemas/reproduction.schema.yaml")
 REPRO = repro_grid.load(config)
+PUBLISH = str(config.get("publish", False)).lower() == "true"
 REPRO_R = REPRO["results"].rstrip("/")
 REPRO_RUNS = repro_grid.runs_dir(REPRO)
+REPRO_RECORDS = f"{repro_grid.local_runs_root(REPRO)}/{REPRO['name']}"
+PAGE = "docs/results.md" if PUBLISH else f"{REPRO_R}/results.md"
+FIGURES = "docs/figures" if PUBLISH else f"{REPRO_R}/figures"
+# the page shows every grid's published runs, and this grid's own records unless publishing
+PAGE_RUNS = [str(Path(REPRO_RUNS).parent)] + ([] if PUBLISH else [repro_grid.local_runs_root(REPRO)])
+JOB = "{task}/{lrule}/{structure}/seed{seed}"
+
+
+wildcard_constraints:
+    task="|".join(names.TASKS),
+    lrule="|".join(names.RULES),
+    structure=r"[A-Za-z0-9_.]+(-[a-z-]+)?",
+    seed=r"\d+",
+    dataset=r"[A-Za-z0-9_.]+",
 
 
 rule reproduce:
-    """Every run of the grid, kept in experiments/runs/, and the results page built from all runs."""
+    """Every run of the grid and the results page built from all runs."""
     input:
-        repro_grid.targets(REPRO),
-        "docs/results.md",
+        repro_grid.targets(REPRO, publish=PUBLISH),
+        PAGE,
 
 
 rule repro_results_page:
-    """docs/results.md and docs/figures/ from every run kept in experiments/runs/."""
+    """The results page and its figures from every run (docs/results.md only when publishing)."""
     conda:
         "../envs/neuromod.yaml"
     input:
-        repro_grid.targets(REPRO),
+        repro_grid.targets(REPRO, publish=PUBLISH),
     output:
-        "docs/results.md",
+        PAGE,
+    params:
+        runs=" ".join(shlex.quote(r) for r in PAGE_RUNS),
+        figures=FIGURES,
     log:
         f"{REPRO_R}/logs/results_page.log",
     shell:
-        "MPLBACKEND=Agg python experiments/summarise.py --runs experiments/runs "
-        "--out {output:q} --figures docs/figures > {log:q} 2>&1"
+        "MPLBACKEND=Agg neuromod results page {params.runs} --out {output:q} "
+        "--figures {params.figures:q} > {log:q} 2>&1"
 
 
 rule repro_toy_data:
@@ -54,12 +83,12 @@ rule repro_toy_data:
     output:
         f"{REPRO_R}/data/{{dataset}}.h5ad",
     params:
-        n_cells=lambda wc: REPRO["structures"][wc.dataset]["n_cells"],
-        seed=lambda wc: REPRO["structures"][wc.dataset]["seed"],
+        n_cells=lambda wc: int(REPRO["structures"][wc.dataset]["n_cells"]),
+        seed=lambda wc: int(REPRO["structures"][wc.dataset]["seed"]),
     log:
         f"{REPRO_R}/logs/data/{{dataset}}.log",
     shell:
-        "python workflows/scripts/toy_data.py --n-cells {params.n_cells} --seed {params.seed} "
+        "python workflows/scripts/toy_data.py --n-cells {params.n_cells:q} --seed {params.seed:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
@@ -72,6 +101,7 @@ rule repro_structure:
     output:
         f"{REPRO_R}/structures/{{dataset}}/structure.npz",
     params:
+        # every word shell-quoted by graph_args
         args=lambda wc, input: repro_grid.graph_args(REPRO, wc.dataset, input),
         outdir=lambda wc, output: Path(output[0]).parent,
     log:
@@ -95,35 +125,47 @@ rule repro_options:
 
 
 rule repro_train:
-    """One training run; its metrics are copied into experiments/runs/ as soon as it finishes."""
+    """One training run, recorded (metrics.csv + summary.json) once it has finished."""
     conda:
         "../envs/neuromod.yaml"
     input:
         unpack(lambda wc: repro_grid.train_inputs(REPRO, repro_grid.job_from_wildcards(wc))),
     output:
-        metrics=f"{REPRO_RUNS}/{{task}}/{{lrule}}/{{structure}}/seed{{seed}}/metrics.csv",
-        summary=f"{REPRO_RUNS}/{{task}}/{{lrule}}/{{structure}}/seed{{seed}}/summary.json",
-    wildcard_constraints:
-        task="|".join(repro_grid.TASKS),
-        lrule="|".join(repro_grid.RULES),
-        structure=r"[A-Za-z0-9_.]+(-[a-z-]+)?",
-        seed=r"\d+",
+        metrics=f"{REPRO_RECORDS}/{JOB}/metrics.csv",
+        summary=f"{REPRO_RECORDS}/{JOB}/summary.json",
     params:
+        # a command line built by shlex.join: every word is quoted already
         command=lambda wc: repro_grid.train_command(REPRO, repro_grid.job_from_wildcards(wc)),
-        rundir=lambda wc: repro_grid.job_dir(REPRO, repro_grid.job_from_wildcards(wc), tracked=False),
+        rundir=lambda wc: repro_grid.job_dir(REPRO, repro_grid.job_from_wildcards(wc)),
         outdir=lambda wc, output: Path(output.metrics).parent,
         job=lambda wc: repro_grid.job_json(repro_grid.job_from_wildcards(wc)),
-        nice=REPRO.get("nice", 19),
-    threads: REPRO.get("threads", 1)
+        nice=int(REPRO.get("nice", 19)),
+    threads: int(REPRO.get("threads", 1))
     log:
-        f"{REPRO_R}/logs/train/{{task}}/{{lrule}}/{{structure}}/seed{{seed}}.log",
+        f"{REPRO_R}/logs/train/{JOB}.log",
     benchmark:
-        f"{REPRO_R}/benchmarks/train/{{task}}/{{lrule}}/{{structure}}/seed{{seed}}.tsv"
+        f"{REPRO_R}/benchmarks/train/{JOB}.tsv"
     shell:
-        # the commit (and uncommitted model files) the job starts from goes into summary.json
-        "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown); "
-        "dirty=$(git status --porcelain -- models neuromod_data 2>/dev/null | wc -l); "
-        "OMP_NUM_THREADS={threads} nice -n {params.nice} {params.command} > {log:q} 2>&1 && "
-        "python experiments/record_run.py --run-dir {params.rundir:q} --out-dir {params.outdir:q} "
-        "--command {params.command:q} --job {params.job:q} --commit $commit --dirty $dirty "
-        ">> {log:q} 2>&1"
+        "neuromod results mark-start {params.rundir:q} > {log:q} 2>&1 && "
+        "NEUROMOD_THREADS={threads} OMP_NUM_THREADS={threads} nice -n {params.nice} {params.command} "
+        ">> {log:q} 2>&1 && "
+        "neuromod results record --run-dir {params.rundir:q} --out-dir {params.outdir:q} "
+        "--command {params.command:q} --job {params.job:q} >> {log:q} 2>&1"
+
+
+rule repro_publish:
+    """Copy a finished run's record into the committed folder (only asked for with publish=true)."""
+    conda:
+        "../envs/neuromod.yaml"
+    input:
+        unpack(lambda wc: repro_grid.publish_inputs(REPRO, repro_grid.job_from_wildcards(wc))),
+    output:
+        metrics=f"{REPRO_RUNS}/{JOB}/metrics.csv",
+        summary=f"{REPRO_RUNS}/{JOB}/summary.json",
+    params:
+        record=lambda wc: repro_grid.record_dir(REPRO, repro_grid.job_from_wildcards(wc)),
+        outdir=lambda wc, output: Path(output.metrics).parent,
+    log:
+        f"{REPRO_R}/logs/publish/{JOB}.log",
+    shell:
+        "neuromod results publish {params.record:q} {params.outdir:q} > {log:q} 2>&1"

@@ -20,23 +20,30 @@ rule train_options:
 
 
 rule train:
-    """One network trained with one rule and seed; resumes from its checkpoint when re-run."""
+    """One network trained with one rule and seed; resumes from its checkpoint when re-run.
+
+    The declared output is metrics.json, which `neuromod train` writes only when training has
+    finished: checkpoint.pt and metrics.csv are rewritten at every checkpoint, so they would make a
+    half-trained run look finished. `neuromod train` itself decides whether the checkpoint in the
+    folder can be continued (same settings; more iterations continue) and refuses otherwise,
+    naming the setting that changed (see workflows/README.md, "Changing settings").
+    """
     conda:
         "../envs/neuromod.yaml"
     input:
         structure=f"{R}/graph/{{level}}/structure.npz",
         options=f"{R}/train/options.json",
     output:
-        f"{R}/train/{{level}}/{{variant}}/seed{{seed}}/metrics.csv",
+        f"{R}/train/{{level}}/{{variant}}/seed{{seed}}/metrics.json",
     params:
         outdir=lambda wc, output: q(Path(output[0]).parent),
-        task=TRAIN["task"],
-        rule=lambda wc: wc.variant.split("-")[0],
-        gate=lambda wc: f"--gate {wc.variant.split('-', 1)[1]}" if "-" in wc.variant else "",
-        iterations=TRAIN["iterations"],
-        batch_size=TRAIN["batch_size"],
-        device=TRAIN["device"],
-        extra=TRAIN["extra_args"],
+        task=q(TRAIN["task"]),
+        rule=lambda wc: q(wc.variant.split("-")[0]),
+        gate=lambda wc: f"--gate {q(wc.variant.split('-', 1)[1])}" if "-" in wc.variant else "",
+        iterations=q(TRAIN["iterations"]),
+        batch_size=q(TRAIN["batch_size"]),
+        device=q(TRAIN["device"]),
+        extra=q_args(TRAIN["extra_args"]),
     threads: TRAIN["threads"]
     resources:
         gpu=TRAIN["gpus"],
@@ -45,18 +52,12 @@ rule train:
     benchmark:
         f"{R}/benchmarks/train/{{level}}/{{variant}}/seed{{seed}}.tsv"
     shell:
-        # A checkpoint is resumed only if it was trained with the same structure, options and flags
-        # (more iterations resume; anything else starts the run afresh instead of failing).
-        'fp="$(cat {input.structure:q} {input.options:q} | sha256sum | cut -c1-32) '
-        '{params.task} {params.rule} {params.gate} {params.batch_size} {params.extra}"; '
-        "mkdir -p {params.outdir}; "
-        'if [ "$(cat {params.outdir}/.settings 2>/dev/null)" != "$fp" ]; then '
-        "rm -f {params.outdir}/checkpoint.pt; fi; "
-        'printf "%s\\n" "$fp" > {params.outdir}/.settings; '
+        # device "auto" is decided on the machine that runs the job (a cluster's GPU node)
         "device={params.device}; "
         'if [ "$device" = auto ]; then device=$(python -c '
         "'import torch; print(\"cuda\" if torch.cuda.is_available() else \"cpu\")'); fi; "
-        "OMP_NUM_THREADS={threads} neuromod train --task {params.task} --rule {params.rule} {params.gate} "
+        "NEUROMOD_THREADS={threads} OMP_NUM_THREADS={threads} neuromod train --task {params.task} "
+        "--rule {params.rule} {params.gate} "
         "--structure {input.structure:q} --iterations {params.iterations} "
         "--batch-size {params.batch_size} --seed {wildcards.seed} --device $device "
         "--no-progress --config {input.options:q} {params.extra} --out {params.outdir} > {log:q} 2>&1"
