@@ -380,8 +380,8 @@ def build_report(
             "ligand → receptor pair: high when the sender expresses the ligand (neuropeptide "
             "precursor) and the receiver its receptor. Summed over pairs, the K × K sender → "
             "receiver matrix (largest entry 1) is the <b>gate</b> G of MDGL: how strongly a "
-            'learning signal of one type reaches another (docs/design.md, "Gate and '
-            'controls").</p>'
+            'learning signal of one type reaches another (docs/design.md, "MDGL" and '
+            '"Gate controls").</p>'
         )
     for gdir in graph_dirs:
         parts.append(f"<h3>{html.escape(gdir.name)}</h3>")

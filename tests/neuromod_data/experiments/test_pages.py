@@ -14,7 +14,8 @@ from scipy import stats as sps
 from neuromod_data.experiments import pages
 
 EA = "evidence_accumulation"
-ITS = list(range(0, 201, 25))  # 0 ... 200: the last 100 iterations hold 5 points
+# the published length: 2000 iterations; the last 100 hold 5 points
+ITS = [0, 500, 1000, 1500, 1900, 1925, 1950, 1975, 2000]
 
 
 def curve(end_loss, end_acc, offset=0.0):
@@ -89,6 +90,15 @@ def test_authors_table_against_pandas(runs, tmp_path):
         assert r[3] == "64" and r[4] == "3"
 
 
+def test_other_protocols_are_not_set_against_the_published_numbers(tmp_path, make_run):
+    root = tmp_path / "runs"
+    for seed in range(2):
+        make_run(root / f"q/{EA}/bptt/ei/seed{seed}", curve(0.3, 0.9), batch_size=16)
+    text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f")
+    (row,) = table_rows(text, "## Evidence accumulation")
+    assert row[6] == "—" and row[7] == "other protocol"
+
+
 def test_iterations_to_80_both_ways(runs, tmp_path):
     text = pages.build_page(runs, tmp_path / "r.md", tmp_path / "f")
     rows = {r[1]: r for r in table_rows(text, "## Evidence accumulation")}
@@ -140,7 +150,7 @@ def test_pending_jobs_of_a_grid_and_notes(runs, tmp_path):
     rc = {
         "name": "g",
         "results": "results/x",
-        "tasks": {EA: {"iterations": 200, "batch_size": 64}},
+        "tasks": {EA: {"iterations": 36_000, "batch_size": 64}},
         "grid": [
             {"tasks": [EA], "rules": ["bptt", "mdgl"], "structures": ["ei"], "seeds": [0, 1, 2, 3]}
         ],
@@ -153,9 +163,9 @@ def test_pending_jobs_of_a_grid_and_notes(runs, tmp_path):
     )
     assert "Hand-written commentary." in text
     (row,) = table_rows(text, "## Grids")
-    # 8 jobs, 6 done; pending bptt 3 and mdgl 3 at 100 s / 200 iterations (B = 64) each
-    assert row[:5] == ["g", f"`{(configs / 'reproduction_x.yaml').as_posix()}`", "8", "6", "2"]
-    assert float(row[5]) == pytest.approx(2 * 100.0 / 3600, abs=0.05)
+    # 8 jobs, 6 done; pending bptt 3 and mdgl 3: 36,000 iterations at the finished runs'
+    # 100 s / 2000 iterations (B = 64) each, 2 × 1800 s = 1 h
+    assert row == ["g", f"`{(configs / 'reproduction_x.yaml').as_posix()}`", "8", "6", "2", "1.0"]
     assert [(j["rule"], j["seed"]) for j in pages.pending(rc, pages.find_runs(runs))] == [
         ("bptt", 3),
         ("mdgl", 3),
@@ -169,12 +179,12 @@ def test_cpu_estimate_prefers_runs_at_the_same_batch(runs):
         {"task": EA, "rule": "bptt", "batch_size": b, "seconds_per_iteration": 0.1}
         for b in (64, 32)
     ]
-    for batch, expected in ((64, 100.0), (32, 20.0)):
+    for batch, expected in ((64, 10.0), (32, 20.0)):
         rc = {"tasks": {EA: {"iterations": 200, "batch_size": batch}}}
-        # batch 64: the finished runs themselves (100 s / 200 iterations); batch 32: the timing
+        # batch 64: the finished runs themselves (100 s / 2000 iterations); batch 32: the timing
         assert pages.estimate_seconds(job, rc, found, timings) == pytest.approx(expected)
     rc = {"tasks": {EA: {"iterations": 200, "batch_size": 32}}}
-    assert pages.estimate_seconds(job, rc, found) == pytest.approx(50.0)  # scaled linearly
+    assert pages.estimate_seconds(job, rc, found) == pytest.approx(5.0)  # scaled linearly
     assert (
         pages.estimate_seconds(
             {**job, "task": "delayed_match"},
