@@ -245,15 +245,19 @@ def test_result_round_trips_through_h5ad(tmp_path):
 
 def test_per_type_text_with_a_missing_value_round_trips_through_h5ad(tmp_path):
     a, _, lab = _random(seed=9)
-    # constant within every type, but type "A" has no value: such columns were not writable
+    # constant within every type, but type "A" has no value
     a.obs["note"] = pd.Series(
         np.where(lab == "A", None, "x" + lab), index=a.obs_names, dtype=object
     )
+    # a metadata column nobody filled in (as "Traced" of the M1 Patch-seq metadata)
+    a.obs["empty"] = pd.Categorical([np.nan] * a.n_obs)
     agg = aggregate(a, "t")
     assert pd.isna(agg.obs.loc["A", "note"]) and agg.obs.loc["B", "note"] == "xB"
+    assert agg.obs["empty"].isna().all()
     agg.write_h5ad(tmp_path / "agg.h5ad")
     back = ad.read_h5ad(tmp_path / "agg.h5ad")
     assert back.obs.loc["B", "note"] == "xB" and pd.isna(back.obs.loc["A", "note"])
+    assert back.obs["empty"].isna().all()
 
 
 def test_float64_matches_float32_and_a_float64_reference():

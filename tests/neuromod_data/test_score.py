@@ -531,3 +531,12 @@ def toy():
     from neuromod_data.datasets import toy_cortex
 
     return toy_cortex(n_cells=1200, seed=0)
+
+
+def test_scoring_does_not_import_the_graph_module():
+    import subprocess
+    import sys
+
+    code = "import sys, neuromod_data.score; print('neuromod_data.graph' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
