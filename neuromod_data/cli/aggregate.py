@@ -70,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _tty() -> bool:
+    return sys.stderr.isatty()
+
+
 def _read(path: str, metadata: str | None, backed: bool):
     from neuromod_data._files import require_file
     from neuromod_data.errors import FormatError
@@ -82,7 +86,8 @@ def _read(path: str, metadata: str | None, backed: bool):
     except ImportError:  # readers not installed: h5ad only
         read = None
     if read is not None:
-        return read(p, backed="r") if backed else read(p, metadata=metadata)
+        # no progress bars in logs and pipes
+        return read(p, backed="r") if backed else read(p, metadata=metadata, progress=_tty())
     if metadata is not None or not p.name.endswith(".h5ad"):
         raise FormatError(f"{p}: only .h5ad input is supported without neuromod_data.io")
     import anndata as ad

@@ -31,21 +31,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import sys
     import warnings
 
     from neuromod_data import datasets
     from neuromod_data._files import atomic_path, check_output
+    from neuromod_data.errors import OutputError
 
     if args.out:
-        check_output(args.out, [args.cache_dir], kind="file")
-    kw = {"cache_dir": args.cache_dir, "base_url": args.base_url, "progress": not args.quiet}
+        out = check_output(args.out, kind="file")
+        cache = datasets.allen.resolve_cache_dir(args.cache_dir)
+        cached = {e.fname for e in datasets.REGISTRY.values()} | {"observed_sha256.json"}
+        if out.resolve().parent == cache.resolve() and out.name in cached:
+            raise OutputError(f"--out {out} would overwrite a cached download; write elsewhere")
+    # progress bars only on a terminal: not in logs, pipes, or with --quiet
+    progress = not args.quiet and sys.stderr.isatty()
+    kw = {"cache_dir": args.cache_dir, "base_url": args.base_url, "progress": progress}
     import pooch
 
-    # pooch's logger is not registered with logging.getLogger
+    # pooch's "Downloading data from ..." adds nothing to the progress bar (its logger is not
+    # registered with logging.getLogger); with --quiet our own notices go too
     loggers = [pooch.get_logger(), logging.getLogger("neuromod.datasets")]
     levels = [(log, log.level) for log in loggers]
     try:
         with warnings.catch_warnings():
+            loggers[0].setLevel(logging.WARNING)
             if args.quiet:
                 warnings.simplefilter("ignore")
                 for log in loggers:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -117,8 +118,8 @@ def _read(path: str, metadata: str | None):
         from neuromod_data.io import read
     except ImportError:  # readers not installed: h5ad only
         read = None
-    if read is not None:
-        return read(path, metadata=metadata)
+    if read is not None:  # no progress bars in logs and pipes
+        return read(path, metadata=metadata, progress=sys.stderr.isatty())
     import anndata as ad
 
     from neuromod_data._files import require_file

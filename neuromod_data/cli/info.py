@@ -141,6 +141,7 @@ def format_text(d: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     import warnings
 
     from neuromod_data.cli._args import show_warnings
@@ -153,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         kw["intron"] = True
     if args.backed:
         kw["backed"] = "r"
+    kw["progress"] = sys.stderr.isatty()  # no progress bars in logs and pipes
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         adata = read(args.input, metadata=args.metadata, format=args.format, **kw)

@@ -24,17 +24,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _load_config(path: str) -> dict:
+    """The run's configuration (JSON or YAML), read before any work so a bad file stops at once."""
+    import json
+
+    from neuromod_data._files import require_file
+    from neuromod_data.errors import FormatError
+
+    p = require_file(path, "config file")
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise FormatError(f"{p}: config is not a text file") from None
+    try:
+        cfg = json.loads(text)
+    except ValueError:
+        import yaml
+
+        try:
+            cfg = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise FormatError(
+                f"{p}: cannot parse config as JSON or YAML ({' '.join(str(exc).split())})"
+            ) from None
+    if not isinstance(cfg, dict):
+        raise FormatError(f"{p}: config must be a mapping of key → value")
+    return cfg
+
+
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from neuromod_data import report
+    from neuromod_data._files import check_output
+    from neuromod_data.errors import InputFileError, UsageError
 
     if not args.out and not args.summary:
-        raise SystemExit("neuromod report: error: give --out (HTML) and/or --summary (CSV)")
+        raise UsageError("give --out (HTML) and/or --summary (CSV)")
+    results = Path(args.results).expanduser()
+    if not results.is_dir():
+        raise InputFileError(f"--results {results} is not a folder")
+    cfg = _load_config(args.config) if args.config else None
+    inputs = [*args.data, args.config]
     if args.summary:
-        table = report.write_summary(args.results, args.summary)
+        check_output(args.summary, inputs, kind="file", option="--summary")
+    if args.out:
+        check_output(args.out, inputs, kind="file")
+    if args.summary:
+        table = report.write_summary(results, args.summary)
         print(f"summary of {len(table)} condition × rule groups → {args.summary}")
     if args.out:
         path = report.build_report(
-            args.results, out=args.out, data=args.data, config=args.config, title=args.title
+            results, out=args.out, data=args.data, config=cfg, title=args.title
         )
         print(f"report → {path}")
     return 0

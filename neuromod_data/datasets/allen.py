@@ -17,7 +17,7 @@ from pathlib import Path
 import anndata as ad
 
 from neuromod_data.datasets._registry import REGISTRY, RemoteFile
-from neuromod_data.errors import DataValueError, InputFileError, NeuromodWarning
+from neuromod_data.errors import DataValueError, InputFileError, NeuromodWarning, OutputError
 from neuromod_data.io._common import warn
 
 __all__ = [
@@ -42,6 +42,8 @@ def resolve_cache_dir(path: str | os.PathLike | None = None) -> Path:
     if path is None:
         path = os.environ.get("NEUROMOD_CACHE") or pooch.os_cache("neuromod")
     p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"download cache {p} is not a folder")
     p.mkdir(parents=True, exist_ok=True)
     return p
 

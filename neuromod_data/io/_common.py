@@ -144,19 +144,31 @@ def check_unique_genes(
     return tmp.var_names
 
 
-def check_counts(X: sp.spmatrix, cells: Sequence[str], genes: Sequence[str], where: str) -> None:
-    """Negative or non-finite entries of a cells × genes CSR: one error naming the gene and cell."""
-    data = X.data
+def check_counts(
+    X, cells: Sequence[str], genes: Sequence[str], where: str, *, negative: bool = False
+) -> None:
+    """Non-finite (and, unless ``negative``, negative) entries of a cells × genes matrix (CSR or
+    dense): one error naming the gene and cell of the first one."""
+    if sp.issparse(X):
+        X = X.tocsr() if X.format != "csr" else X
+        data = X.data
+    else:
+        data = np.asarray(X).ravel()
     bad = ~np.isfinite(data)
     kind = "non-finite"
     if not bad.any():
+        if negative:
+            return
         bad = data < 0
         kind = "negative"
         if not bad.any():
             return
     k = int(np.flatnonzero(bad)[0])
-    row = int(np.searchsorted(X.indptr, k, side="right") - 1)
-    col = int(X.indices[k])
+    if sp.issparse(X):
+        row = int(np.searchsorted(X.indptr, k, side="right") - 1)
+        col = int(X.indices[k])
+    else:
+        row, col = divmod(k, np.asarray(X).shape[1])
     raise DataValueError(
         f"{where}: {int(bad.sum())} {kind} value(s), first for gene {genes[col]!r} in cell "
         f"{cells[row]!r} ({data[k]})"

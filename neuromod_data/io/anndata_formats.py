@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import anndata as ad
@@ -77,8 +78,8 @@ def read_h5ad(
     mode = "r" if backed is True else backed
     try:
         adata = ad.read_h5ad(p, backed=mode) if mode else ad.read_h5ad(p)
-    except (OSError, KeyError, ValueError) as exc:
-        raise FormatError(f"{p}: cannot read as h5ad ({exc})") from None
+    except (OSError, KeyError, ValueError, TypeError, EOFError) as exc:
+        raise FormatError(f"{p}: cannot read as h5ad ({' '.join(str(exc).split())})") from None
     record = {
         k: v
         for k, v in (adata.uns.get("neuromod", {}) or {}).items()
@@ -96,6 +97,10 @@ def read_h5ad(
             and (not sp.isspmatrix_csr(adata.X) or adata.X.dtype != np.float32)
         ):
             adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+        if adata.X is not None:  # NaN / inf (and negative counts) would poison every statistic
+            _common.check_counts(
+                adata.X, adata.obs_names, adata.var_names, str(p), negative=kind != "counts"
+            )
         sources = [str(p)]
         adata = _join(adata, metadata, join, missing, record, sources)
         return _common.finish(adata, x=kind, source=sources, reader="h5ad", record=record)
@@ -122,8 +127,9 @@ def read_10x_mtx(path: str | os.PathLike, *, make_unique: bool = True) -> ad.Ann
     record: dict = {}
     try:
         adata = sc.read_10x_mtx(p, var_names="gene_symbols", make_unique=False, cache=False)
-    except (OSError, ValueError, FileNotFoundError) as exc:
-        raise FormatError(f"{p}: cannot read as a 10x matrix folder ({exc})") from None
+    except (OSError, ValueError, EOFError, zlib.error, IndexError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise FormatError(f"{p}: cannot read as a 10x matrix folder ({text})") from None
     adata.var_names = _common.check_unique_genes(
         adata.var_names, make_unique=make_unique, where=str(p), record=record
     )

@@ -116,7 +116,8 @@ def read_counts_table(
             if by_col == by_row == 0:
                 raise DataValueError(
                     f"{p}: neither the column names (e.g. {', '.join(m.col_names[:3])}) nor the row "
-                    f"names (e.g. {', '.join(m.row_names[:3])}) match any metadata column; name the "
+                    f"names (e.g. {', '.join(m.row_names[:3])}) match any column of the metadata "
+                    f"{'table' if isinstance(metadata, pd.DataFrame) else metadata}; name the "
                     "join column or declare orientation="
                 )
             orientation = "genes_x_cells" if by_col >= by_row else "cells_x_genes"

@@ -147,10 +147,17 @@ def test_train_errors_are_one_line(tmp_path, tiny_config, capsys):
     ]
     assert main(base) == 0
     capsys.readouterr()
-    # resuming with another learning rate is refused, naming the setting
-    assert main([*base, "--lr", "0.1"]) == 2
-    err = capsys.readouterr().err
-    assert "lr" in err and "another output directory" in err
+    saved = (out / "config.json").read_text()
+    # resuming with another learning rate, gate or batch size is refused, naming the setting, and
+    # leaves the saved settings as they were (the run can still be continued)
+    for flag, value, key in (("--lr", "0.1", "lr"), ("--batch-size", "3", "batch_size")):
+        assert main([*base, "--iterations", "3", flag, value]) == 2
+        err = capsys.readouterr().err
+        assert key in err and "another output directory" in err
+        assert (out / "config.json").read_text() == saved
+    assert main(["train", "--out", str(out), "--iterations", "3", "--no-progress"]) == 0
+    assert "resumed at 2," in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["iterations"] == 3
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"itterations": 3}))
     assert (
@@ -195,3 +202,35 @@ def test_cli_module_imports_without_torch():
         "build_parser(); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_gate_names_come_from_the_shared_vocabulary(tmp_path, capsys):
+    from neuromod_data.names import GATES
+
+    parser_help = subprocess.run(
+        [sys.executable, "-m", "neuromod_data.cli", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert all(g in " ".join(parser_help.split()) for g in GATES)
+    argv = ["train", "--task", "evidence_accumulation", "--rule", "mdgl", "--out", str(tmp_path)]
+    assert main([*argv, "--gate", "shuffled"]) == 2
+    err = capsys.readouterr().err
+    assert "'shuffled' was renamed 'grid-shuffled'" in err and len(err.splitlines()) == 1
+
+
+def test_threads_default_to_one_and_follow_the_environment(monkeypatch):
+    import torch
+
+    from neuromod_data.cli.train import _set_threads
+
+    monkeypatch.delenv("NEUROMOD_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert _set_threads(None) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("NEUROMOD_THREADS", "2")
+        assert _set_threads(None) == 2 and torch.get_num_threads() == 2
+        assert _set_threads(1) == 1  # the flag beats the environment
+    finally:
+        torch.set_num_threads(before)

@@ -197,3 +197,18 @@ def test_m1_patchseq_from_mirror_of_shared_data(shared_data, server, tmp_path):
     typed = a.obs["cluster_label"].notna()
     assert a.obs.loc[typed, "subclass_label"].notna().all()
     assert set(a.obs["class_label"].dropna()) <= {"GABAergic", "Glutamatergic", "Non-Neuronal"}
+
+
+@pytest.mark.parametrize("damage", ["{broken", "[1, 2]", '{"f.csv": 3}'])
+def test_a_damaged_record_of_first_downloads_stops(server, tmp_path, damage):
+    """Starting the record afresh would accept a swapped file as a first download: refuse."""
+    root, url, seen = server
+    (root / "f.csv").write_bytes(b"gene,c1\nVip,3\n")
+    entry = RemoteFile("f.csv", f"{url}/f.csv", None)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "observed_sha256.json").write_text(damage)
+    with pytest.raises(DataValueError, match="observed_sha256.json .*not reset"):
+        allen.fetch_file(entry, cache_dir=cache, progress=False)
+    assert (cache / "observed_sha256.json").read_text() == damage
+    assert not seen  # nothing was downloaded

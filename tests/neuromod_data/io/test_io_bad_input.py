@@ -174,3 +174,48 @@ def test_annotation_given_as_counts_and_r_data(tmp_path):
     r.write_bytes(b"\xfd7zXZ\x00\x00" + bytes(50))
     with pytest.raises(FormatError, match=r"db\.rda: this is xz-compressed data"):
         read(r)
+
+
+def test_zero_padded_ids_and_types_named_like_missing_values_are_kept(tmp_path):
+    """Labels are text: ``0001`` joins as ``0001`` (not 1), and types named ``NA`` / ``None`` stay
+    types; only an empty field is missing. Numeric columns still become numbers."""
+    p = tmp_path / "counts.csv"
+    p.write_text(",0001,0002,0010,0011\nVip,1,0,2,0\nSst,0,3,1,1\n")
+    m = tmp_path / "meta.csv"
+    m.write_text("Cell,cell_type,depth\n0001,NA,10\n0002,None,20.5\n0010,NA,NA\n0011,,7\n")
+    a = read(p, metadata=m, progress=False)
+    assert a.obs_names.tolist() == ["0001", "0002", "0010", "0011"]
+    types = a.obs["cell_type"].astype(object).tolist()
+    assert types[:3] == ["NA", "None", "NA"] and pd.isna(types[3])
+    assert a.obs["depth"].dtype.kind == "f" and np.isnan(a.obs["depth"].iloc[2])
+    assert a.obs["depth"].iloc[1] == 20.5
+    # the same labels counted independently of the reader
+    raw = pd.read_csv(m, dtype=str, keep_default_na=False)
+    assert raw["cell_type"].value_counts().to_dict() == {"NA": 2, "None": 1, "": 1}
+    assert a.obs["cell_type"].value_counts().to_dict() == {"NA": 2, "None": 1}
+
+
+def test_non_finite_values_in_an_h5ad_name_gene_and_cell(tmp_path):
+    import anndata as ad
+
+    X = np.array([[1.0, 0.0], [0.0, np.inf]], dtype=np.float32)
+    ad.AnnData(
+        X, obs=pd.DataFrame(index=["c1", "c2"]), var=pd.DataFrame(index=["Vip", "Sst"])
+    ).write_h5ad(tmp_path / "a.h5ad")
+    with pytest.raises(DataValueError, match="non-finite.*'Sst'.*'c2'"):
+        read(tmp_path / "a.h5ad")
+
+
+def test_truncated_10x_matrix_is_one_error(tmp_path):
+    import gzip
+
+    f = tmp_path / "tenx"
+    f.mkdir()
+    mtx = b"%%MatrixMarket matrix coordinate integer general\n2 2 2\n1 1 5\n2 2 3\n"
+    (f / "matrix.mtx.gz").write_bytes(gzip.compress(mtx)[:30])
+    (f / "barcodes.tsv.gz").write_bytes(gzip.compress(b"A-1\nB-1\n"))
+    (f / "features.tsv.gz").write_bytes(
+        gzip.compress(b"g1\tVip\tGene Expression\ng2\tSst\tGene Expression\n")
+    )
+    with pytest.raises(FormatError, match="tenx: cannot read as a 10x matrix folder"):
+        read(f)
