@@ -1,37 +1,35 @@
 """Fused sequence code: the whole forward pass and a hand-written backward over all time steps.
 
-On the CPU the time loops below run as compiled kernels (:mod:`neuromod_models._kernels`) that
-skip the zeros of the spike trains; the torch loops here are the fallback and the CUDA path.
+On the CPU the time loops run as compiled kernels (:mod:`neuromod_models._kernels`) that work on
+the sampled synapses only and skip the zeros of the spike trains; the torch loops here are the
+fallback and the CUDA path (they use a dense recurrent matrix).
 
-Per-step Python and small-op overhead dominates spiking-network training (DESIGN §6), so the
-forward loop does the fewest possible operations per step (input currents for all steps are one
-product before the loop, per-step inputs come from ``unbind(0)``, ψ is computed for all steps at
-once after the loop) and the backward pass is written by hand:
+The backward pass is written by hand (docs/design.md, "Learning rules"):
 
-* BPTT: the exact adjoint of DESIGN §3.2, with one recurrent product per step;
+* BPTT: the exact adjoint of the neuron model, carried back through the recurrent weights;
 * e-prop: the same adjoint with the recurrent path cut (z^{t-1} detached in the Wrec path), so the
-  backward in time is element-wise per neuron (a 2-variable linear recursion for v and b);
-* MDGL: e-prop with the learning signal ``L̃ = L + (1-α)·((L ψ)_{t+1} @ W̃)`` — one extra product.
+  backward in time is element-wise per neuron;
+* MDGL: e-prop whose learning signal gains ``Σ_j W̃_jp (1-α_j) (L ψ)_j^{t+1}`` — a gather over each
+  neuron's synapses (local, exact) or a sum per type (non-local).
 
-In all three the weight gradients are single ``(B·T × N)ᵀ (B·T × N_pre)`` products at the end and the
-readout is filtered in output space only, so nothing of size B×T×N×N (or B×N×N) ever exists.
-
-The adjoint variables are ``av = dE/dv^t`` and ``ab = dE/db^t`` (total derivatives through the
-neuron's own future), with ``Gz^t = L^t - v_th av^{t+1} + (1-ρ) ab^{t+1}`` the total gradient on z^t::
+Nothing of size B×T×N×N (or B×N×N) ever exists. The adjoints are ``av = dE/dv^t`` and
+``ab = dE/db^t`` (total derivatives through the neuron's own future), with
+``Gz^t = L^t - v_th av^{t+1} + (1-ρ) ab^{t+1}`` the total gradient on z^t::
 
     av^t = α av^{t+1} + ψ^t Gz^t
     ab^t = ρ ab^{t+1} - β ψ^t Gz^t
     dE/dWrec = Σ_t ((1-α) av^t)ᵀ z^{t-1},   dE/dWin = Σ_t ((1-α) av^t)ᵀ x^t
 
-(BPTT adds ``((1-α) av^{t+1}) @ Wrec`` to ``Gz^t``.)
+(BPTT adds ``Σ_j (1-α_j) Wrec_jp av_j^{t+1}`` to ``Gz_p^t``.)
+
+Besides the readout ``y`` the sequence returns each neuron's mean spike count per step (``rates``,
+differentiable: a penalty on rates enters the learning signal as a constant gradient on every
+``z_j^t``) and the spikes ``z`` as bytes (not differentiable).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
-import sys
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -40,10 +38,18 @@ import torch
 from scipy.signal import lfilter
 from torch import Tensor
 
-from ._kernels import kernels
+from ._kernels import MOD_GATHER, MOD_NONE, MOD_TYPESUM, kernels
 from .neurons import SIGMOID_STEEPNESS, NeuronParameters, pseudo_derivative
 
-__all__ = ["SequenceConfig", "flush_denormal", "run_sequence", "exp_filter", "exp_filter_reverse"]
+__all__ = [
+    "Modulation",
+    "SequenceConfig",
+    "Synapses",
+    "exp_filter",
+    "exp_filter_reverse",
+    "flush_denormal",
+    "run_sequence",
+]
 
 
 def _flush_is_on() -> bool:
@@ -56,7 +62,7 @@ def flush_denormal() -> Iterator[None]:
     """Flush denormal floats to zero inside the block, restoring the previous setting after.
 
     Decaying membrane/adaptation variables and adjoints otherwise fall into denormals, which made an
-    eager ALIF forward pass ~100× slower (DESIGN §6).
+    eager ALIF forward pass ~100× slower (docs/design.md, "Performance notes").
     """
     was_on = _flush_is_on()
     if not was_on:
@@ -68,32 +74,65 @@ def flush_denormal() -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
-_MALLOC_TUNED = False
+class Synapses(NamedTuple):
+    """Recurrent synapses sorted by presynaptic neuron: synapse ``s`` goes from ``pre[s]`` to
+    ``post[s]``; those of neuron ``q`` are ``indptr[q]:indptr[q+1]`` (a CSR matrix by pre)."""
+
+    pre: Tensor
+    post: Tensor
+    indptr: Tensor
+    n: int
+
+    @classmethod
+    def from_mask(cls, mask: Tensor) -> Synapses:
+        """The synapses of a boolean ``[post, pre]`` mask.
+
+        Examples
+        --------
+        >>> s = Synapses.from_mask(torch.tensor([[False, True], [True, True]]))
+        >>> s.pre.tolist(), s.post.tolist(), s.indptr.tolist()
+        ([0, 1, 1], [1, 0, 1], [0, 1, 3])
+        """
+        n = mask.shape[0]
+        post, pre = torch.nonzero(mask, as_tuple=True)  # row = post
+        order = torch.argsort(pre * n + post)
+        pre, post = pre[order], post[order]
+        indptr = torch.zeros(n + 1, dtype=torch.int64)
+        indptr[1:] = torch.cumsum(torch.bincount(pre, minlength=n), 0)
+        return cls(pre.to(torch.int64), post.to(torch.int64), indptr, int(n))
+
+    @property
+    def nnz(self) -> int:
+        return int(self.pre.numel())
+
+    def to(self, device: torch.device | str | None) -> Synapses:
+        return Synapses(self.pre.to(device), self.post.to(device), self.indptr.to(device), self.n)
+
+    def dense(self, values: Tensor) -> Tensor:
+        """``[post, pre]`` matrix with ``values`` at the synapses (differentiable in ``values``)."""
+        out = values.new_zeros(self.n, self.n)
+        return out.index_put((self.post.to(values.device), self.pre.to(values.device)), values)
 
 
-def keep_freed_memory() -> None:
-    """Let glibc keep freed large blocks for reuse instead of unmapping them (once per process).
+class Modulation(NamedTuple):
+    """MDGL's modulatory weights ``W̃`` in the form the sequence code uses.
 
-    Every iteration allocates several [T, B, N] tensors (~50 MB each at B=64, T=2000, N=100). glibc
-    serves blocks above its mmap threshold with fresh mappings and returns them on free, so each
-    iteration pays a page fault per 4 kB again (measured: the forward pass 204 → 146 ms and MDGL's
-    extra product 166 → 71 ms once freed memory is reused). This raises the mmap and trim thresholds
-    to 1 GiB (``mallopt``; Linux/glibc only). The process keeps its peak memory mapped instead of
-    returning it to the system. Set ``NEUROMOD_MALLOPT=0`` to leave the allocator alone.
+    ``kind="gather"``: ``w_mod[s]`` is ``W̃_{post[s], pre[s]}`` for every synapse (local and exact
+    MDGL: the signal reaches a neuron's synaptic partners only). ``kind="typesum"``: ``W̃_jp =
+    m_type[type(j), type(p)]`` for every pair (non-local MDGL), summed per type.
     """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return
-    _MALLOC_TUNED = True
-    if not sys.platform.startswith("linux") or os.environ.get("NEUROMOD_MALLOPT", "1") == "0":
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 1 << 30)
-        libc.mallopt(m_trim_threshold, 1 << 30)
-    except (OSError, AttributeError):  # not glibc
-        pass
+
+    kind: str
+    w_mod: Tensor | None = None
+    type_index: Tensor | None = None
+    m_type: Tensor | None = None
+
+    def dense(self, synapses: Synapses) -> Tensor:
+        """``W̃`` as an ``[N, N]`` matrix ``[j, p]`` (for the torch loops and for checks)."""
+        if self.kind == "gather":
+            return synapses.dense(self.w_mod)
+        ti = self.type_index.long()
+        return self.m_type[ti][:, ti]
 
 
 class SequenceConfig(NamedTuple):
@@ -101,15 +140,15 @@ class SequenceConfig(NamedTuple):
 
     ``mode``: ``"bptt"`` or ``"eprop"`` (MDGL is e-prop with ``modulation`` set).
     ``feedback``: ``[n_out, N]`` matrix used instead of ``w_out`` for e-prop's learning signal
-    (random feedback), or ``None`` (symmetric). ``modulation``: MDGL's ``W̃`` ``[N, N]`` (row j =
-    the modulated neuron's target, column p = the neuron receiving the credit), or ``None``.
+    (random feedback), or ``None`` (symmetric). ``synapses``: where the recurrent weight values sit.
     """
 
     params: NeuronParameters
     kappa: float
+    synapses: Synapses
     mode: str = "bptt"
     feedback: Tensor | None = None
-    modulation: Tensor | None = None
+    modulation: Modulation | None = None
 
 
 def _lfilter_ok(u: Tensor) -> bool:
@@ -147,15 +186,13 @@ def exp_filter_reverse(g: Tensor, kappa: float) -> Tensor:
     return torch.stack(outs)
 
 
-_BLOCK = 2.0**100  # refractory block added to v - A; a power of two so counts stay exact
-
-
 @contextlib.contextmanager
 def _loop_threads(device: torch.device, work: int) -> Iterator[None]:
-    """One intra-op thread for the per-step loops when each step is small.
+    """One intra-op thread for the torch per-step loops when each step is small.
 
     A 64×100 by 100×100 product takes ~15 µs on one core; splitting it over busy cores costs more
     in synchronisation than it saves (up to 1 ms per step measured on a shared 2-core machine).
+    The previous setting is restored on exit.
     """
     n = torch.get_num_threads()
     if device.type != "cpu" or n == 1 or work > 2**22:
@@ -168,232 +205,205 @@ def _loop_threads(device: torch.device, work: int) -> Iterator[None]:
         torch.set_num_threads(n)
 
 
-def _scalar_or(t: Tensor) -> float | Tensor:
-    """A Python float when every entry is equal (cheaper per-step ops), else the tensor."""
-    flat = t.reshape(-1)
-    return float(flat[0]) if bool((flat == flat[0]).all()) else t
+def _compiled(x: Tensor, p: NeuronParameters) -> dict | None:
+    """The numba kernels for a CPU run of the model's Heaviside neurons, else ``None``."""
+    if x.device.type != "cpu" or p.surrogate != "heaviside":
+        return None
+    return kernels()
 
 
-def _compiled(t: Tensor) -> dict | None:
-    """The numba kernels when ``t`` lives on the CPU (and numba is there), else ``None``."""
-    return kernels() if t.device.type == "cpu" else None
+def _np(t: Tensor) -> np.ndarray:
+    """A numpy view sharing memory (kernels write outputs in place: they must be contiguous)."""
+    if not t.is_contiguous():
+        raise ValueError("internal: a kernel argument must be contiguous")
+    return t.detach().numpy()
 
 
-def _np(*ts: Tensor) -> tuple[np.ndarray, ...]:
-    """Numpy views sharing memory (outputs are written in place, so they must be contiguous
-    already: ``.contiguous()`` would hand the kernel a copy)."""
-    return tuple(t.detach().contiguous().numpy() for t in ts)
-
-
-def _per_neuron(v: Tensor | float, n: int, dtype: torch.dtype) -> Tensor:
-    return torch.as_tensor(v, dtype=dtype).expand(n).contiguous()
-
-
+# ------------------------------------------------------------------------ torch loops
 def _forward_loop(
     x: Tensor, w_in: Tensor, w_rec: Tensor, p: NeuronParameters
 ) -> tuple[Tensor, Tensor]:
-    """Run the neurons from rest over ``x`` ``[T, B, n_in]``; returns spikes ``z`` and ψ ``[T, B, N]``."""
-    if p.surrogate != "heaviside":
-        return _forward_loop_generic(x, w_in, w_rec, p)
+    """Run the neurons from rest over ``x`` ``[T, B, n_in]`` with a dense ``w_rec`` ``[post, pre]``;
+    returns spikes ``z`` (float) and ψ ``[T, B, N]``."""
     t_len, bsz, n_in = x.shape
     n = w_rec.shape[0]
-    alpha, rho, beta, v_th = p.alpha, p.rho, p.beta, p.v_th
-    one_m_alpha = 1.0 - alpha
-    adaptive = bool((beta != 0).any())
-    # u = v - v_th and c = β b, so v - A = u - c; one product per step gives the recurrent input
-    # and the reset (-v_th on the diagonal: Wrec has no self-connections)
-    w = (w_rec * one_m_alpha[:, None]).T.contiguous()
-    w.diagonal().sub_(v_th)
-    i_all = (x.reshape(t_len * bsz, n_in) @ (w_in * one_m_alpha[:, None]).T).reshape(t_len, bsz, n)
-    i_all -= v_th * one_m_alpha
-    inc = beta * (1.0 - rho)
-    compiled = _compiled(x)
-    if compiled is not None:
-        z_all = x.new_empty(t_len, bsz, n)
-        psi = x.new_empty(t_len, bsz, n)
-        scal = torch.tensor([v_th, -v_th, p.gamma / v_th], dtype=x.dtype)
-        compiled["forward"](
-            *_np(i_all, w, *(_per_neuron(v, n, x.dtype) for v in (alpha, rho, inc)), scal),
-            int(p.n_ref), adaptive, *_np(z_all, psi),
-        )  # fmt: skip
-        return z_all, psi
-    dec = _scalar_or(alpha)
-    rho_s = _scalar_or(rho)
-    u = x.new_full((bsz, n), -v_th)
-    c = x.new_zeros(bsz, n)
-    z_all = x.new_zeros(t_len, bsz, n)
-    m_all = x.new_zeros(t_len, bsz, n)
-    zv, mv = z_all.unbind(0), m_all.unbind(0)
-    z = x.new_zeros(bsz, n)
-    n_ref = p.n_ref
-    cnt = x.new_zeros(bsz, n)
-    with _loop_threads(x.device, bsz * n * n):
-        for t, it in enumerate(i_all.unbind(0)):
-            cur = torch.addmm(it, z, w)
-            u = torch.add(cur, u, alpha=dec) if isinstance(dec, float) else cur.addcmul_(u, dec)
-            if adaptive:
-                c = c.mul_(rho_s).addcmul_(z, inc)
-            if n_ref > 0:
-                # cnt = 2^100 × spikes in the last n_ref steps (at most one)
-                if t >= 1:
-                    cnt.add_(z, alpha=_BLOCK)
-                if t - 1 - n_ref >= 0:
-                    cnt.sub_(zv[t - 1 - n_ref], alpha=_BLOCK)
-                d = torch.sub(u, c).sub_(cnt) if adaptive else torch.sub(u, cnt)
-            else:
-                d = torch.sub(u, c) if adaptive else u
-            z = torch.gt(d, 0, out=zv[t])
-            torch.abs(d, out=mv[t]).clamp_(max=v_th)
-    del i_all
-    # ψ = (γ/v_th)(1 - min(|v - A|, v_th)/v_th); refractory steps have |v - A| ≥ 2^100 → 0
-    # (m / -v_th + 1) is exactly 0 where m = v_th (x / x = 1 in IEEE arithmetic)
-    psi = m_all.div_(-v_th).add_(1.0).mul_(p.gamma / v_th)
-    return z_all, psi
-
-
-def _forward_loop_generic(
-    x: Tensor, w_in: Tensor, w_rec: Tensor, p: NeuronParameters
-) -> tuple[Tensor, Tensor]:
-    """Straightforward loop (any surrogate, incl. the smooth test-only one)."""
-    t_len, bsz, n_in = x.shape
-    n = w_rec.shape[0]
-    dtype = x.dtype
-    one_m_alpha = 1.0 - p.alpha
-    i_in = (x.reshape(t_len * bsz, n_in) @ (w_in * one_m_alpha[:, None]).T).reshape(t_len, bsz, n)
-    w_rec_t = (w_rec * one_m_alpha[:, None]).T.contiguous()
-    alpha, rho, beta = p.alpha, p.rho, p.beta
-    v_th, n_ref = p.v_th, float(p.n_ref)
+    om = 1.0 - p.alpha
+    i_in = (x.reshape(t_len * bsz, n_in) @ (w_in * om[:, None]).T).reshape(t_len, bsz, n)
+    w_t = (w_rec * om[:, None]).T.contiguous()
+    v_th = p.v_th
+    inc = p.beta * (1.0 - p.rho)
+    n_ref = p.n_ref.to(x.dtype)
+    adaptive = bool((p.beta != 0).any())
     v = x.new_zeros(bsz, n)
-    b = x.new_zeros(bsz, n)
+    c = x.new_zeros(bsz, n)
     z = x.new_zeros(bsz, n)
     ref = x.new_zeros(bsz, n)
     zs, psis = [], []
-    for it in i_in.unbind(0):
-        v = torch.addcmul(torch.addmm(it, z, w_rec_t), v, alpha).sub_(z, alpha=v_th)
-        b = torch.addcmul(b * rho, z, 1.0 - rho)
-        d = v - v_th - beta * b
-        free = ref.le(0).to(dtype)
-        if p.surrogate == "sigmoid":
-            z = torch.sigmoid(d * (SIGMOID_STEEPNESS / v_th)) * free
-        else:
-            z = d.gt(0).to(dtype) * free
-        spiked = z.gt(0.5).to(dtype)
-        ref = (ref - 1).clamp_(min=0).add_(spiked, alpha=n_ref)
-        zs.append(z)
-        psis.append(pseudo_derivative(d, p) * free)
+    with _loop_threads(x.device, bsz * n * n):
+        for it in i_in.unbind(0):
+            v = torch.addmm(it, z, w_t).addcmul_(v, p.alpha).sub_(z * v_th)
+            d = v - v_th
+            if adaptive:
+                c = c * p.rho + z * inc
+                d = d - c
+            free = (ref <= 0).to(x.dtype)
+            if p.surrogate == "sigmoid":
+                z = torch.sigmoid(d * (SIGMOID_STEEPNESS / v_th)) * free
+            else:
+                z = (d > 0).to(x.dtype) * free
+            spiked = (z > 0.5).to(x.dtype)
+            ref = torch.where(spiked > 0, n_ref, (ref - 1).clamp_(min=0))
+            zs.append(z)
+            psis.append(pseudo_derivative(d, p) * free)
     return torch.stack(zs), torch.stack(psis)
 
 
 def _backward_loop(sig: Tensor, psi: Tensor, p: NeuronParameters, w_rec: Tensor | None) -> Tensor:
     """Reverse-time adjoint; returns ``δ^t = (1-α) dE/dv^t`` ``[T, B, N]``.
 
-    ``sig`` is the external gradient on ``z^t`` (learning signal); ``w_rec`` is given for BPTT (its
-    product carries credit to presynaptic neurons) and ``None`` for e-prop.
+    ``sig`` is the learning signal (the gradient on ``z^t``); ``w_rec`` ``[post, pre]`` is given
+    for BPTT (credit to presynaptic neurons) and ``None`` for e-prop.
     """
-    alpha, rho, beta = p.alpha, p.rho, p.beta
-    one_m_alpha = 1.0 - alpha
-    one_m_rho = 1.0 - rho
-    adaptive = bool((beta != 0).any())
-    v_th = p.v_th
+    om = 1.0 - p.alpha
+    omr = 1.0 - p.rho
+    adaptive = bool((p.beta != 0).any())
     t_len, bsz, n = sig.shape
-    # contiguous whatever sig's layout: the compiled kernel writes into it through a numpy view
     out = sig.new_empty(sig.shape)
-    wb = None
-    if w_rec is not None:
-        # Gz gets Σ_j (1-α_j) av_j Wrec_jp (presynaptic credit) and -v_th av_p (own reset)
-        wb = w_rec * one_m_alpha[:, None]
-        wb.diagonal().sub_(v_th)
-    compiled = _compiled(sig)
-    if compiled is not None:
-        scal = torch.tensor([v_th], dtype=sig.dtype)
-        per = [_per_neuron(v, n, sig.dtype) for v in (alpha, rho, beta)]
-        w_arg = wb.contiguous() if wb is not None else sig.new_zeros(1, 1)
-        compiled["backward"](
-            *_np(sig, psi, w_arg), wb is not None, *_np(*per, scal), adaptive, *_np(out)
-        )
-        return out.mul_(one_m_alpha)
+    wb = w_rec * om[:, None] if w_rec is not None else None
     av = sig.new_zeros(bsz, n)
     ab = sig.new_zeros(bsz, n)
-    ov = out.unbind(0)
-    sv, pv = sig.unbind(0), psi.unbind(0)
     with _loop_threads(sig.device, bsz * n * n if wb is not None else 0):
         for t in range(t_len - 1, -1, -1):
-            gz = torch.addmm(sv[t], av, wb) if wb is not None else torch.sub(sv[t], av, alpha=v_th)
+            gz = sig[t] - av * p.v_th
+            if wb is not None:
+                gz = gz + av @ wb
             if adaptive:
-                gz.addcmul_(ab, one_m_rho)
-            pg = gz.mul_(pv[t])
-            av = torch.addcmul(pg, av, alpha, out=ov[t])
+                gz = gz + ab * omr
+            pg = gz * psi[t]
+            av = av * p.alpha + pg
             if adaptive:
-                ab = ab.mul_(rho).addcmul_(beta, pg, value=-1.0)
-    return out.mul_(one_m_alpha)
+                ab = ab * p.rho - pg * p.beta
+            out[t] = av
+    return out * om
 
 
+def _rec_values_grad(syn: Synapses, delta: Tensor, z: Tensor) -> Tensor:
+    """``∂E/∂Wrec`` at the synapses: ``Σ_t δ_post^t z_pre^{t-1}`` ``[nnz]``."""
+    t_len, bsz, n = z.shape
+    if t_len < 2:
+        return delta.new_zeros(syn.nnz)
+    dense = delta[1:].reshape(-1, n).T @ z[:-1].reshape(-1, n)  # [post, pre]
+    return dense[syn.post.to(dense.device), syn.pre.to(dense.device)]
+
+
+# ------------------------------------------------------------------------- autograd op
 class _Sequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, w_in, w_rec, w_out, b_out, cfg: SequenceConfig):  # type: ignore[override]
-        p = cfg.params
-        t_len, bsz, n_in = x.shape
-        n = w_rec.shape[0]
-        if x.device.type == "cpu":
-            keep_freed_memory()
+    def forward(ctx, x, w_in, w_vals, w_out, b_out, cfg: SequenceConfig):  # type: ignore[override]
+        p, syn = cfg.params, cfg.synapses
+        t_len, bsz, _ = x.shape
+        n = syn.n
+        compiled = _compiled(x, p) if not ctx.needs_input_grad[0] else None
+        ctx.compiled = compiled is not None
         with flush_denormal():
-            z, psi = _forward_loop(x, w_in, w_rec, p)
-            u = (z.reshape(t_len * bsz, n) @ w_out.T).reshape(t_len, bsz, -1)
-            y = exp_filter(u, cfg.kappa) + b_out
-        ctx.save_for_backward(x, w_in, w_rec, w_out, z, psi)
+            if compiled is not None:
+                om = 1.0 - p.alpha
+                post = syn.post
+                z = torch.empty(t_len, bsz, n, dtype=torch.uint8)
+                psi = x.new_empty(t_len, bsz, n)
+                y = x.new_empty(t_len, bsz, w_out.shape[0])
+                counts = torch.zeros(n, dtype=torch.int64)
+                compiled["forward"](
+                    _np(x.contiguous()),
+                    _np((w_in * om[:, None]).T.contiguous()),
+                    _np(syn.indptr), _np(post), _np((w_vals * om[post]).contiguous()),
+                    _np(p.alpha.contiguous()), _np(p.rho.contiguous()),
+                    _np((p.beta * (1.0 - p.rho)).contiguous()), _np(p.v_th.contiguous()),
+                    _np((p.gamma / p.v_th).contiguous()), _np(p.n_ref.contiguous()),
+                    bool((p.beta != 0).any()), _np(w_out.T.contiguous()), float(cfg.kappa),
+                    _np(z), _np(psi), _np(y), _np(counts),
+                )  # fmt: skip
+                y += b_out
+                rates = counts.to(x.dtype) / float(t_len * bsz)
+                z_saved = z
+            else:
+                w_rec = syn.dense(w_vals)
+                zf, psi = _forward_loop(x, w_in, w_rec, p)
+                u = (zf.reshape(t_len * bsz, n) @ w_out.T).reshape(t_len, bsz, -1)
+                y = exp_filter(u, cfg.kappa) + b_out
+                rates = zf.mean(dim=(0, 1))
+                z_saved = zf
+                z = (zf > 0.5).to(torch.uint8)
+        ctx.save_for_backward(x, w_in, w_vals, w_out, z_saved, psi)
         ctx.cfg = cfg
-        return y, z
+        ctx.mark_non_differentiable(z)
+        return y, rates, z
 
     @staticmethod
-    def backward(ctx, gy, gz):  # type: ignore[override]
-        x, w_in, w_rec, w_out, z, psi = ctx.saved_tensors
+    def backward(ctx, gy, grates, _gz):  # type: ignore[override]
+        x, w_in, w_vals, w_out, z, psi = ctx.saved_tensors
         cfg: SequenceConfig = ctx.cfg
-        p = cfg.params
-        t_len, bsz, n = z.shape
-        kappa = cfg.kappa
+        p, syn = cfg.params, cfg.synapses
+        t_len, bsz, n = psi.shape
+        n_out = w_out.shape[0]
+        if gy is None:
+            gy = psi.new_zeros(t_len, bsz, n_out)
+        gzc = (grates / float(t_len * bsz) if grates is not None else psi.new_zeros(n)).contiguous()
+        fb = w_out if (cfg.mode == "bptt" or cfg.feedback is None) else cfg.feedback
+        mod = cfg.modulation if cfg.mode != "bptt" else None
+        om = 1.0 - p.alpha
         with flush_denormal():
-            grad_w_out = grad_b_out = None
-            if gy is not None:
-                gyf = exp_filter_reverse(gy, kappa).mul_(1.0 - kappa)
-                grad_w_out = gyf.reshape(t_len * bsz, -1).T @ z.reshape(t_len * bsz, n)
-                grad_b_out = gy.sum((0, 1))
-                fb = w_out if (cfg.mode == "bptt" or cfg.feedback is None) else cfg.feedback
-                sig = (gyf.reshape(t_len * bsz, -1) @ fb).reshape(t_len, bsz, n)
-                if gz is not None:
-                    sig = (sig + gz).contiguous()
-            elif gz is not None:
-                sig = gz.contiguous().clone()
-            else:
-                sig = z.new_zeros(z.shape)
-            if cfg.mode != "bptt" and cfg.modulation is not None and t_len > 1:
-                # MDGL: L̃^t = L^t + Σ_j (1-α_j) W̃_jp (L ψ)_j^{t+1}, one product added in place
+            if ctx.compiled:
+                post = syn.post
+                g_in_t = x.new_zeros(x.shape[2], n)
+                g_rec = x.new_zeros(syn.nnz)
+                g_out_t = x.new_zeros(n, n_out)
+                g_b = x.new_zeros(n_out)
+                kind, w_mod, ti, m_type = MOD_NONE, g_rec[:1], p.n_ref, psi.new_zeros(1, 1)
+                if mod is not None and mod.kind == "gather":
+                    kind, w_mod = MOD_GATHER, (mod.w_mod * om[post]).to(psi.dtype).contiguous()
+                elif mod is not None:
+                    kind, ti = MOD_TYPESUM, mod.type_index.to(torch.int64).contiguous()
+                    m_type = mod.m_type.to(psi.dtype).contiguous()
+                w_rec = (w_vals * om[post]).contiguous() if cfg.mode == "bptt" else g_rec[:1]
+                kernels()["backward"](
+                    _np(x.contiguous()), _np(z), _np(psi), _np(gy.contiguous()),
+                    _np(fb.detach().contiguous()), _np(gzc), _np(syn.indptr), _np(post),
+                    _np(w_rec.detach()), cfg.mode == "bptt", _np(w_mod.detach()), kind,
+                    _np(ti), _np(m_type), _np(p.alpha.contiguous()), _np(p.rho.contiguous()),
+                    _np(p.beta.contiguous()), _np(p.v_th.contiguous()),
+                    bool((p.beta != 0).any()), float(cfg.kappa), _np(g_in_t), _np(g_rec),
+                    _np(g_out_t), _np(g_b),
+                )  # fmt: skip
+                return None, g_in_t.T, g_rec, g_out_t.T, g_b, None
+            kappa = cfg.kappa
+            gyf = exp_filter_reverse(gy, kappa).mul_(1.0 - kappa)
+            grad_w_out = gyf.reshape(t_len * bsz, -1).T @ z.reshape(t_len * bsz, n)
+            grad_b_out = gy.sum((0, 1))
+            sig = (gyf.reshape(t_len * bsz, -1) @ fb).reshape(t_len, bsz, n) + gzc
+            if mod is not None and t_len > 1:
+                # MDGL: L̃^t = L^t + Σ_j W̃_jp (1-α_j) (L ψ)_j^{t+1}
                 lpsi = (sig[1:] * psi[1:]).reshape((t_len - 1) * bsz, n)
-                w_mod = cfg.modulation * (1.0 - p.alpha)[:, None]
-                sig[:-1].view((t_len - 1) * bsz, n).addmm_(lpsi, w_mod)
-            delta = _backward_loop(sig, psi, p, w_rec if cfg.mode == "bptt" else None)
-            del sig
+                w_mod = mod.dense(syn) * om[:, None]
+                sig = sig.clone()
+                sig[:-1] += (lpsi @ w_mod).reshape(t_len - 1, bsz, n)
+            w_rec = syn.dense(w_vals) if cfg.mode == "bptt" else None
+            delta = _backward_loop(sig, psi, p, w_rec)
             flat = delta.reshape(t_len * bsz, n)
             grad_w_in = flat.T @ x.reshape(t_len * bsz, -1)
-            # δ^0 meets z^{-1} = 0
-            compiled = _compiled(z)
-            if compiled is not None:
-                # spikes are sparse: a scatter over them instead of a dense (B·T)-long product
-                grad_w_rec_t = z.new_zeros(n, n)
-                compiled["grad_rec"](*_np(delta, z, grad_w_rec_t))
-                grad_w_rec = grad_w_rec_t.T
-            else:
-                grad_w_rec = flat[bsz:].T @ z[:-1].reshape((t_len - 1) * bsz, n)
-            grad_x = None
-            if ctx.needs_input_grad[0]:
-                grad_x = (flat @ w_in).reshape(x.shape)
-        return grad_x, grad_w_in, grad_w_rec, grad_w_out, grad_b_out, None
+            grad_vals = _rec_values_grad(syn, delta, z)
+            grad_x = (flat @ w_in).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        return grad_x, grad_w_in, grad_vals, grad_w_out, grad_b_out, None
 
 
 def run_sequence(
-    x: Tensor, w_in: Tensor, w_rec: Tensor, w_out: Tensor, b_out: Tensor, cfg: SequenceConfig
-) -> tuple[Tensor, Tensor]:
-    """Fused forward over ``x`` ``[T, B, n_in]`` from the resting state; returns ``(y, z)``.
+    x: Tensor, w_in: Tensor, w_vals: Tensor, w_out: Tensor, b_out: Tensor, cfg: SequenceConfig
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Fused forward over ``x`` ``[T, B, n_in]`` from the resting state.
 
-    Differentiable with the backward that ``cfg.mode`` selects (exact BPTT, e-prop or MDGL).
+    ``w_vals`` are the recurrent weights at ``cfg.synapses``. Returns ``(y, rates, z)``: the
+    readout ``[T, B, n_out]``, each neuron's mean spike count per step ``[N]`` (both differentiable
+    with the backward that ``cfg.mode`` selects: exact BPTT, e-prop or MDGL) and the spikes
+    ``[T, B, N]`` as ``uint8``.
     """
-    return _Sequence.apply(x, w_in, w_rec, w_out, b_out, cfg)
+    return _Sequence.apply(x, w_in, w_vals, w_out, b_out, cfg)

@@ -31,7 +31,15 @@ from neuromod_data.controls import control_gate
 from neuromod_data.names import GATES, MDGL_VARIANTS
 from neuromod_data.structure import CellTypeStructure
 
-__all__ = ["check_gate", "modulatory_matrix", "resolve_gate", "type_averaged_weights"]
+from ._fast import Modulation, Synapses
+
+__all__ = [
+    "check_gate",
+    "modulation_terms",
+    "modulatory_matrix",
+    "resolve_gate",
+    "type_averaged_weights",
+]
 
 VARIANTS = MDGL_VARIANTS
 
@@ -75,6 +83,52 @@ def type_averaged_weights(
     return torch.where(counts > 0, sums / counts.clamp(min=1), torch.zeros_like(sums))
 
 
+def modulation_terms(
+    w_vals: Tensor,
+    synapses: Synapses,
+    type_index: Tensor,
+    n_types: int,
+    *,
+    variant: Literal["local", "nonlocal", "exact"] = "local",
+    gate: Tensor | np.ndarray | None = None,
+) -> Modulation:
+    """MDGL's ``W̃`` from the recurrent weights at the synapses, in the form the sequence code uses
+    (detached; O(nnz + K²), nothing of size N × N).
+
+    ``local``: per synapse ``j ← p``, ``G[a, b]·W̄_{a←b}`` (``a = type(j)``, ``b = type(p)``; 0 on a
+    cut synapse), gathered over each neuron's synapses; ``exact``: ``G[a, b]·Wrec_jp``;
+    ``nonlocal``: ``G[a, b]·W̄_{a←b}`` for every pair, summed per type.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown MDGL variant {variant!r}; choose one of {VARIANTS}")
+    w = w_vals.detach()
+    ti = type_index.to(w.device).long()
+    g = None
+    if gate is not None:
+        g = torch.as_tensor(np.asarray(gate), dtype=w.dtype, device=w.device)
+        if g.shape != (n_types, n_types):
+            raise ValueError(f"gate has shape {tuple(g.shape)}, expected ({n_types}, {n_types})")
+    t_post, t_pre = ti[synapses.post.to(w.device)], ti[synapses.pre.to(w.device)]
+    if variant == "exact":
+        w_mod = w if g is None else w * g[t_post, t_pre]
+        return Modulation("gather", w_mod=w_mod)
+    flat = t_post * n_types + t_pre
+    sums = torch.zeros(n_types * n_types, dtype=w.dtype, device=w.device).index_add_(0, flat, w)
+    if variant == "local":
+        nonzero = (w != 0).to(w.dtype)
+        counts = torch.zeros_like(sums).index_add_(0, flat, nonzero)
+    else:
+        n_per = torch.bincount(ti, minlength=n_types).to(w.dtype)
+        counts = (n_per[:, None] * n_per[None, :]).reshape(-1)
+    wbar = torch.where(counts > 0, sums / counts.clamp(min=1), torch.zeros_like(sums))
+    wbar = wbar.reshape(n_types, n_types)
+    if g is not None:
+        wbar = wbar * g
+    if variant == "local":
+        return Modulation("gather", w_mod=wbar[t_post, t_pre] * nonzero)
+    return Modulation("typesum", type_index=ti, m_type=wbar)
+
+
 def modulatory_matrix(
     w_rec: Tensor,
     type_index: Tensor,
@@ -83,28 +137,18 @@ def modulatory_matrix(
     variant: Literal["local", "nonlocal", "exact"] = "local",
     gate: Tensor | np.ndarray | None = None,
 ) -> Tensor:
-    """MDGL's ``W̃`` ``[N, N]`` (``[j, p]``: from the modulated neuron ``j`` back to ``p``), detached.
+    """MDGL's ``W̃`` ``[N, N]`` (``[j, p]``: from the modulated neuron ``j`` back to ``p``), detached,
+    from a dense ``[post, pre]`` weight matrix (a reference and a view for analysis; training uses
+    :func:`modulation_terms`).
 
     ``gate`` is ``G`` (K × K, sender type → receiver type) or ``None`` (all ones).
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown MDGL variant {variant!r}; choose one of {VARIANTS}")
     w = w_rec.detach()
-    ti = type_index.to(w.device).long()
-    g = None
-    if gate is not None:
-        g = torch.as_tensor(np.asarray(gate), dtype=w.dtype, device=w.device)
-        if g.shape != (n_types, n_types):
-            raise ValueError(f"gate has shape {tuple(g.shape)}, expected ({n_types}, {n_types})")
-    if variant == "exact":
-        return w if g is None else w * g[ti][:, ti]
-    wbar = type_averaged_weights(w, ti, n_types, variant=variant)
-    if g is not None:
-        wbar = wbar * g
-    full = wbar[ti][:, ti]
-    if variant == "local":
-        return full * (w != 0).to(w.dtype)
-    return full
+    syn = Synapses.from_mask(w != 0)
+    terms = modulation_terms(
+        w[syn.post, syn.pre], syn, type_index, n_types, variant=variant, gate=gate
+    )
+    return terms.dense(syn)
 
 
 def resolve_gate(

@@ -1,14 +1,27 @@
 """A recurrent network of LIF/ALIF neurons that carry the cell types of a :class:`CellTypeStructure`.
 
-Neurons are assigned to types in proportion to the type abundances (contiguous blocks in type order),
-take their Dale sign from their type, and half of them (by default, drawn at random) are adaptive.
-Connectivity is sparse and random (input, recurrent without self-connections, output), and weights
-keep their sign: ``W = mask ⊙ sign ⊙ relu(θ)``.
+Neurons are assigned to types in proportion to the type abundances (contiguous blocks in type order)
+and take their Dale sign from their type. Weights keep their sign: ``W = sign ⊙ relu(θ)`` on the
+sampled connections.
 
 * recurrent and output weights: sign of the presynaptic neuron's type (Dale's law);
 * input weights: sign of the input channel (80 % excitatory channels in random order), as in the
   authors' code.
 
+What the structure carries decides the rest (docs/design.md, "Networks from data"); without
+intrinsic parameters or connectivity the network is the paper's:
+
+* intrinsic parameters (``structure.intrinsic``, from Patch-seq electrophysiology): every neuron
+  takes its type's τ_m, τ_a, β, threshold and refractory period, and adapts if its type does
+  (``heterogeneity=True`` draws each neuron's values from the type's spread); otherwise all neurons
+  share the constants given here and ``n_adaptive`` of them adapt;
+* connectivity (``structure.connectivity``, e.g. from Billeh et al. 2020): the recurrent synapse
+  from a neuron of type ``a`` onto one of type ``b`` exists with probability ``probability[a, b]``
+  and its initial magnitude is scaled by ``strength[a, b]`` (relative to the mean over the sampled
+  synapses); otherwise every pair is connected with probability ``p_rec``.
+
+Recurrent weights are stored for the sampled synapses only (:class:`~neuromod_models._fast.Synapses`,
+``theta_rec`` has one entry per synapse); :attr:`SpikingNetwork.w_rec` gives the dense matrix.
 A weight that would flip sign is cut (:meth:`SpikingNetwork.apply_constraints` sets its θ to 0).
 Initialisation: :func:`neuromod_models.init.balanced_signed` (the authors' balanced, spectral-radius-1
 recipe) for all three matrices, then the sparse masks.
@@ -26,9 +39,9 @@ from torch import Tensor, nn
 from neuromod_data.errors import CellTypeError
 from neuromod_data.structure import CellTypeStructure
 
-from ._fast import SequenceConfig, exp_filter, flush_denormal, run_sequence
+from ._fast import Modulation, SequenceConfig, Synapses, exp_filter, flush_denormal, run_sequence
 from .init import allocate_types, balanced_signed, random_mask
-from .neurons import NeuronParameters, NeuronState, initial_state, step
+from .neurons import NeuronParameters, NeuronState, initial_state, make_parameters, step
 
 __all__ = ["NetworkOutput", "SpikingNetwork"]
 
@@ -41,16 +54,19 @@ class NetworkOutput(NamedTuple):
 
 
 class SpikingNetwork(nn.Module):
-    """Recurrent spiking network (DESIGN §3.2) with cell types, Dale's law and sparse connectivity.
+    """Recurrent spiking network (docs/design.md, "Neuron model") with cell types, Dale's law and
+    sparse connectivity.
 
     Parameters
     ----------
     n_in, n_rec, n_out
         Numbers of input channels, recurrent neurons and outputs.
     structure
-        Cell types (abundances, E/I signs, modulation); default ``CellTypeStructure.ei(0.8)``.
+        Cell types (abundances, E/I signs, modulation, optionally intrinsic parameters and
+        connectivity); default ``CellTypeStructure.ei(frac_excitatory)``.
     n_adaptive
-        Number of ALIF neurons (default half).
+        Number of ALIF neurons (default half); ignored when the structure's intrinsic parameters
+        decide which neurons adapt.
     adaptive_placement
         ``"random"``: the adaptive neurons are drawn among all neurons; ``"excitatory"``: among the
         excitatory ones only (as in the authors' network, whose 50 ALIF neurons are all excitatory).
@@ -58,9 +74,18 @@ class SpikingNetwork(nn.Module):
         Excitatory fraction of the default two-type structure when ``structure`` is ``None``
         (0.8; the authors' network has 81 of 100, ``int(0.8·100) + 1``).
     tau_m, tau_a, beta, v_th, n_ref, tau_out, dt, gamma
-        Neuron and readout constants (ms, dt = 1 ms).
+        Neuron and readout constants (ms, dt = 1 ms); τ_m, τ_a, β, v_th and n_ref are replaced by
+        the structure's intrinsic parameters when it has them (and ``intrinsic`` is not ``False``).
+    intrinsic
+        Use the structure's intrinsic parameters (default: when it has them).
+    heterogeneity
+        With intrinsic parameters: draw every neuron's values from its type's spread instead of
+        giving it the type's median.
+    connectivity
+        Use the structure's type-to-type connectivity for the recurrent synapses (default: when it
+        has it).
     p_in, p_rec, p_out
-        Connection probabilities.
+        Connection probabilities (``p_rec``: without the structure's connectivity).
     mask_sampling
         ``"bernoulli"``: every possible synapse exists with probability ``p``; ``"draws"``: as the
         authors' code, ``int(p·n_pre·n_post)`` (pre, post) pairs drawn with replacement (so a
@@ -85,6 +110,8 @@ class SpikingNetwork(nn.Module):
     >>> out = net(torch.rand(30, 3, 4))
     >>> out.y.shape, out.z.shape, int((net.signs < 0).sum())
     (torch.Size([30, 3, 2]), torch.Size([30, 3, 10]), 2)
+    >>> net.theta_rec.shape == (net.synapses.nnz,)     # one magnitude per sampled synapse
+    True
     """
 
     def __init__(
@@ -105,6 +132,9 @@ class SpikingNetwork(nn.Module):
         tau_out: float = 20.0,
         dt: float = 1.0,
         gamma: float = 0.3,
+        intrinsic: bool | None = None,
+        heterogeneity: bool = False,
+        connectivity: bool | None = None,
         p_in: float = 0.1,
         p_rec: float = 0.1,
         p_out: float = 0.1,
@@ -140,6 +170,8 @@ class SpikingNetwork(nn.Module):
             raise CellTypeError(
                 f"structure must be a CellTypeStructure, got {type(structure).__name__}"
             )
+        use_intrinsic = _use(intrinsic, structure.intrinsic, "intrinsic parameters")
+        use_connectivity = _use(connectivity, structure.connectivity, "connectivity")
         self.structure = structure
         self.n_in, self.n_rec, self.n_out = int(n_in), int(n_rec), int(n_out)
         n = self.n_rec
@@ -161,6 +193,9 @@ class SpikingNetwork(nn.Module):
             tau_out=tau_out,
             dt=dt,
             gamma=gamma,
+            intrinsic=use_intrinsic,
+            heterogeneity=bool(heterogeneity),
+            connectivity=use_connectivity,
             p_in=p_in,
             p_rec=p_rec,
             p_out=p_out,
@@ -176,21 +211,24 @@ class SpikingNetwork(nn.Module):
             torch.arange(structure.n_types), torch.as_tensor(counts)
         )
         signs = torch.as_tensor(structure.signs.astype(np.float64))[type_index]
-        adaptive = torch.zeros(n, dtype=torch.bool)
-        if adaptive_placement == "random":
-            adaptive[torch.randperm(n, generator=gen)[:n_adaptive]] = True
+        if use_intrinsic:
+            values = structure.sample_intrinsic(counts, heterogeneity=heterogeneity, seed=seed)
+            adaptive = torch.as_tensor(values["adaptive"], dtype=torch.bool)
+            neuron = {k: torch.as_tensor(values[k]) for k in ("tau_m", "tau_a", "beta", "v_th")}
+            neuron["n_ref"] = torch.as_tensor(values["n_ref"], dtype=torch.int64)
         else:
-            exc = torch.nonzero(signs > 0).flatten()
-            if n_adaptive > len(exc):
-                raise ValueError(
-                    f"n_adaptive={n_adaptive} adaptive neurons requested among the "
-                    f"{len(exc)} excitatory ones"
-                )
-            adaptive[exc[torch.randperm(len(exc), generator=gen)[:n_adaptive]]] = True
+            adaptive = _adaptive_set(n, n_adaptive, adaptive_placement, signs, gen)
+            neuron = {"tau_m": tau_m, "tau_a": tau_a, "beta": beta, "v_th": v_th, "n_ref": n_ref}
 
         draws = mask_sampling == "draws"
         in_mask = random_mask(n, self.n_in, p_in, gen, draws=draws)
-        rec_mask = random_mask(n, n, p_rec, gen, no_diagonal=True, draws=draws)
+        if use_connectivity:
+            prob = torch.as_tensor(structure.connectivity.probability)  # [pre type, post type]
+            p_pair = prob[type_index][:, type_index].T  # [post, pre]
+            rec_mask = torch.rand(n, n, generator=gen, dtype=torch.float64) < p_pair
+            rec_mask.fill_diagonal_(False)
+        else:
+            rec_mask = random_mask(n, n, p_rec, gen, no_diagonal=True, draws=draws)
         out_mask = random_mask(
             self.n_out, n, p_out, gen, min_per_row=0 if draws else 1, draws=draws
         )
@@ -202,54 +240,74 @@ class SpikingNetwork(nn.Module):
         out_sign = signs if dale_output else torch.ones(n, dtype=torch.float64)
 
         w_rec0 = balanced_signed(signs, n, gen) * rec_mask
+        if use_connectivity:
+            strength = torch.as_tensor(structure.connectivity.strength)[type_index][:, type_index].T
+            mean = float(strength[rec_mask].mean()) if bool(rec_mask.any()) else 1.0
+            w_rec0 = w_rec0 * (strength / mean if mean > 0 else strength)
         w_in0 = balanced_signed(in_sign, n, gen) * in_mask * float(w_in_scale)
         w_out0 = balanced_signed(signs, self.n_out, gen) * out_mask
         if not dale_output:
             w_out0 = w_out0 * torch.where(torch.rand(w_out0.shape, generator=gen) < 0.5, -1.0, 1.0)
 
+        syn = Synapses.from_mask(rec_mask)
         fkw = dict(device=device, dtype=dtype)
         self.register_buffer("type_index", type_index.to(device))
         self.register_buffer("signs", signs.to(**fkw))
         self.register_buffer("adaptive", adaptive.to(device))
         self.register_buffer("in_mask", in_mask.to(**fkw))
-        self.register_buffer("rec_mask", rec_mask.to(**fkw))
         self.register_buffer("out_mask", out_mask.to(**fkw))
         self.register_buffer("in_sign", in_sign.to(**fkw))
         self.register_buffer("out_sign", out_sign.to(**fkw))
-        alpha = torch.full((n,), float(np.exp(-dt / tau_m)), dtype=torch.float64)
-        rho = torch.full((n,), float(np.exp(-dt / tau_a)), dtype=torch.float64)
-        self.register_buffer("alpha", alpha.to(**fkw))
-        self.register_buffer("rho", rho.to(**fkw))
-        self.register_buffer("beta", (float(beta) * adaptive.double()).to(**fkw))
-        self.v_th, self.n_ref, self.gamma = float(v_th), int(n_ref), float(gamma)
+        self.register_buffer("rec_pre", syn.pre.to(device))
+        self.register_buffer("rec_post", syn.post.to(device))
+        self.register_buffer("rec_indptr", syn.indptr.to(device))
+        p = make_parameters(n, **neuron, adaptive=adaptive, gamma=gamma, dt=dt,
+                            surrogate=surrogate, device=device, dtype=dtype)  # fmt: skip
+        self.register_buffer("alpha", p.alpha)
+        self.register_buffer("rho", p.rho)
+        self.register_buffer("beta", p.beta)
+        self.register_buffer("v_th", p.v_th)
+        self.register_buffer("n_ref", p.n_ref)
+        self.gamma = float(gamma)
         self.kappa = float(np.exp(-dt / tau_out))
         self.surrogate = surrogate
 
         self.theta_in = nn.Parameter(w_in0.abs().to(**fkw))
-        self.theta_rec = nn.Parameter(w_rec0.abs().to(**fkw))
+        self.theta_rec = nn.Parameter(w_rec0[syn.post, syn.pre].abs().to(**fkw))
         self.theta_out = nn.Parameter(w_out0.abs().to(**fkw))
         self.b_out = nn.Parameter(torch.zeros(self.n_out, **fkw))
 
     # ---------------------------------------------------------------- weights
+    @property
+    def synapses(self) -> Synapses:
+        """The recurrent synapses (sorted by presynaptic neuron)."""
+        return Synapses(self.rec_pre, self.rec_post, self.rec_indptr, self.n_rec)
+
     @property
     def w_in(self) -> Tensor:
         """Effective input weights ``[N, n_in]``."""
         return self.in_mask * self.in_sign[None, :] * torch.clamp(self.theta_in, min=0)
 
     @property
+    def w_rec_values(self) -> Tensor:
+        """Effective recurrent weight of every synapse ``[nnz]`` (sign of the presynaptic neuron)."""
+        return self.signs[self.rec_pre] * torch.clamp(self.theta_rec, min=0)
+
+    @property
     def w_rec(self) -> Tensor:
-        """Effective recurrent weights ``[post, pre]`` (column ``p`` has the sign of neuron ``p``)."""
-        return self.rec_mask * self.signs[None, :] * torch.clamp(self.theta_rec, min=0)
+        """Effective recurrent weights as a dense ``[post, pre]`` matrix (column ``p`` has the sign
+        of neuron ``p``)."""
+        return self.synapses.dense(self.w_rec_values)
+
+    @property
+    def rec_mask(self) -> Tensor:
+        """Where recurrent synapses exist, ``[post, pre]`` (0/1 in the parameters' dtype)."""
+        return self.synapses.dense(torch.ones_like(self.theta_rec.detach()))
 
     @property
     def w_out(self) -> Tensor:
         """Effective output weights ``[n_out, N]``."""
         return self.out_mask * self.out_sign[None, :] * torch.clamp(self.theta_out, min=0)
-
-    @property
-    def w_out_free(self) -> nn.Parameter:
-        """Alias of :attr:`theta_out` (the output magnitudes) kept for older callers."""
-        return self.theta_out
 
     @property
     def n_types(self) -> int:
@@ -267,28 +325,48 @@ class SpikingNetwork(nn.Module):
         """Cut weights that would flip sign (θ < 0 → 0), zero θ outside the masks, and optionally
         shrink every connected magnitude by ``shrink`` (L1 shrinkage, the authors' ``lr · l1``).
 
-        A cut synapse keeps its place in the mask: its weight is ``clamp(θ, 0)`` with gradient at
-        θ = 0, so it regrows if its gradient pushes it up again (as the authors' rewiring at
-        temperature 0 re-creates cut synapses at a tiny weight). With ``shrink``, as in the authors'
-        code, the magnitudes that are positive after the step lose ``shrink`` and are cut again if
-        that takes them below zero.
+        A cut synapse keeps its place: its weight is ``clamp(θ, 0)`` with gradient at θ = 0, so it
+        regrows if its gradient pushes it up again (as the authors' rewiring at temperature 0
+        re-creates cut synapses at a tiny weight). With ``shrink``, as in the authors' code, the
+        magnitudes that are positive after the step lose ``shrink`` and are cut again if that takes
+        them below zero.
         """
         if shrink < 0:
             raise ValueError(f"shrink must be >= 0, got {shrink}")
         for theta, mask in (
-            (self.theta_rec, self.rec_mask),
+            (self.theta_rec, None),
             (self.theta_in, self.in_mask),
             (self.theta_out, self.out_mask),
         ):
-            theta.clamp_(min=0).mul_(mask)
+            theta.clamp_(min=0)
+            if mask is not None:
+                theta.mul_(mask)
             if shrink:
                 theta.sub_(shrink * (theta > 0).to(theta.dtype)).clamp_(min=0)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        # the synapse list is part of the state: take its size from what is loaded (an optimiser
+        # made before loading a network with another synapse count must be made again)
+        for name in ("theta_rec", "rec_pre", "rec_post"):
+            new = state_dict.get(prefix + name)
+            cur = getattr(self, name)
+            if new is not None and new.shape != cur.shape:
+                empty = cur.detach().new_empty(new.shape)
+                if name == "theta_rec":
+                    self.theta_rec = nn.Parameter(empty)
+                else:
+                    setattr(self, name, empty)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # ---------------------------------------------------------------- forward
     def sequence_config(
-        self, mode: str = "bptt", *, feedback=None, modulation=None
+        self,
+        mode: str = "bptt",
+        *,
+        feedback: Tensor | None = None,
+        modulation: Modulation | None = None,
     ) -> SequenceConfig:
-        return SequenceConfig(self.params, self.kappa, mode, feedback, modulation)
+        return SequenceConfig(self.params, self.kappa, self.synapses, mode, feedback, modulation)
 
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[2] != self.n_in:
@@ -297,14 +375,21 @@ class SpikingNetwork(nn.Module):
         if x.shape[0] < 1:
             raise ValueError("input has no time steps")
 
-    def forward(self, x: Tensor) -> NetworkOutput:
-        """Run the network over ``x`` ``[T, B, n_in]`` from rest (fused; differentiable by exact BPTT)."""
+    def run(self, x: Tensor, cfg: SequenceConfig | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The fused sequence: ``(y, rates, z)`` with spikes ``z`` as ``uint8`` and ``rates`` each
+        neuron's mean spike count per step (see :func:`neuromod_models._fast.run_sequence`)."""
         self._check_input(x)
         x = x.to(dtype=self.theta_rec.dtype, device=self.theta_rec.device)
-        y, z = run_sequence(
-            x, self.w_in, self.w_rec, self.w_out, self.b_out, self.sequence_config()
-        )
-        return NetworkOutput(y, z)
+        cfg = cfg if cfg is not None else self.sequence_config()
+        return run_sequence(x, self.w_in, self.w_rec_values, self.w_out, self.b_out, cfg)
+
+    def forward(self, x: Tensor) -> NetworkOutput:
+        """Run the network over ``x`` ``[T, B, n_in]`` from rest (fused; differentiable by exact BPTT).
+
+        ``z`` is returned as floats (0/1) of the parameters' dtype.
+        """
+        y, _, z = self.run(x)
+        return NetworkOutput(y, z.to(self.theta_rec.dtype))
 
     def forward_steps(
         self, x: Tensor, *, detach_recurrent: bool = False
@@ -335,5 +420,31 @@ class SpikingNetwork(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"n_in={self.n_in}, n_rec={self.n_rec}, n_out={self.n_out}, "
-            f"types={self.n_types}, adaptive={int(self.adaptive.sum())}"
+            f"types={self.n_types}, adaptive={int(self.adaptive.sum())}, "
+            f"synapses={self.synapses.nnz}"
         )
+
+
+def _use(asked: bool | None, available: object, what: str) -> bool:
+    """Whether to use a part of the structure: as asked, or by default when it is there."""
+    if asked is None:
+        return available is not None
+    if asked and available is None:
+        raise CellTypeError(f"the structure carries no {what}")
+    return bool(asked)
+
+
+def _adaptive_set(
+    n: int, n_adaptive: int, placement: str, signs: Tensor, gen: torch.Generator
+) -> Tensor:
+    adaptive = torch.zeros(n, dtype=torch.bool)
+    if placement == "random":
+        adaptive[torch.randperm(n, generator=gen)[:n_adaptive]] = True
+        return adaptive
+    exc = torch.nonzero(signs > 0).flatten()
+    if n_adaptive > len(exc):
+        raise ValueError(
+            f"n_adaptive={n_adaptive} adaptive neurons requested among the {len(exc)} excitatory ones"
+        )
+    adaptive[exc[torch.randperm(len(exc), generator=gen)[:n_adaptive]]] = True
+    return adaptive

@@ -1,4 +1,5 @@
-"""LIF and ALIF neurons (DESIGN §3.2; LSNN convention of Bellec et al. / Liu et al. 2021, dt = 1 ms).
+"""LIF and ALIF neurons (docs/design.md, "Neuron model"; LSNN convention of Bellec et al. / Liu et
+al. 2021, dt = 1 ms).
 
 One time step, for neuron ``j`` with input current ``i_j^t = Σ_i Win_ji x_i^t + Σ_{i≠j} Wrec_ji z_i^{t-1}``::
 
@@ -19,7 +20,6 @@ derivative as ψ; it exists so that gradients can be checked against finite diff
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -40,18 +40,19 @@ SIGMOID_STEEPNESS = 4.0
 
 
 class NeuronParameters(NamedTuple):
-    """Constants of a population of LIF/ALIF neurons (tensors broadcast over the neuron axis).
+    """Constants of a population of LIF/ALIF neurons, one entry per neuron (tensors ``(N,)``).
 
-    ``alpha`` = exp(-dt/τ_m), ``rho`` = exp(-dt/τ_a), ``beta`` per neuron (0 for LIF), ``v_th``,
-    ``n_ref`` (steps), ``gamma`` (pseudo-derivative dampening), ``surrogate`` (``"heaviside"`` with
-    the triangular pseudo-derivative, or the smooth test-only ``"sigmoid"``).
+    ``alpha`` = exp(-dt/τ_m), ``rho`` = exp(-dt/τ_a), ``beta`` (0 for LIF), ``v_th`` (threshold),
+    ``n_ref`` (refractory steps, int64), ``gamma`` (pseudo-derivative dampening, one number),
+    ``surrogate`` (``"heaviside"`` with the triangular pseudo-derivative, or the smooth test-only
+    ``"sigmoid"``).
     """
 
     alpha: Tensor
     rho: Tensor
     beta: Tensor
-    v_th: float
-    n_ref: int
+    v_th: Tensor
+    n_ref: Tensor
     gamma: float
     surrogate: str = "heaviside"
 
@@ -73,36 +74,55 @@ def make_parameters(
     tau_a: float | Tensor = 2000.0,
     beta: float | Tensor = 1.8,
     adaptive: Tensor | None = None,
-    v_th: float = 0.01,
-    n_ref: int = 5,
+    v_th: float | Tensor = 0.01,
+    n_ref: int | Tensor = 5,
     gamma: float = 0.3,
     dt: float = 1.0,
     surrogate: str = "heaviside",
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> NeuronParameters:
-    """Build :class:`NeuronParameters` for ``n`` neurons; ``adaptive`` (bool, ``(n,)``) marks ALIF cells.
+    """Build :class:`NeuronParameters` for ``n`` neurons.
+
+    Every constant is one number for all neurons or one value per neuron (``(n,)``); ``adaptive``
+    (bool, ``(n,)``) marks the ALIF cells (``beta`` is set to 0 elsewhere).
 
     Examples
     --------
     >>> p = make_parameters(4, adaptive=torch.tensor([True, False, True, False]))
-    >>> [round(b, 3) for b in p.beta.tolist()]
-    [1.8, 0.0, 1.8, 0.0]
+    >>> [round(b, 3) for b in p.beta.tolist()], p.n_ref.tolist()
+    ([1.8, 0.0, 1.8, 0.0], [5, 5, 5, 5])
+    >>> make_parameters(2, v_th=torch.tensor([0.01, 0.02])).v_th.tolist()
+    [0.009999999776482582, 0.019999999552965164]
     """
     if surrogate not in ("heaviside", "sigmoid"):
         raise ValueError(f"surrogate must be 'heaviside' or 'sigmoid', got {surrogate!r}")
 
-    def per_neuron(val: float | Tensor) -> Tensor:
-        t = torch.as_tensor(val, dtype=dtype, device=device)
-        return t.expand(n).clone() if t.dim() == 0 else t.reshape(n).clone()
+    def per_neuron(val: float | Tensor, name: str, kind: torch.dtype = dtype) -> Tensor:
+        # from a Python number directly in the target dtype (0.01 must not pass through float32)
+        t = torch.as_tensor(val, device=device, dtype=None if isinstance(val, Tensor) else kind)
+        t = t.to(kind)
+        if t.dim() == 0:
+            return t.expand(n).clone()
+        if t.numel() != n:
+            raise ValueError(f"{name} has {t.numel()} values for {n} neurons")
+        return t.reshape(n).clone()
 
-    tm, ta = per_neuron(tau_m), per_neuron(tau_a)
+    tm, ta = per_neuron(tau_m, "tau_m"), per_neuron(tau_a, "tau_a")
+    if bool((tm <= 0).any()) or bool((ta <= 0).any()):
+        raise ValueError("time constants tau_m and tau_a must be positive")
     alpha = torch.exp(-dt / tm)
     rho = torch.exp(-dt / ta)
-    bet = per_neuron(beta)
+    bet = per_neuron(beta, "beta")
     if adaptive is not None:
         bet = bet * torch.as_tensor(adaptive, device=device).reshape(n).to(dtype)
-    return NeuronParameters(alpha, rho, bet, float(v_th), int(n_ref), float(gamma), surrogate)
+    th = per_neuron(v_th, "v_th")
+    if not bool((th > 0).all()):
+        raise ValueError("thresholds v_th must be positive")
+    ref = per_neuron(n_ref, "n_ref", torch.int64)
+    if bool((ref < 0).any()):
+        raise ValueError("refractory steps n_ref must be >= 0")
+    return NeuronParameters(alpha, rho, bet, th, ref, float(gamma), surrogate)
 
 
 def initial_state(
@@ -172,10 +192,5 @@ def step(state: NeuronState, current: Tensor, p: NeuronParameters) -> tuple[Neur
     z = spike(d, free, p)
     psi = pseudo_derivative(d.detach(), p) * free
     spiked = (z.detach() > 0.5).to(v.dtype)
-    ref = torch.clamp(state.ref - 1, min=0) * (1 - spiked) + p.n_ref * spiked
+    ref = torch.clamp(state.ref - 1, min=0) * (1 - spiked) + p.n_ref.to(v.dtype) * spiked
     return NeuronState(v, b, z, ref), psi
-
-
-def decay(tau: float, dt: float = 1.0) -> float:
-    """exp(-dt/τ)."""
-    return math.exp(-dt / tau)

@@ -21,6 +21,9 @@ class FiringRateRegularizer:
     and the trial and ``r₀`` the target, both in spikes per ms (the LSNN convention the authors use:
     ``r_j = mean_{b,t} z_j^t / dt``, ``r₀ = target_hz / 1000``).
 
+    It is called with each neuron's mean spike count per step, ``mean_{b,t} z_j^t`` (what the
+    learning rules hand it), and differentiable in it.
+
     Parameters
     ----------
     coef
@@ -35,7 +38,7 @@ class FiringRateRegularizer:
     >>> reg = FiringRateRegularizer(coef=0.1, target_hz=10.0)
     >>> z = torch.zeros(1000, 2, 3)
     >>> z[::50, :, 0] = 1.0                       # neuron 0 at 20 Hz, neurons 1 and 2 silent
-    >>> round(float(reg(z)), 8)                   # 0.1 · (0.01² + 0.01² + 0.01²)
+    >>> round(float(reg(z.mean(dim=(0, 1)))), 8)  # 0.1 · (0.01² + 0.01² + 0.01²)
     3e-05
     """
 
@@ -46,9 +49,9 @@ class FiringRateRegularizer:
             )
         self.coef, self.target_hz, self.dt = float(coef), float(target_hz), float(dt)
 
-    def __call__(self, z: Tensor) -> Tensor:
-        """The penalty of spikes ``z`` ``[T, B, N]`` (a scalar tensor, differentiable in ``z``)."""
-        rate = z.mean(dim=(0, 1)) / self.dt
+    def __call__(self, spikes_per_step: Tensor) -> Tensor:
+        """The penalty of mean spike counts per step ``[N]`` (a scalar tensor)."""
+        rate = spikes_per_step / self.dt
         return self.coef * torch.sum((rate - self.target_hz / 1000.0) ** 2)
 
     def config(self) -> dict[str, float]:

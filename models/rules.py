@@ -5,8 +5,8 @@
 >>> net = SpikingNetwork(4, 12, 2, seed=0)
 >>> rule = make_rule("mdgl", variant="local")
 >>> out = rule.backward(net, torch.rand(40, 3, 4), lambda y: (y[-1] ** 2).mean())
->>> net.theta_rec.grad.shape
-torch.Size([12, 12])
+>>> net.theta_rec.grad.shape == (net.synapses.nnz,)   # one entry per recurrent synapse
+True
 
 Every rule runs the forward pass, computes its gradient and **accumulates** it into ``.grad`` of the
 network parameters (like ``loss.backward()``), returning :class:`RuleOutput` (detached loss, y, z).
@@ -33,21 +33,23 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._fast import SequenceConfig, exp_filter, exp_filter_reverse, flush_denormal, run_sequence
-from .modulation import VARIANTS, check_gate, modulatory_matrix, resolve_gate
+from ._fast import Modulation, SequenceConfig, exp_filter, exp_filter_reverse, flush_denormal
+from .modulation import VARIANTS, check_gate, modulation_terms, resolve_gate
 from .network import SpikingNetwork
 from .neurons import initial_state, step
 
 __all__ = ["BPTT", "MDGL", "EProp", "LearningRule", "OnlineEprop", "RuleOutput", "make_rule"]
 
 LossFn = Callable[[Tensor], Tensor]
-#: a penalty on the spikes ``z`` ``[T, B, N]``, e.g. :class:`~neuromod_models.regularization.FiringRateRegularizer`
+#: a penalty on each neuron's mean spike count per step ``[N]`` (averaged over time and trials), e.g.
+#: :class:`~neuromod_models.regularization.FiringRateRegularizer`
 Regularizer = Callable[[Tensor], Tensor]
 
 
 class RuleOutput(NamedTuple):
-    """What a rule's backward returns: the (detached) task loss, readout ``y``, spikes ``z`` and the
-    regulariser's value (``penalty``, 0 without one); the rule descends ``loss + penalty``."""
+    """What a rule's backward returns: the (detached) task loss, readout ``y``, spikes ``z``
+    (``uint8``) and the regulariser's value (``penalty``, 0 without one); the rule descends
+    ``loss + penalty``."""
 
     loss: Tensor
     y: Tensor
@@ -61,16 +63,23 @@ def _scalar_loss(loss: Tensor) -> Tensor:
     return loss.reshape(())
 
 
-def _total(loss: Tensor, z: Tensor, regularizer: Regularizer | None) -> tuple[Tensor, Tensor]:
-    """``(loss + penalty, penalty)`` with the regulariser's penalty on the spikes (0 without one)."""
+def _total(loss: Tensor, rates: Tensor, regularizer: Regularizer | None) -> tuple[Tensor, Tensor]:
+    """``(loss + penalty, penalty)`` with the regulariser's penalty on the rates (0 without one)."""
     if regularizer is None:
         return loss, loss.new_zeros(())
-    penalty = _scalar_loss(regularizer(z))
+    penalty = _scalar_loss(regularizer(rates))
     return loss + penalty, penalty
 
 
 def _output(loss: Tensor, y: Tensor, z: Tensor, penalty: Tensor) -> RuleOutput:
-    return RuleOutput(loss.detach(), y.detach(), z.detach(), penalty.detach())
+    z = z.detach()
+    if z.dtype != torch.uint8:
+        z = (z > 0.5).to(torch.uint8)
+    return RuleOutput(loss.detach(), y.detach(), z, penalty.detach())
+
+
+def _rates(z: Tensor) -> Tensor:
+    return z.mean(dim=(0, 1))
 
 
 class LearningRule:
@@ -111,7 +120,8 @@ class LearningRule:
         regularizer: Regularizer | None = None,
     ) -> RuleOutput:
         """Run ``net`` on ``x`` ``[T, B, n_in]`` and accumulate this rule's gradient of
-        ``loss_fn(y) + regularizer(z)`` into the parameters' ``.grad``."""
+        ``loss_fn(y) + regularizer(rates)`` into the parameters' ``.grad`` (``rates``: each
+        neuron's mean spike count per step)."""
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -133,9 +143,9 @@ def _fused(
     cfg: SequenceConfig,
     regularizer: Regularizer | None,
 ) -> RuleOutput:
-    y, z = run_sequence(x, net.w_in, net.w_rec, net.w_out, net.b_out, cfg)
+    y, rates, z = net.run(x, cfg)
     loss = _scalar_loss(loss_fn(y))
-    total, penalty = _total(loss, z, regularizer)
+    total, penalty = _total(loss, rates, regularizer)
     total.backward()
     return _output(loss, y, z, penalty)
 
@@ -163,7 +173,7 @@ class BPTT(LearningRule):
             return _fused(net, x, loss_fn, net.sequence_config("bptt"), regularizer)
         out, _ = net.forward_steps(x)
         loss = _scalar_loss(loss_fn(out.y))
-        total, penalty = _total(loss, out.z, regularizer)
+        total, penalty = _total(loss, _rates(out.z), regularizer)
         with flush_denormal():
             total.backward()
         return _output(loss, out.y, out.z, penalty)
@@ -189,7 +199,7 @@ def _inject(
     y = exp_filter(z.detach() @ net.w_out.T, net.kappa) + net.b_out
     loss = _scalar_loss(loss_fn(y))
     zd = z.detach().requires_grad_(regularizer is not None)
-    _, penalty = _total(loss, zd, regularizer)
+    _, penalty = _total(loss, _rates(zd), regularizer)
     with flush_denormal():
         (gy,) = torch.autograd.grad(loss, y, retain_graph=True)
         sig = _learning_signal(gy, fb.detach(), net.kappa)
@@ -223,7 +233,7 @@ class EProp(LearningRule):
             raise ValueError(f"e-prop impl must be 'fused', 'autograd' or 'online', got {impl!r}")
         super().__init__(feedback=feedback, impl=impl, seed=seed)
 
-    def modulation(self, net: SpikingNetwork) -> Tensor | None:
+    def modulation(self, net: SpikingNetwork) -> Modulation | None:
         return None
 
     def backward(
@@ -249,11 +259,12 @@ class EProp(LearningRule):
         if fb is None and wtil is None:
             out, _ = net.forward_steps(x, detach_recurrent=True)
             loss = _scalar_loss(loss_fn(out.y))
-            total, penalty = _total(loss, out.z, regularizer)
+            total, penalty = _total(loss, _rates(out.z), regularizer)
             with flush_denormal():
                 total.backward()
             return _output(loss, out.y, out.z, penalty)
-        return _inject(net, x, loss_fn, net.w_out if fb is None else fb, wtil, regularizer)
+        wtil_dense = None if wtil is None else wtil.dense(net.synapses)
+        return _inject(net, x, loss_fn, net.w_out if fb is None else fb, wtil_dense, regularizer)
 
 
 class MDGL(EProp):
@@ -289,7 +300,8 @@ class MDGL(EProp):
         self.gate = gate
         self.gate_matrix: Tensor | None = None  # set to override the structure's gate
 
-    def modulation(self, net: SpikingNetwork) -> Tensor:
+    def modulation(self, net: SpikingNetwork) -> Modulation:
+        """``W̃`` from the current weights (:func:`neuromod_models.modulation.modulation_terms`)."""
         if self.gate_matrix is not None:
             g, ei = self.gate_matrix, False
         else:
@@ -298,7 +310,9 @@ class MDGL(EProp):
             types, k = (net.signs < 0).long(), 2
         else:
             types, k = net.type_index, net.n_types
-        return modulatory_matrix(net.w_rec, types, k, variant=self.variant, gate=g)
+        return modulation_terms(
+            net.w_rec_values, net.synapses, types, k, variant=self.variant, gate=g
+        )
 
     def __repr__(self) -> str:
         return (
@@ -353,6 +367,7 @@ class OnlineEprop:
         self._alpha, self._one_m_alpha = p.alpha.reshape(col), (1 - p.alpha).reshape(col)
         self._rho, self._one_m_rho = p.rho.reshape(col), (1 - p.rho).reshape(col)
         self._beta = p.beta.reshape(col)
+        self._v_th = p.v_th.reshape(col)
         self._adaptive = bool((p.beta != 0).any())
 
     def step(self, x_t: Tensor) -> Tensor:
@@ -365,7 +380,8 @@ class OnlineEprop:
         z_prev = self.state.z
         pre = torch.cat([z_prev, x_t], dim=1)[None]
         # ε^v = α ε^v - v_th e + (1-α) pre ;  ε^a = ρ ε^a + (1-ρ) e   (e from the previous step)
-        self.ev.mul_(self._alpha).add_(self.e, alpha=-p.v_th).addcmul_(self._one_m_alpha, pre)
+        self.ev.mul_(self._alpha).addcmul_(self.e, self._v_th, value=-1.0)
+        self.ev.addcmul_(self._one_m_alpha, pre)
         if self._adaptive:
             self.ea.mul_(self._rho).addcmul_(self._one_m_rho, self.e)
         cur = torch.addmm(z_prev @ self._w_rec.T, x_t, self._w_in.T)

@@ -83,11 +83,11 @@ def evaluate(
         batch = task.sample(
             batch_size, seed=batch_seed(seed, "validation", iteration, k), device=dev, dtype=dt
         )
-        out = net(batch.x)
-        loss = float(task.loss(out.y, batch))
+        y, rates, _ = net.run(batch.x)
+        loss = float(task.loss(y, batch))
         losses.append(loss)
-        totals.append(loss + (float(regularizer(out.z)) if regularizer is not None else 0.0))
-        acc = task.accuracy(out.y, batch)
+        totals.append(loss + (float(regularizer(rates)) if regularizer is not None else 0.0))
+        acc = task.accuracy(y, batch)
         if acc is not None:
             accs.append(float(acc))
     return (

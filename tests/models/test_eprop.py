@@ -70,7 +70,7 @@ def reference_run(net: SpikingNetwork, x: torch.Tensor) -> dict:
         refractory = ref > 0
         z = ((dist > 0) & ~refractory).double()
         psi = gamma / v_th * torch.clamp(1 - dist.abs() / v_th, min=0) * (~refractory).double()
-        ref = torch.where(z > 0, torch.full_like(ref, n_ref), torch.clamp(ref - 1, min=0))
+        ref = torch.where(z > 0, n_ref.to(x.dtype).expand_as(ref), torch.clamp(ref - 1, min=0))
         es.append(psi[..., None] * ev - (be * psi)[..., None] * ea)
         zs.append(z)
         psis.append(psi)
@@ -105,9 +105,11 @@ def learning_signal(gy: torch.Tensor, fb: torch.Tensor, kappa: float) -> torch.T
 
 
 def theta_grads(net: SpikingNetwork, g_pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Map gradients w.r.t. effective weights to θ (W = mask ⊙ sign ⊙ relu(θ))."""
+    """Map gradients w.r.t. effective weights to θ (W = sign ⊙ relu(θ) at the synapses; θ_rec has
+    one entry per recurrent synapse, input θ a masked matrix)."""
     n = net.n_rec
-    g_rec = g_pre[:, :n] * net.rec_mask * net.signs[None, :] * (net.theta_rec >= 0)
+    pre, post = net.synapses.pre, net.synapses.post
+    g_rec = g_pre[:, :n][post, pre] * net.signs[pre] * (net.theta_rec >= 0)
     g_in = g_pre[:, n:] * net.in_mask * net.in_sign[None, :] * (net.theta_in >= 0)
     return g_rec.detach(), g_in.detach()
 
@@ -148,7 +150,7 @@ def test_eprop_all_implementations_match_explicit_traces(feedback, sequence_back
         grads[impl] = (
             net.theta_rec.grad.clone(),
             net.theta_in.grad.clone(),
-            net.w_out_free.grad.clone(),
+            net.theta_out.grad.clone(),
         )
 
     net = small_net()
@@ -182,7 +184,7 @@ def test_eprop_differs_from_bptt_and_accumulates():
     make_rule("bptt").backward(n2, x, loss_fn)
     assert not torch.allclose(n1.theta_rec.grad, n2.theta_rec.grad, atol=1e-8)
     # readout gradients are exact in both
-    assert torch.allclose(n1.w_out_free.grad, n2.w_out_free.grad, atol=1e-12)
+    assert torch.allclose(n1.theta_out.grad, n2.theta_out.grad, atol=1e-12)
     g1 = n1.theta_rec.grad.clone()
     make_rule("eprop").backward(n1, x, loss_fn)
     assert torch.allclose(n1.theta_rec.grad, 2 * g1, atol=1e-12)

@@ -1,55 +1,132 @@
-"""The compiled CPU kernels (models/_kernels.py) against the torch loops and a dense product."""
+"""The compiled CPU kernels (models/_kernels.py) — and their pure-Python bodies, uncompiled —
+against the torch loops of models/_fast.py, on networks whose neurons all differ (per-neuron τ_m,
+τ_a, β, threshold and refractory period, as networks derived from electrophysiology have)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-from neuromod_models import SpikingNetwork, _fast
-from neuromod_models._kernels import kernels
+from neuromod_models import SpikingNetwork, _fast, make_rule
+from neuromod_models import _kernels as K
 
-pytestmark = pytest.mark.skipif(kernels() is None, reason="numba is not installed")
+from neuromod_data.structure import CellTypeStructure, IntrinsicParameters
 
-
-def paper_like(dtype: torch.dtype) -> tuple[SpikingNetwork, torch.Tensor]:
-    net = SpikingNetwork(6, 20, 2, n_adaptive=10, n_ref=3, tau_a=40.0, p_in=0.8, p_rec=0.5,
-                         w_in_scale=2.0, v_th=0.05, seed=3, dtype=dtype)  # fmt: skip
-    x = (torch.rand(80, 4, 6, generator=torch.Generator().manual_seed(1)) < 0.3).to(dtype)
-    return net, x
+pytestmark = pytest.mark.skipif(K.kernels() is None, reason="numba is not installed")
 
 
-def torch_loops(monkeypatch, fn, *args):
+def heterogeneous(dtype: torch.dtype, n: int = 20, seed: int = 3) -> SpikingNetwork:
+    """Three types with their own intrinsic parameters, drawn per neuron from a spread."""
+    ip = IntrinsicParameters.constant(
+        ("A", "B", "C"),
+        tau_m=[20.0, 8.0, 30.0],
+        tau_a=[40.0, 200.0, 60.0],
+        beta=[1.8, 0.0, 3.0],
+        adaptive=[1.0, 0.0, 1.0],
+        v_th=[0.03, 0.02, 0.035],
+        n_ref=[3.0, 1.0, 5.0],
+    )
+    ip.spread[:] = 0.3  # every neuron draws its own values
+    mod = np.ones((1, 3, 3))
+    mod[0, 1, 2] = 0.2
+    st = CellTypeStructure(
+        ("A", "B", "C"), [0.5, 0.3, 0.2], [1, -1, 1], mod, ("p",)
+    ).with_intrinsic(ip)
+    return SpikingNetwork(6, n, 2, structure=st, heterogeneity=True, p_in=0.8, p_rec=0.4,
+                          w_in_scale=3.0, seed=seed, dtype=dtype)  # fmt: skip
+
+
+def inputs(dtype, t_len=60, bsz=3):
+    g = torch.Generator().manual_seed(1)
+    return torch.poisson(torch.full((t_len, bsz, 6), 0.3), generator=g).to(dtype)  # counts
+
+
+def test_network_neurons_really_differ():
+    net = heterogeneous(torch.float64)
+    for name in ("alpha", "rho", "v_th"):
+        assert len(set(getattr(net, name).tolist())) > 10, name
+    assert len(set(net.n_ref.tolist())) >= 3
+    assert bool((net.beta[~net.adaptive] == 0).all()) and bool((net.beta[net.adaptive] > 0).all())
+
+
+RULES = [("bptt", {}), ("eprop", {}), ("eprop", {"feedback": "random"}),
+         ("mdgl", {"variant": "local", "gate": "data"}), ("mdgl", {"variant": "exact"}),
+         ("mdgl", {"variant": "nonlocal", "gate": "data"})]  # fmt: skip
+
+
+def _grads(net, rule, x, backend, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(_fast, "kernels", lambda: None)
-        return fn(*args)
+        if backend == "torch":
+            m.setattr(_fast, "kernels", lambda: None)
+        elif backend == "python":  # the kernels' bodies, not compiled
+            m.setattr(_fast, "kernels", lambda: {"forward": K._forward, "backward": K._backward})
+        out = rule.backward(
+            net, x, lambda y: ((y - 0.3) ** 2).sum() + y[-1, :, 0].sum(), regularizer=_reg
+        )
+    return out, [p.grad.clone() for p in net.parameters()]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_forward_and_backward_kernels_equal_torch_loops(dtype, monkeypatch):
-    net, x = paper_like(dtype)
-    p, w_in, w_rec = net.params, net.w_in.detach(), net.w_rec.detach()
-    with _fast.flush_denormal():
-        z, psi = _fast._forward_loop(x, w_in, w_rec, p)
-        z_ref, psi_ref = torch_loops(monkeypatch, _fast._forward_loop, x, w_in, w_rec, p)
-        assert 0.02 < float(z.mean()) < 0.5
-        assert torch.equal(z, z_ref)
-        assert torch.equal(psi == 0, psi_ref == 0)  # refractory steps are exactly 0 in both
-        tol = 1e-3 if dtype == torch.float32 else 1e-12
-        assert torch.allclose(psi, psi_ref, atol=tol, rtol=0)
-        sig = torch.randn(z.shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
-        for w in (w_rec, None):  # BPTT, e-prop
-            delta = _fast._backward_loop(sig, psi_ref, p, w)
-            delta_ref = torch_loops(monkeypatch, _fast._backward_loop, sig, psi_ref, p, w)
-            assert delta.abs().max() > 1e-2
-            assert torch.allclose(delta, delta_ref, atol=1e-12 if dtype == torch.float64 else 1e-4)
+def _reg(rates):
+    return 5.0 * ((rates - 0.05) ** 2).sum()
 
 
-def test_spike_scatter_equals_dense_weight_gradient():
-    t_len, bsz, n = 50, 3, 9
-    g = torch.Generator().manual_seed(0)
-    z = (torch.rand(t_len, bsz, n, generator=g) < 0.1).double()
-    z[5, 1] = 0.37  # non-binary values (the smooth test surrogate) are scaled, not just counted
-    delta = torch.randn(t_len, bsz, n, generator=g, dtype=torch.float64)
-    out = torch.zeros(n, n, dtype=torch.float64)
-    kernels()["grad_rec"](delta.numpy(), z.numpy(), out.numpy())
-    dense = torch.einsum("tbj,tbq->jq", delta[1:], z[:-1])
-    assert torch.allclose(out.T, dense, atol=1e-12, rtol=0)
+@pytest.mark.parametrize("name,kw", RULES)
+@pytest.mark.parametrize("backend", ["compiled", "python"])
+def test_kernels_equal_torch_loops(name, kw, backend, monkeypatch):
+    x = inputs(torch.float64, t_len=60 if backend == "compiled" else 25)
+    ref_out, ref = _grads(heterogeneous(torch.float64), make_rule(name, **kw), x, "torch",
+                          monkeypatch)  # fmt: skip
+    out, got = _grads(heterogeneous(torch.float64), make_rule(name, **kw), x, backend, monkeypatch)
+    assert 0.02 < float(out.z.float().mean()) < 0.5
+    assert torch.equal(out.z, ref_out.z)
+    assert torch.allclose(out.y, ref_out.y, atol=1e-12, rtol=0)
+    assert float(out.penalty) == pytest.approx(float(ref_out.penalty), abs=1e-14)
+    for a, b in zip(got, ref):
+        assert b.abs().max() > 1e-6
+        assert torch.allclose(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_float32_kernels_close_to_float64(monkeypatch):
+    x = inputs(torch.float64)
+    _, g64 = _grads(heterogeneous(torch.float64), make_rule("mdgl"), x, "compiled", monkeypatch)
+    _, g32 = _grads(heterogeneous(torch.float32), make_rule("mdgl"), x.float(), "compiled",
+                    monkeypatch)  # fmt: skip
+    for a, b in zip(g32, g64):
+        assert torch.allclose(a.double(), b, atol=1e-3 * float(b.abs().max()), rtol=0)
+
+
+def test_spikes_are_bytes_and_rates_count_them():
+    net = heterogeneous(torch.float32)
+    x = inputs(torch.float32)
+    y, rates, z = net.run(x)
+    assert z.dtype == torch.uint8 and z.shape == (60, 3, 20)
+    assert torch.allclose(rates, z.float().mean(dim=(0, 1)))
+    assert torch.equal(net(x).z, z.float())
+
+
+def test_eprop_of_heterogeneous_neurons_equals_explicit_traces():
+    """Per-neuron v_th, n_ref, α, ρ, β enter the explicit trace recursion of test_eprop as written
+    there (broadcast per neuron); the fused rule matches it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_eprop import learning_signal, reference_run, theta_grads
+
+    x = inputs(torch.float64, t_len=40)
+
+    def loss_fn(y):
+        return ((y - 0.3) ** 2).sum()
+
+    net = heterogeneous(torch.float64)
+    make_rule("eprop").backward(net, x, loss_fn)
+    ref_net = heterogeneous(torch.float64)
+    ref = reference_run(ref_net, x)
+    assert torch.equal(ref["z"], ref_net(x).z)
+    y = ref["y"].clone().requires_grad_(True)
+    (gy,) = torch.autograd.grad(loss_fn(y), y)
+    lsig = learning_signal(gy, ref_net.w_out.detach(), ref_net.kappa)
+    exp_rec, exp_in = theta_grads(ref_net, torch.einsum("tbp,tbpq->pq", lsig, ref["e"]))
+    assert exp_rec.abs().max() > 1e-4
+    assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
+    assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)

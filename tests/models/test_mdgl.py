@@ -120,7 +120,7 @@ def test_type_averaged_variants_equal_explicit_formula(variant, gate):
     ref_net = small_net(structure=st)
     g = None if gate is None else st.gate(kind="weighted" if gate == "data" else "binary")
     wtil = direct_modulation(ref_net.w_rec.detach(), ref_net.type_index.tolist(), 3, variant, g)
-    assert torch.allclose(rule.modulation(ref_net), wtil, atol=1e-14)
+    assert torch.allclose(rule.modulation(ref_net).dense(ref_net.synapses), wtil, atol=1e-14)
     exp_rec, exp_in = explicit_mdgl(ref_net, X, LOSS, wtil)
     assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
     assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)
@@ -157,7 +157,7 @@ def test_zero_gate_is_eprop(variant):
 def test_gate_routes_signal_only_between_coupled_types():
     st = three_types()
     net = small_net(structure=st)
-    wtil = make_rule("mdgl", variant="nonlocal", gate="binary").modulation(net)
+    wtil = make_rule("mdgl", variant="nonlocal", gate="binary").modulation(net).dense(net.synapses)
     ti = net.type_index
     coupled = torch.as_tensor(st.gate(kind="binary"))[ti][:, ti] > 0
     assert bool((wtil[~coupled] == 0).all())
@@ -167,7 +167,7 @@ def test_gate_routes_signal_only_between_coupled_types():
 def test_ei_gate_uses_sign_classes():
     st = three_types()
     net = small_net(structure=st)
-    wtil = make_rule("mdgl", variant="local", gate="ei").modulation(net)
+    wtil = make_rule("mdgl", variant="local", gate="ei").modulation(net).dense(net.synapses)
     types = (net.signs < 0).long().tolist()
     assert torch.allclose(
         wtil, direct_modulation(net.w_rec.detach(), types, 2, "local", None), atol=1e-14
@@ -177,10 +177,10 @@ def test_ei_gate_uses_sign_classes():
 def test_modulation_recomputed_from_current_weights():
     net = small_net()
     rule = make_rule("mdgl")
-    before = rule.modulation(net).clone()
+    before = rule.modulation(net).dense(net.synapses).clone()
     with torch.no_grad():
         net.theta_rec.mul_(2.0)
-    assert torch.allclose(rule.modulation(net), 2 * before, atol=1e-14)
+    assert torch.allclose(rule.modulation(net).dense(net.synapses), 2 * before, atol=1e-14)
 
 
 def test_bad_options():

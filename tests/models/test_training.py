@@ -100,7 +100,7 @@ def test_non_finite_loss_stops_with_clear_error(tmp_path):
     def poison(it, record):
         if it == 3:
             with torch.no_grad():
-                net_holder["net"].w_out_free.fill_(float("nan"))
+                net_holder["net"].theta_out.fill_(float("nan"))
 
     task = _tiny_evidence()
     net = _tiny_net(task)
