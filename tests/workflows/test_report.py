@@ -190,4 +190,4 @@ def test_report_explains_chance_level_runs(tmp_path):
     )
     text = report.build_report(tmp_path, out=tmp_path / "r.html").read_text()
     results = text[text.index("id='results'") :]
-    assert "subclass · eprop" in results and "80 iterations" in results
+    assert "subclass · eprop" in results
