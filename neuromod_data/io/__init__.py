@@ -1,4 +1,4 @@
-"""Readers: public single-cell tables → AnnData (cells × genes, DESIGN §2 conventions).
+"""Readers: public single-cell tables → AnnData (cells × genes; docs/design.md, "AnnData layout").
 
 :func:`read` recognises every supported format from the file's name and content; the format
 readers are importable on their own. Every reader returns float32 CSR counts in ``.X`` where the

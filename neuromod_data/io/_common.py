@@ -38,8 +38,9 @@ def warn(message: str, category=NeuromodWarning) -> None:
     warnings.warn(message, category, stacklevel=user_stacklevel() + 1)
 
 
-# Allen column spellings → the toolkit's names (DESIGN §2). Tasic's samples-columns say
-# class / subclass / cluster; GEO GSE115746 says cell_class / cell_subclass / cell_cluster.
+# Allen column spellings → the toolkit's names (docs/design.md, "Label columns and cell types").
+# Tasic's samples-columns say class / subclass / cluster; GEO GSE115746 says cell_class /
+# cell_subclass / cell_cluster.
 _ALLEN_BASE = {
     "class": "class",
     "subclass": "subclass",

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from neuromod_data.datasets import toy_cortex, toy_cortex_profile
 from neuromod_data.errors import DataValueError
 
-# Written out independently of the package (DESIGN §3.1).
+# Written out independently of the package: Smith et al. 2019's gene lists, copied by hand.
 NPP = [
     "Npy", "Sst", "Vip", "Tac2", "Cck", "Penk", "Crh", "Cort", "Tac1",
     "Pdyn", "Pthlh", "Pnoc", "Trh", "Grp", "Rln1", "Adcyap1", "Nts", "Nmb",
