@@ -30,6 +30,10 @@ from snakemake.utils import validate
 from neuromod_data import names
 from neuromod_data.experiments import grid as repro_grid
 
+if "reproduction" not in config:
+    raise ValueError(
+        "no grid: give one with --configfile, e.g. workflows/config/reproduction_quick.yaml"
+    )
 validate(config, schema="../schemas/reproduction.schema.yaml")
 REPRO = repro_grid.load(config)
 PUBLISH = str(config.get("publish", False)).lower() == "true"
