@@ -42,6 +42,7 @@ from ._kernels import MOD_GATHER, MOD_NONE, MOD_TYPESUM, kernels
 from .neurons import SIGMOID_STEEPNESS, NeuronParameters, pseudo_derivative
 
 __all__ = [
+    "Workspace",
     "Modulation",
     "SequenceConfig",
     "Synapses",
@@ -135,12 +136,39 @@ class Modulation(NamedTuple):
         return self.m_type[ti][:, ti]
 
 
+class Workspace:
+    """Reusable storage for the ``[T, N, B]`` spikes and ψ of the fused sequence.
+
+    Every training iteration needs the same large arrays; taking fresh memory each time costs a page
+    fault per 4 kB (tens of ms per iteration at the paper's size). A network keeps one workspace and
+    its arrays go back into it when the backward pass is done (or right after a forward pass
+    without gradients), so the next iteration reuses them. Nothing process-wide is changed.
+    """
+
+    def __init__(self) -> None:
+        self._free: dict[tuple, list[Tensor]] = {}
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        stack = self._free.get((tuple(shape), dtype))
+        return stack.pop() if stack else torch.empty(shape, dtype=dtype)
+
+    def give(self, *tensors: Tensor) -> None:
+        for t in tensors:
+            stack = self._free.setdefault((tuple(t.shape), t.dtype), [])
+            if len(stack) < 2:
+                stack.append(t)
+
+    def clear(self) -> None:
+        self._free.clear()
+
+
 class SequenceConfig(NamedTuple):
     """Everything the fused sequence needs besides tensors with gradients.
 
     ``mode``: ``"bptt"`` or ``"eprop"`` (MDGL is e-prop with ``modulation`` set).
     ``feedback``: ``[n_out, N]`` matrix used instead of ``w_out`` for e-prop's learning signal
     (random feedback), or ``None`` (symmetric). ``synapses``: where the recurrent weight values sit.
+    ``workspace``: where large arrays are reused between calls (``None``: fresh memory).
     """
 
     params: NeuronParameters
@@ -149,6 +177,7 @@ class SequenceConfig(NamedTuple):
     mode: str = "bptt"
     feedback: Tensor | None = None
     modulation: Modulation | None = None
+    workspace: Workspace | None = None
 
 
 def _lfilter_ok(u: Tensor) -> bool:
@@ -309,8 +338,10 @@ class _Sequence(torch.autograd.Function):
             if compiled is not None:
                 om = 1.0 - p.alpha
                 post = syn.post
-                z = torch.empty(t_len, bsz, n, dtype=torch.uint8)
-                psi = x.new_empty(t_len, bsz, n)
+                # neuron-major [T, N, B]: the kernels update a neuron over the whole batch at once
+                ws = cfg.workspace or Workspace()
+                z = ws.take((t_len, n, bsz), torch.uint8)
+                psi = ws.take((t_len, n, bsz), x.dtype)
                 y = x.new_empty(t_len, bsz, w_out.shape[0])
                 counts = torch.zeros(n, dtype=torch.int64)
                 compiled["forward"](
@@ -319,13 +350,16 @@ class _Sequence(torch.autograd.Function):
                     _np(syn.indptr), _np(post), _np((w_vals * om[post]).contiguous()),
                     _np(p.alpha.contiguous()), _np(p.rho.contiguous()),
                     _np((p.beta * (1.0 - p.rho)).contiguous()), _np(p.v_th.contiguous()),
-                    _np((p.gamma / p.v_th).contiguous()), _np(p.n_ref.contiguous()),
+                    _np((p.gamma / p.v_th).contiguous()), _np(p.n_ref.to(x.dtype).contiguous()),
                     bool((p.beta != 0).any()), _np(w_out.T.contiguous()), float(cfg.kappa),
                     _np(z), _np(psi), _np(y), _np(counts),
                 )  # fmt: skip
                 y += b_out
                 rates = counts.to(x.dtype) / float(t_len * bsz)
                 z_saved = z
+                z = z.permute(0, 2, 1)  # a [T, B, N] view
+                if not torch.is_grad_enabled() and cfg.workspace is not None:
+                    cfg.workspace.give(psi)  # nothing will read ψ again (z goes to the caller)
             else:
                 w_rec = syn.dense(w_vals)
                 zf, psi = _forward_loop(x, w_in, w_rec, p)
@@ -336,15 +370,21 @@ class _Sequence(torch.autograd.Function):
                 z = (zf > 0.5).to(torch.uint8)
         ctx.save_for_backward(x, w_in, w_vals, w_out, z_saved, psi)
         ctx.cfg = cfg
+        ctx.released = False
         ctx.mark_non_differentiable(z)
         return y, rates, z
 
     @staticmethod
     def backward(ctx, gy, grates, _gz):  # type: ignore[override]
+        if ctx.released:
+            raise RuntimeError(
+                "the fused spiking sequence was already differentiated once and its saved arrays "
+                "were reused; run the network again for another backward pass"
+            )
         x, w_in, w_vals, w_out, z, psi = ctx.saved_tensors
         cfg: SequenceConfig = ctx.cfg
         p, syn = cfg.params, cfg.synapses
-        t_len, bsz, n = psi.shape
+        t_len, bsz, n = x.shape[0], x.shape[1], syn.n
         n_out = w_out.shape[0]
         if gy is None:
             gy = psi.new_zeros(t_len, bsz, n_out)
@@ -375,6 +415,9 @@ class _Sequence(torch.autograd.Function):
                     bool((p.beta != 0).any()), float(cfg.kappa), _np(g_in_t), _np(g_rec),
                     _np(g_out_t), _np(g_b),
                 )  # fmt: skip
+                if cfg.workspace is not None:
+                    ctx.released = True
+                    cfg.workspace.give(psi)  # ψ is read by no one else (z was handed out)
                 return None, g_in_t.T, g_rec, g_out_t.T, g_b, None
             kappa = cfg.kappa
             gyf = exp_filter_reverse(gy, kappa).mul_(1.0 - kappa)

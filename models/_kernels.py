@@ -35,88 +35,100 @@ MOD_NONE, MOD_GATHER, MOD_TYPESUM = 0, 1, 2
 def _forward(
     x, w_in_t, indptr, post, w_eff, alpha, rho, inc, v_th, g, n_ref, adaptive,
     w_out_t, kappa, z_out, psi_out, y_out, counts,
-):  # fmt: skip  # pragma: no cover - compiled; the body is tested through .py_func
+):  # fmt: skip  # pragma: no cover - compiled; the body is tested uncompiled too
     """Run the neurons from rest over ``x`` ``[T, B, n_in]``.
 
     ``w_in_t`` ``[n_in, N]``: input weights times ``1 - α`` of the postsynaptic neuron;
     ``indptr`` / ``post`` / ``w_eff``: recurrent synapses by presynaptic neuron, values times
     ``1 - α_post``; per neuron: ``alpha``, ``rho``, ``inc = β (1 - ρ)``, ``v_th``,
-    ``g = γ / v_th``, ``n_ref``; ``w_out_t`` ``[N, n_out]``. Writes spikes ``z_out`` (uint8) and
-    ψ ``[T, B, N]``, the filtered readout without bias ``y_out`` ``[T, B, n_out]`` and the spike
-    count of every neuron ``counts``.
+    ``g = γ / v_th``, ``n_ref`` (float, whole steps); ``w_out_t`` ``[N, n_out]``. Writes spikes
+    ``z_out`` (uint8) and ψ, both neuron-major ``[T, N, B]``, the filtered readout without bias
+    ``y_out`` ``[T, B, n_out]`` and the spike count of every neuron ``counts``.
+
+    The state is neuron-major too, so each neuron's update runs over the batch without branches
+    (vectorised); the spikes of a step go into a list that the next step's recurrent input and the
+    readout walk through.
     """
     t_len, bsz, n_in = x.shape
     n = alpha.shape[0]
     n_out = w_out_t.shape[1]
+    dt = psi_out.dtype
     zero = alpha[0] - alpha[0]
-    one = zero + 1
+    one = alpha[0] / alpha[0]  # 1 in the arrays' dtype (zero + 1 would be float64)
     one_m_kappa = one - kappa
-    v = np.zeros((bsz, n), psi_out.dtype)
-    c = np.zeros((bsz, n), psi_out.dtype)  # c = β b, the threshold's adaptive part
-    ref = np.zeros((bsz, n), np.int64)  # refractory steps left
-    spk = np.zeros((bsz, n), np.int64)  # neurons that spiked at the previous step
-    nspk = np.zeros(bsz, np.int64)
-    psp = np.zeros((bsz, n_out), psi_out.dtype)
-    cur = np.empty(n, psi_out.dtype)
+    v = np.zeros((n, bsz), dt)
+    c = np.zeros((n, bsz), dt)  # c = β b, the threshold's adaptive part
+    ref = np.zeros((n, bsz), dt)  # refractory steps left
+    zp = np.zeros((n, bsz), dt)  # spikes of the previous step
+    cur = np.zeros((n, bsz), dt)
+    spk_q = np.empty(n * bsz, np.int64)  # spikes of the previous step: neuron, trial
+    spk_b = np.empty(n * bsz, np.int64)
+    nspk = 0
+    psp = np.zeros((bsz, n_out), dt)
+    u = np.zeros((bsz, n_out), dt)
     for t in range(t_len):
+        for j in range(n):
+            for b in range(bsz):
+                cur[j, b] = zero
         for b in range(bsz):
-            for j in range(n):
-                cur[j] = zero
             for i in range(n_in):
                 xi = x[t, b, i]
                 if xi != 0:
                     for j in range(n):
-                        cur[j] += xi * w_in_t[i, j]
-            for k in range(nspk[b]):
-                q = spk[b, k]
-                for s in range(indptr[q], indptr[q + 1]):
-                    cur[post[s]] += w_eff[s]
-            n_new = 0
-            for j in range(n):
-                spiked = t > 0 and z_out[t - 1, b, j] != 0
-                vj = alpha[j] * v[b, j] + cur[j]
-                if spiked:
-                    vj -= v_th[j]  # reset by the threshold
-                v[b, j] = vj
-                d = vj - v_th[j]
-                if adaptive:
-                    cj = rho[j] * c[b, j]
-                    if spiked:
-                        cj += inc[j]
-                    c[b, j] = cj
-                    d -= cj
-                if ref[b, j] > 0:
-                    ref[b, j] -= 1
-                    z_out[t, b, j] = 0
-                    psi_out[t, b, j] = zero
-                    continue
-                m = abs(d)
-                if m > v_th[j]:
-                    m = v_th[j]
-                psi_out[t, b, j] = (one - m / v_th[j]) * g[j]
-                if d > zero:
-                    z_out[t, b, j] = 1
-                    ref[b, j] = n_ref[j]
-                    spk[b, n_new] = j
-                    n_new += 1
+                        cur[j, b] += xi * w_in_t[i, j]
+        for k in range(nspk):
+            q = spk_q[k]
+            b = spk_b[k]
+            for s in range(indptr[q], indptr[q + 1]):
+                cur[post[s], b] += w_eff[s]
+        for j in range(n):
+            aj, rj, ij, vt, gj, nr = alpha[j], rho[j], inc[j], v_th[j], g[j], n_ref[j]
+            ivt = one / vt
+            # row views and no branches: the loop over the batch vectorises
+            vr, cr, rr, zr, ur, pr = v[j], c[j], ref[j], zp[j], cur[j], psi_out[t, j]
+            if adaptive:
+                for b in range(bsz):
+                    cr[b] = rj * cr[b] + ij * zr[b]
+            for b in range(bsz):
+                zpv = zr[b]
+                vj = aj * vr[b] + ur[b] - vt * zpv  # reset by the threshold
+                vr[b] = vj
+                d = vj - vt - cr[b]
+                rf = rr[b]
+                free = (rf <= zero) * one
+                m = min(abs(d), vt)
+                pr[b] = free * (one - m * ivt) * gj
+                zn = free * (d > zero)
+                rm = max(rf - one, zero)
+                rr[b] = rm + zn * (nr - rm)
+                zr[b] = zn
+            zo = z_out[t, j]
+            for b in range(bsz):
+                zo[b] = np.uint8(zr[b])
+        nspk = 0
+        for j in range(n):
+            for b in range(bsz):
+                if zp[j, b] != zero:
+                    spk_q[nspk] = j
+                    spk_b[nspk] = b
+                    nspk += 1
                     counts[j] += 1
-                else:
-                    z_out[t, b, j] = 0
-            nspk[b] = n_new
+                    for k in range(n_out):
+                        u[b, k] += w_out_t[j, k]
+        for b in range(bsz):
             for k in range(n_out):
-                u = zero
-                for m_ in range(n_new):
-                    u += w_out_t[spk[b, m_], k]
-                psp[b, k] = kappa * psp[b, k] + one_m_kappa * u
+                psp[b, k] = kappa * psp[b, k] + one_m_kappa * u[b, k]
                 y_out[t, b, k] = psp[b, k]
+                u[b, k] = zero
 
 
 def _backward(
     x, z, psi, gy, fb, gzc, indptr, post, w_rec, use_rec, w_mod, mod_kind, type_index, m_type,
     alpha, rho, beta, v_th, adaptive, kappa, g_in_t, g_rec, g_out_t, g_b_out,
-):  # fmt: skip  # pragma: no cover - compiled; the body is tested through .py_func
+):  # fmt: skip  # pragma: no cover - compiled; the body is tested uncompiled too
     """Reverse-time adjoint of :func:`_forward` and every weight gradient, step by step.
 
+    ``z`` and ``psi`` are neuron-major ``[T, N, B]`` as the forward pass writes them.
     ``gy`` ``[T, B, n_out]``: gradient of the loss on the readout; ``fb`` ``[n_out, N]``: the
     readout weights (BPTT, symmetric e-prop) or e-prop's random feedback; ``gzc`` ``[N]``: a
     gradient on every ``z_j^t`` that does not depend on ``t`` or the trial (a penalty on rates).
@@ -134,106 +146,128 @@ def _backward(
         av^t = α av^{t+1} + ψ^t Gz^t,   ab^t = ρ ab^{t+1} - β ψ^t Gz^t
         δ^t  = (1 - α) av^t:  ∂E/∂Win = Σ_t δ^t x^tᵀ,   ∂E/∂Wrec = Σ_t δ^t z^{t-1}ᵀ
     """
-    t_len, bsz, n = psi.shape
+    t_len, n, bsz = psi.shape
     n_in = x.shape[2]
     n_out = gy.shape[2]
     n_types = m_type.shape[0]
     dt = psi.dtype
     zero = alpha[0] - alpha[0]
-    one = zero + 1
+    one = alpha[0] / alpha[0]  # 1 in the arrays' dtype (zero + 1 would be float64)
     one_m_kappa = one - kappa
     av = np.zeros((n, bsz), dt)
     ab = np.zeros((n, bsz), dt)
     lpsi = np.zeros((n, bsz), dt)  # (L ψ) of step t + 1
     ext = np.zeros((n, bsz), dt)  # what the next step's neurons send back to this one
-    lsig = np.empty((n, bsz), dt)
-    psi_t = np.empty((n, bsz), dt)
     delta = np.empty((n, bsz), dt)
     sums = np.empty((n_types, bsz), dt)
-    acc = np.zeros((bsz, n_out), dt)
-    gyf = np.empty((bsz, n_out), dt)
+    acc = np.zeros((n_out, bsz), dt)
+    gyf = np.empty((n_out, bsz), dt)
+    # spikes of step t (neuron, trial), then of step t - 1: one scan of z per step
+    cur_q = np.empty(n * bsz, np.int64)
+    cur_b = np.empty(n * bsz, np.int64)
+    prev_q = np.empty(n * bsz, np.int64)
+    prev_b = np.empty(n * bsz, np.int64)
+    n_cur = 0
+    for j in range(n):
+        zr = z[t_len - 1, j]
+        for b in range(bsz):
+            if zr[b] != 0:
+                cur_q[n_cur] = j
+                cur_b[n_cur] = b
+                n_cur += 1
     for t in range(t_len - 1, -1, -1):
         # readout: gyf^t = (1 - κ) Σ_{t' ≥ t} κ^{t'-t} gy^{t'}
-        for b in range(bsz):
+        for k in range(n_out):
+            for b in range(bsz):
+                g = gy[t, b, k]
+                acc[k, b] = g + kappa * acc[k, b]
+                gyf[k, b] = one_m_kappa * acc[k, b]
+                g_b_out[k] += g
+        for m in range(n_cur):
+            j = cur_q[m]
+            b = cur_b[m]
             for k in range(n_out):
-                acc[b, k] = gy[t, b, k] + kappa * acc[b, k]
-                gyf[b, k] = one_m_kappa * acc[b, k]
-                g_b_out[k] += gy[t, b, k]
-        for b in range(bsz):
-            for j in range(n):
-                psi_t[j, b] = psi[t, b, j]
-                if z[t, b, j] != 0:
-                    for k in range(n_out):
-                        g_out_t[j, k] += gyf[b, k]
-        # learning signal L^t (readout feedback + the rate penalty's constant gradient)
-        for j in range(n):
-            for b in range(bsz):
-                acc_l = gzc[j]
-                for k in range(n_out):
-                    acc_l += gyf[b, k] * fb[k, j]
-                lsig[j, b] = acc_l
+                g_out_t[j, k] += gyf[k, b]
         # what is added to L^t from step t + 1 (lpsi, av, ab still hold step t + 1)
-        for p in range(n):
-            for b in range(bsz):
-                ext[p, b] = zero
-        if mod_kind == 1:
+        if mod_kind == 1 or use_rec:
+            src = lpsi if mod_kind == 1 else av
+            wts = w_mod if mod_kind == 1 else w_rec
             for p in range(n):
+                er = ext[p]
+                for b in range(bsz):
+                    er[b] = zero
                 for s in range(indptr[p], indptr[p + 1]):
-                    w = w_mod[s]
-                    j = post[s]
+                    w = wts[s]
+                    sr = src[post[s]]
                     for b in range(bsz):
-                        ext[p, b] += w * lpsi[j, b]
+                        er[b] += w * sr[b]
         elif mod_kind == 2:
             for a in range(n_types):
                 for b in range(bsz):
                     sums[a, b] = zero
             for j in range(n):
-                a = type_index[j]
+                sa = sums[type_index[j]]
+                lr = lpsi[j]
                 w = one - alpha[j]
                 for b in range(bsz):
-                    sums[a, b] += w * lpsi[j, b]
+                    sa[b] += w * lr[b]
             for p in range(n):
+                er = ext[p]
                 tp = type_index[p]
+                for b in range(bsz):
+                    er[b] = zero
                 for a in range(n_types):
                     w = m_type[a, tp]
                     if w != 0:
+                        sa = sums[a]
                         for b in range(bsz):
-                            ext[p, b] += w * sums[a, b]
-        if use_rec:
-            for p in range(n):
-                for s in range(indptr[p], indptr[p + 1]):
-                    w = w_rec[s]
-                    j = post[s]
-                    for b in range(bsz):
-                        ext[p, b] += w * av[j, b]
-        # adjoints of step t
+                            er[b] += w * sa[b]
+        has_ext = mod_kind != 0 or use_rec
+        # adjoints of step t, with the learning signal L^t (readout feedback + the rate penalty's
+        # constant gradient) computed on the way
         for j in range(n):
-            om = one - alpha[j]
-            omr = one - rho[j]
+            aj, rj, bj, vt, gzj = alpha[j], rho[j], beta[j], v_th[j], gzc[j]
+            om = one - aj
+            omr = one - rj
+            avr, abr, pr, er, dr, lr = av[j], ab[j], psi[t, j], ext[j], delta[j], lpsi[j]
             for b in range(bsz):
-                gz = lsig[j, b] + ext[j, b] - v_th[j] * av[j, b]
-                if adaptive:
-                    gz += omr * ab[j, b]
-                pg = gz * psi_t[j, b]
-                a_new = alpha[j] * av[j, b] + pg
-                av[j, b] = a_new
-                if adaptive:
-                    ab[j, b] = rho[j] * ab[j, b] - beta[j] * pg
-                delta[j, b] = om * a_new
-                lpsi[j, b] = lsig[j, b] * psi_t[j, b]
+                ls = gzj
+                for k in range(n_out):
+                    ls += fb[k, j] * gyf[k, b]
+                ps = pr[b]
+                gz = ls - vt * avr[b] + omr * abr[b]
+                if has_ext:
+                    gz += er[b]
+                pg = gz * ps
+                a_new = aj * avr[b] + pg
+                avr[b] = a_new
+                abr[b] = rj * abr[b] - bj * pg
+                dr[b] = om * a_new
+                lr[b] = ls * ps
         # weight gradients, event-driven: recurrent over the spikes of t - 1, input over x^t
+        n_prev = 0
         if t > 0:
-            for b in range(bsz):
-                for q in range(n):
-                    if z[t - 1, b, q] != 0:
-                        for s in range(indptr[q], indptr[q + 1]):
-                            g_rec[s] += delta[post[s], b]
+            for q in range(n):
+                zr = z[t - 1, q]
+                for b in range(bsz):
+                    if zr[b] != 0:
+                        prev_q[n_prev] = q
+                        prev_b[n_prev] = b
+                        n_prev += 1
+            for m in range(n_prev):
+                q = prev_q[m]
+                b = prev_b[m]
+                for s in range(indptr[q], indptr[q + 1]):
+                    g_rec[s] += delta[post[s], b]
         for b in range(bsz):
             for i in range(n_in):
                 xi = x[t, b, i]
                 if xi != 0:
                     for j in range(n):
                         g_in_t[i, j] += xi * delta[j, b]
+        cur_q, prev_q = prev_q, cur_q
+        cur_b, prev_b = prev_b, cur_b
+        n_cur = n_prev
 
 
 _COMPILED: dict[str, Callable] | None = None

@@ -39,7 +39,15 @@ from torch import Tensor, nn
 from neuromod_data.errors import CellTypeError
 from neuromod_data.structure import CellTypeStructure
 
-from ._fast import Modulation, SequenceConfig, Synapses, exp_filter, flush_denormal, run_sequence
+from ._fast import (
+    Modulation,
+    SequenceConfig,
+    Synapses,
+    Workspace,
+    exp_filter,
+    flush_denormal,
+    run_sequence,
+)
 from .init import allocate_types, balanced_signed, random_mask
 from .neurons import NeuronParameters, NeuronState, initial_state, make_parameters, step
 
@@ -270,6 +278,7 @@ class SpikingNetwork(nn.Module):
         self.register_buffer("n_ref", p.n_ref)
         self.gamma = float(gamma)
         self.kappa = float(np.exp(-dt / tau_out))
+        self._workspace = Workspace()  # large arrays reused between training iterations
         self.surrogate = surrogate
 
         self.theta_in = nn.Parameter(w_in0.abs().to(**fkw))
@@ -366,7 +375,9 @@ class SpikingNetwork(nn.Module):
         feedback: Tensor | None = None,
         modulation: Modulation | None = None,
     ) -> SequenceConfig:
-        return SequenceConfig(self.params, self.kappa, self.synapses, mode, feedback, modulation)
+        return SequenceConfig(
+            self.params, self.kappa, self.synapses, mode, feedback, modulation, self._workspace
+        )
 
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[2] != self.n_in:

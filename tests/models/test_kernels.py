@@ -130,3 +130,20 @@ def test_eprop_of_heterogeneous_neurons_equals_explicit_traces():
     assert exp_rec.abs().max() > 1e-4
     assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
     assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)
+
+
+def test_workspace_reuses_psi_and_refuses_a_second_backward():
+    net = heterogeneous(torch.float32)
+    x = inputs(torch.float32)
+    grads = []
+    for _ in range(2):  # the second iteration runs on the first one's ψ memory
+        net.zero_grad()
+        make_rule("mdgl").backward(net, x, lambda y: (y**2).sum())
+        grads.append([p.grad.clone() for p in net.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    assert sum(len(v) for v in net._workspace._free.values()) == 1  # ψ came back after backward
+    y, _, _ = net.run(x)
+    loss = (y**2).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="already differentiated once"):
+        loss.backward()
