@@ -328,7 +328,7 @@ def _rec_values_grad(syn: Synapses, delta: Tensor, z: Tensor) -> Tensor:
 # ------------------------------------------------------------------------- autograd op
 class _Sequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, w_in, w_vals, w_out, b_out, cfg: SequenceConfig):  # type: ignore[override]
+    def forward(ctx, x, w_in, w_vals, w_out, b_out, cfg: SequenceConfig, differentiable: bool):  # type: ignore[override]
         p, syn = cfg.params, cfg.synapses
         t_len, bsz, _ = x.shape
         n = syn.n
@@ -358,7 +358,7 @@ class _Sequence(torch.autograd.Function):
                 rates = counts.to(x.dtype) / float(t_len * bsz)
                 z_saved = z
                 z = z.permute(0, 2, 1)  # a [T, B, N] view
-                if not torch.is_grad_enabled() and cfg.workspace is not None:
+                if not differentiable and cfg.workspace is not None:
                     cfg.workspace.give(psi)  # nothing will read ψ again (z goes to the caller)
             else:
                 w_rec = syn.dense(w_vals)
@@ -418,7 +418,7 @@ class _Sequence(torch.autograd.Function):
                 if cfg.workspace is not None:
                     ctx.released = True
                     cfg.workspace.give(psi)  # ψ is read by no one else (z was handed out)
-                return None, g_in_t.T, g_rec, g_out_t.T, g_b, None
+                return None, g_in_t.T, g_rec, g_out_t.T, g_b, None, None
             kappa = cfg.kappa
             gyf = exp_filter_reverse(gy, kappa).mul_(1.0 - kappa)
             grad_w_out = gyf.reshape(t_len * bsz, -1).T @ z.reshape(t_len * bsz, n)
@@ -436,7 +436,7 @@ class _Sequence(torch.autograd.Function):
             grad_w_in = flat.T @ x.reshape(t_len * bsz, -1)
             grad_vals = _rec_values_grad(syn, delta, z)
             grad_x = (flat @ w_in).reshape(x.shape) if ctx.needs_input_grad[0] else None
-        return grad_x, grad_w_in, grad_vals, grad_w_out, grad_b_out, None
+        return grad_x, grad_w_in, grad_vals, grad_w_out, grad_b_out, None, None
 
 
 def run_sequence(
@@ -449,4 +449,6 @@ def run_sequence(
     with the backward that ``cfg.mode`` selects: exact BPTT, e-prop or MDGL) and the spikes
     ``[T, B, N]`` as ``uint8``.
     """
-    return _Sequence.apply(x, w_in, w_vals, w_out, b_out, cfg)
+    tensors = (x, w_in, w_vals, w_out, b_out)
+    differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return _Sequence.apply(*tensors, cfg, differentiable)

@@ -147,3 +147,17 @@ def test_workspace_reuses_psi_and_refuses_a_second_backward():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="already differentiated once"):
         loss.backward()
+
+
+def test_a_forward_without_gradients_between_forward_and_backward_changes_nothing():
+    x = inputs(torch.float32)
+    ref = heterogeneous(torch.float32)
+    y, _, _ = ref.run(x)
+    (y**2).sum().backward()
+    net = heterogeneous(torch.float32)
+    y, _, _ = net.run(x)
+    with torch.no_grad():  # e.g. a validation batch: takes and gives back its own ψ
+        net.run(inputs(torch.float32, t_len=60, bsz=3) * 2)
+    (y**2).sum().backward()
+    for a, b in zip(net.parameters(), ref.parameters()):
+        assert torch.equal(a.grad, b.grad)
