@@ -1,16 +1,24 @@
-"""Seconds per training iteration and peak memory: our BPTT / e-prop / MDGL / online e-prop against
-the same network trained by BPTT in snnTorch and in Norse, and the matrix-product lower bound.
+"""Seconds per training iteration and memory: our BPTT / e-prop / MDGL against the same network
+trained by BPTT in snnTorch and in Norse, at the paper's size and at the sizes of a network derived
+from Allen data.
 
-Task: evidence accumulation at the paper's size (B=64, T=2000, N=100, 40 inputs, 2 outputs,
-cross-entropy on the last step), plus growth with T (500, 1000, 2000, 4000) and N (100, 400, 1000).
-Every case runs in its own subprocess; peak memory is the child's ``ru_maxrss`` after training minus
-its ``ru_maxrss`` after setup (imports, network, one input batch), i.e. what the iterations add.
-An iteration = forward + gradient + Adam step (+ our sign constraint); one warm-up iteration is not
-timed. Denormal floats are flushed to zero in every case (the peers too: without it their decaying
-state falls into denormals and they become far slower — DESIGN §6).
+* Paper size: evidence accumulation, B=64, T=2000, N=100 (the authors' network), 40 inputs,
+  2 outputs, cross-entropy on the last step; plus growth with T (500 … 4000).
+* Large: N = 1,000 and 4,000 neurons of the M1 Patch-seq families with intrinsic parameters from
+  electrophysiology and type-to-type connectivity from Billeh et al. 2020 (what `neuromod graph` +
+  `neuromod physiology` make from ../shared/data; the sampled synapses are the realistic sparsity),
+  B=64, T=2000. The peers train a dense network of the same size. Where a peer cannot run T=2000
+  within the memory or time limit, it is measured at a shorter T and scaled linearly in T (its cost
+  per step is constant); the table says so.
 
-Run: ``python benchmarks/bench_training.py`` (writes ``benchmarks/results/training.md``);
-``--quick`` for a small smoke run; ``--case NAME --T .. --N .. --B ..`` runs one case and prints JSON.
+Every case runs in its own subprocess. *Added* memory = the child's ``ru_maxrss`` after training
+minus after setup (imports, network, input batch); *process* = the child's whole peak. An iteration =
+forward + gradient + Adam step (+ our sign constraint); one warm-up iteration is not timed. Denormal
+floats are flushed to zero in every case (docs/design.md, "Performance notes").
+
+Run: ``python benchmarks/bench_training.py`` (writes ``benchmarks/results/training.md``; pause other
+jobs with ``benchmarks/quiet.sh``); ``--quick`` for a small smoke run; ``--case NAME --T .. --N ..``
+runs one case and prints JSON. Peers: ``pip install -e ".[bench]"`` (norse with ``--no-deps``).
 """
 
 from __future__ import annotations
@@ -28,15 +36,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CASES = {
     "ours_bptt": "ours, BPTT (fused, hand-written backward)",
-    "ours_bptt_torch": "ours, BPTT (fused, torch per-step loops: the path CUDA runs)",
     "ours_eprop": "ours, e-prop (fused)",
-    "ours_mdgl": "ours, MDGL (fused, local, E/I)",
+    "ours_mdgl": "ours, MDGL (fused, local)",
+    "ours_mdgl_nonlocal": "ours, MDGL (fused, non-local)",
     "ours_eprop_online": "ours, e-prop online (forward-mode traces)",
+    "ours_bptt_torch": "ours, BPTT (fused, torch per-step loops: the path CUDA runs)",
     "ours_bptt_autograd": "ours, BPTT by autograd through a plain step loop",
     "snntorch_bptt": "snnTorch, BPTT",
     "norse_bptt": "Norse, BPTT",
     "matmul_bound": "matrix-product bound (3 products/step, forward + backward)",
 }
+#: cases run at the large sizes (the others are paper-size references)
+LARGE_CASES = ("ours_bptt", "ours_eprop", "ours_mdgl", "ours_mdgl_nonlocal", "snntorch_bptt",
+               "norse_bptt")  # fmt: skip
+PEERS = ("snntorch_bptt", "norse_bptt")
 
 
 # ------------------------------------------------------------------------- cases (child process)
@@ -65,25 +78,38 @@ def _batch(T: int, B: int, n_in: int, seed: int = 0):
 
 
 def _ours(
-    rule_name: str, T: int, N: int, B: int, iters: int, impl: str | None = None, compiled=True
+    rule_name: str,
+    T: int,
+    N: int,
+    B: int,
+    iters: int,
+    impl: str | None = None,
+    compiled: bool = True,
+    structure: str | None = None,
+    variant: str = "local",
 ):
     import torch
     from neuromod_models import SpikingNetwork, _fast, make_rule
 
+    from neuromod_data.structure import CellTypeStructure
+
     if compiled:
-        # numba's one-time load of the compiled kernels (~250 MB of runtime) belongs to setup,
-        # like importing torch: run a tiny network once before the baseline is taken
+        # numba's one-time load of the compiled kernels belongs to setup, like importing torch
         tiny = SpikingNetwork(3, 8, 2, seed=0)
         make_rule("bptt").backward(tiny, torch.rand(10, 2, 3), lambda y: y[-1].sum())
     else:
         _fast.kernels = lambda: None  # the torch loops, as on CUDA
 
     task, x, target, _ = _batch(T, B, 40)
-    kw = task.network_kwargs()
-    kw.update(n_rec=N, n_adaptive=N // 2)
-    net = SpikingNetwork(**kw, seed=0)
+    if structure:  # the network derived from data: its types, neurons and synapses
+        net = SpikingNetwork(40, N, 2, structure=CellTypeStructure.load(structure), seed=0)
+    else:
+        kw = task.network_kwargs()
+        kw.update(n_rec=N, n_adaptive=N // 2)
+        net = SpikingNetwork(**kw, seed=0)
     online = rule_name == "eprop_online"
-    rule = make_rule("eprop" if online else rule_name, online=online, impl=impl)
+    extra = {"variant": variant} if rule_name == "mdgl" else {}
+    rule = make_rule("eprop" if online else rule_name, online=online, impl=impl, **extra)
     opt = torch.optim.Adam(net.parameters(), lr=2.5e-3)
 
     def loss_fn(y):
@@ -95,6 +121,7 @@ def _ours(
         opt.step()
         net.apply_constraints()
 
+    it.info = {"synapses": net.synapses.nnz, "density": net.synapses.nnz / N / N}  # type: ignore[attr-defined]
     return it
 
 
@@ -232,7 +259,14 @@ def _matmul_bound(T: int, N: int, B: int, iters: int):
 
 
 def run_case(
-    case: str, T: int, N: int, B: int, iters: int, threads: int | None, warmup: bool = True
+    case: str,
+    T: int,
+    N: int,
+    B: int,
+    iters: int,
+    threads: int | None,
+    warmup: bool = True,
+    structure: str | None = None,
 ) -> dict:
     import torch
 
@@ -240,17 +274,20 @@ def run_case(
         torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
+    st = structure
     builders = {
-        "ours_bptt": lambda: _ours("bptt", T, N, B, iters),
-        "ours_eprop": lambda: _ours("eprop", T, N, B, iters),
-        "ours_mdgl": lambda: _ours("mdgl", T, N, B, iters),
-        "ours_eprop_online": lambda: _ours("eprop_online", T, N, B, iters),
-        "ours_bptt_autograd": lambda: _ours("bptt", T, N, B, iters, impl="autograd"),
-        "ours_bptt_torch": lambda: _ours("bptt", T, N, B, iters, compiled=False),
+        "ours_bptt": lambda: _ours("bptt", T, N, B, iters, structure=st),
+        "ours_eprop": lambda: _ours("eprop", T, N, B, iters, structure=st),
+        "ours_mdgl": lambda: _ours("mdgl", T, N, B, iters, structure=st),
+        "ours_mdgl_nonlocal": lambda: _ours("mdgl", T, N, B, iters, structure=st,
+                                            variant="nonlocal"),
+        "ours_eprop_online": lambda: _ours("eprop_online", T, N, B, iters, structure=st),
+        "ours_bptt_autograd": lambda: _ours("bptt", T, N, B, iters, impl="autograd", structure=st),
+        "ours_bptt_torch": lambda: _ours("bptt", T, N, B, iters, compiled=False, structure=st),
         "snntorch_bptt": lambda: _snntorch(T, N, B, iters),
         "norse_bptt": lambda: _norse(T, N, B, iters),
         "matmul_bound": lambda: _matmul_bound(T, N, B, iters),
-    }
+    }  # fmt: skip
     step = builders[case]()
     base = _maxrss_mb()
     if warmup:
@@ -261,6 +298,7 @@ def run_case(
         step()
         times.append(time.perf_counter() - t0)
     return {
+        **getattr(step, "info", {}),
         "case": case,
         "T": T,
         "N": N,
@@ -276,7 +314,7 @@ def run_case(
 
 
 # --------------------------------------------------------------------------- driver (parent)
-def _child(case, T, N, B, iters, threads, timeout, warmup=True):
+def _child(case, T, N, B, iters, threads, timeout, warmup=True, structure=None):
     cmd = [
         sys.executable,
         __file__,
@@ -295,6 +333,8 @@ def _child(case, T, N, B, iters, threads, timeout, warmup=True):
         cmd += ["--threads", str(threads)]
     if not warmup:
         cmd += ["--no-warmup"]
+    if structure:
+        cmd += ["--structure", str(structure)]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -339,36 +379,110 @@ def _fmt(r: dict, key: str, fmt: str) -> str:
     return format(r[key], fmt)
 
 
-def _goals(ref: dict) -> list[str]:
-    def get(c):
-        r = ref.get(c)
-        return None if r is None or "error" in r else r
+def _ok(flag: bool) -> str:
+    return "met" if flag else "**not met**"
 
-    out = ["", "## Goals of the issue", ""]
-    bp, md = get("ours_bptt"), get("ours_mdgl")
-    snn, nor, mm = get("snntorch_bptt"), get("norse_bptt"), get("matmul_bound")
-    if md:
-        ok = md["peak_mb"] < 1024
-        out.append(
-            f"- MDGL peak memory under 1 GB: {md['peak_mb']:.0f} MB — {'met' if ok else 'NOT met'} "
-            "(the authors' code needs ~60 GB at this size)."
-        )
-    if md and bp:
-        q = md["s_per_it_min"] / bp["s_per_it_min"]
-        out.append(
-            f"- MDGL ≤ 1.5× our BPTT per iteration: {q:.2f}× — {'met' if q <= 1.5 else 'NOT met'}."
-        )
-    for peer, name in ((snn, "snnTorch"), (nor, "Norse")):
-        if peer and bp:
-            q = bp["s_per_it_min"] / peer["s_per_it_min"]
+
+def _best(rows: list[dict], case: str, N: int, T: int | None = None) -> dict | None:
+    for r in rows:
+        same_t = T is None or r.get("T_asked", r["T"]) == T
+        if r["case"] == case and r["N"] == N and same_t and "error" not in r:
+            return r
+    return None
+
+
+def _goals(paper: list[dict], large: list[dict], growth: list[dict], old: dict) -> list[str]:
+    out = ["", "## Goals", ""]
+    bp, ep, md = (_best(paper, c, 100) for c in ("ours_bptt", "ours_eprop", "ours_mdgl"))
+    for r, name in ((bp, "BPTT"), (ep, "e-prop"), (md, "MDGL")):
+        if r and name in old:
             out.append(
-                f"- Our BPTT ≤ ½ of {name}'s time: {q:.2f}× — {'met' if q <= 0.5 else 'NOT met'}."
+                f"- Paper size, keep today's speed: our {name} {r['s_per_it_min']:.3f} s/iteration "
+                f"against {old[name]:.3f} s before — {_ok(r['s_per_it_min'] <= old[name] * 1.05)}."
             )
-    if mm and bp:
+    procs = [r["peak_mb"] + r["baseline_mb"] for r in (bp, ep, md) if r]
+    if procs:
         out.append(
-            f"- Our BPTT vs the matrix-product bound: {bp['s_per_it_min'] / mm['s_per_it_min']:.1f}× "
-            f"({bp['s_per_it_min']:.3f} s vs {mm['s_per_it_min']:.3f} s)."
+            f"- Paper size, whole-process peak under 700 MB: {max(procs):.0f} MB (the largest of "
+            f"BPTT / e-prop / MDGL) — {_ok(max(procs) < 700)}."
         )
+    for n in sorted({r["N"] for r in large}):
+        ours = _best(large, "ours_bptt", n)
+        peers = [r for r in (_best(large, c, n) for c in PEERS) if r]
+        if ours and peers:
+            fast = min(peers, key=lambda r: r["s_per_it_min"])
+            q = ours["s_per_it_min"] / fast["s_per_it_min"]
+            out.append(
+                f"- N = {n:,}: our BPTT ≤ 0.25× the faster peer ({CASES[fast['case']].split(',')[0]}"
+                f"): {q:.2f}× — {_ok(q <= 0.25)}."
+            )
+    b1 = _best(large, "ours_bptt", 1000)
+    for case, label in (("ours_mdgl", "local"), ("ours_mdgl_nonlocal", "non-local")):
+        m1 = _best(large, case, 1000)
+        if b1 and m1:
+            q = m1["s_per_it_min"] / b1["s_per_it_min"]
+            out.append(f"- N = 1,000: MDGL ({label}) ≤ 0.5× our BPTT: {q:.2f}× — {_ok(q <= 0.5)}.")
+    for case, label in (("ours_mdgl", "local"), ("ours_mdgl_nonlocal", "non-local")):
+        m4 = _best(large, case, 4000)
+        if m4:
+            out.append(
+                f"- N = 4,000: MDGL ({label}) ≤ 10 s/iteration on one core: "
+                f"{m4['s_per_it_min']:.1f} s — {_ok(m4['s_per_it_min'] <= 10)}."
+            )
+    rows = [r for r in large + growth if r["case"].startswith("ours") and "error" not in r]
+    if rows:
+        per = max(r["peak_mb"] * 2**20 / (r["B"] * r["T"] * r["N"]) for r in rows)
+        out.append(
+            f"- Memory grows no faster than B·T·N: the added peak is at most {per:.1f} bytes per "
+            "(trial, step, neuron) over every size measured (spikes are stored as 1 byte, ψ as one "
+            "float, nothing else of that size) — see the tables."
+        )
+    return out
+
+
+def _table(rows: list[dict], *, ratio_to: dict | None = None) -> list[str]:
+    lines = [
+        "| case | T | N | synapses | s / iteration (best) | (median) | × our BPTT | added MB | "
+        "process MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ref = (ratio_to or {}).get(r["N"])
+        ratio = "—" if "error" in r or not ref else f"{r['s_per_it_min'] / ref:.2f}"
+        err = f" ({r['error']})" if "error" in r else ""
+        scaled = f" (measured at T={r['T']}, ×{r['scale']:g})" if r.get("scale", 1) != 1 else ""
+        syn = f"{r['synapses']:,}" if "synapses" in r else "dense"
+        lines.append(
+            f"| {CASES[r['case']]}{err}{scaled} | {r.get('T_asked', r['T'])} | {r['N']:,} | {syn} | "
+            f"{_fmt(r, 's_per_it_min', '.3f')} | {_fmt(r, 's_per_it', '.3f')} | {ratio} | "
+            f"{_fmt(r, 'peak_mb', '.0f')} | "
+            f"{'—' if 'error' in r else format(r['peak_mb'] + r['baseline_mb'], '.0f')} |"
+        )
+    return lines
+
+
+def derived_structure(folder: Path) -> Path:
+    """The M1 Patch-seq families with tissue abundances, intrinsic parameters and connectivity,
+    made by the CLI from ../shared/data (the large networks' structure)."""
+    data = HERE.parent.parent / "shared" / "data"
+    data = Path(os.environ.get("NEUROMOD_SHARED_DATA", data))
+    m1 = data / "allen_m1_patchseq"
+    out = folder / "m1_derived" / "structure.npz"
+    if out.exists():
+        return out
+    cmds = [
+        ["neuromod", "graph", str(m1 / "m1_patchseq_phys_temp_exon_counts.csv.gz"),
+         "--metadata", str(m1 / "m1_patchseq_phys_temp_meta_data.csv"), "--groupby", "RNA family",
+         "--method", "smith2019", "--abundances", str(m1 / "yao2020_cluster.annotation.csv"),
+         "--abundance-via", "RNA type", "--no-figures", "--out", str(folder / "m1_graph")],
+        ["neuromod", "physiology", str(folder / "m1_graph" / "structure.npz"),
+         "--ephys", str(m1 / "m1_patchseq_ephys_features.csv"),
+         "--ephys-metadata", str(m1 / "m1_patchseq_meta_data.csv"), "--label", "RNA family",
+         "--connectivity", str(data / "billeh2020_connectivity" / "connectivity_long.csv"),
+         "--layer", "Inferred layer", "--no-figures", "--out", str(folder / "m1_derived")],
+    ]  # fmt: skip
+    for cmd in cmds:
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out
 
 
@@ -379,6 +493,7 @@ def main() -> None:
     ap.add_argument("--N", type=int, default=100)
     ap.add_argument("--B", type=int, default=64)
     ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--structure", help="structure.npz of the network (--case only)")
     ap.add_argument(
         "--threads",
         type=int,
@@ -388,14 +503,12 @@ def main() -> None:
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     ap.add_argument("--no-warmup", action="store_true", help="time the first iteration too")
-    ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--skip-large", action="store_true", help="paper size and growth only")
+    ap.add_argument("--timeout", type=int, default=1500, help="seconds per case")
     ap.add_argument(
-        "--cold-growth",
-        action="store_true",
-        help="growth sizes: time the first iteration (no warm-up; faster, but first-call page "
-        "faults and allocations land in the time)",
-    )
-    ap.add_argument("--timeout", type=int, default=900, help="seconds per case")
+        "--peer-steps", type=int, default=500,
+        help="T at which a peer is measured (and scaled to 2000) at N = 4,000",
+    )  # fmt: skip
     ap.add_argument("--out", default=str(HERE / "results" / "training.md"))
     ap.add_argument(
         "--note", default="", help="a line about the conditions, written into the report"
@@ -403,8 +516,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.case:
         r = run_case(
-            args.case, args.T, args.N, args.B, args.iters, args.threads, not args.no_warmup
-        )
+            args.case, args.T, args.N, args.B, args.iters, args.threads, not args.no_warmup,
+            args.structure,
+        )  # fmt: skip
         print(json.dumps(r))
         return
 
@@ -413,44 +527,44 @@ def main() -> None:
     iters = 1 if args.quick else args.iters
     t_start = time.time()
     args.load_start = os.getloadavg()[0]
-    main_rows = []
+    paper = []
     for case in CASES:
         r = _child(case, T0, 100, B, iters, args.threads, args.timeout)
         print(json.dumps(r), flush=True)
-        main_rows.append(r)
-    scaling = []
-    if not args.skip_scaling:
-        Ts = (150, 300) if args.quick else (500, 1000, 2000, 4000)
-        Ns = (100, 200) if args.quick else (100, 400, 1000)
-        grid = [(T, 100) for T in Ts] + [(T0, N) for N in Ns if N != 100]
-        for T, N in grid:
-            for case in CASES:
-                if case in ("ours_bptt_autograd", "ours_bptt_torch"):
-                    continue
-                if (T, N) == (T0, 100):
-                    scaling.append(next(r for r in main_rows if r["case"] == case))
-                    continue
-                if case == "ours_eprop_online" and N >= 400:
-                    scaling.append(
-                        {
-                            "case": case,
-                            "T": T,
-                            "N": N,
-                            "B": B,
-                            "error": "skipped (O(B·N²) per step: ~minutes per iteration)",
-                        }
-                    )
-                    continue
-                # growth cases: one timed iteration after one warm-up (--cold-growth: no warm-up)
-                r = _child(case, T, N, B, 1, args.threads, args.timeout, not args.cold_growth)
-                print(json.dumps(r), flush=True)
-                scaling.append(r)
-    write_report(args.out, main_rows, scaling, B, T0, time.time() - t_start, args)
+        paper.append(r)
+    growth = []
+    for T in (150,) if args.quick else (500, 1000, 4000):
+        for case in ("ours_bptt", "ours_eprop", "ours_mdgl"):
+            r = _child(case, T, 100, B, 1, args.threads, args.timeout)
+            print(json.dumps(r), flush=True)
+            growth.append(r)
+    large = []
+    if not args.skip_large:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            st = derived_structure(Path(tmp))
+            for N in (200,) if args.quick else (1000, 4000):
+                for case in LARGE_CASES:
+                    T = T0
+                    if case in PEERS and N >= 4000 and not args.quick:
+                        T = args.peer_steps
+                    r = _child(case, T, N, B, 1 if N >= 4000 else min(iters, 2), args.threads,
+                               args.timeout, structure=None if case in PEERS else st)  # fmt: skip
+                    if "error" not in r and T != T0:
+                        r = {**r, "T_asked": T0, "scale": T0 / T,
+                             "s_per_it": r["s_per_it"] * T0 / T,
+                             "s_per_it_min": r["s_per_it_min"] * T0 / T}  # fmt: skip
+                    print(json.dumps(r), flush=True)
+                    large.append(r)
+    write_report(args.out, paper, growth, large, B, T0, time.time() - t_start, args)
 
 
-def write_report(path, main_rows, scaling, B, T0, wall, args) -> None:
-    ref = {r["case"]: r for r in main_rows}
-    bptt = ref.get("ours_bptt", {}).get("s_per_it_min")
+#: this benchmark's paper-size results before the sparse kernels (commit 09397e4, quiet machine)
+PREVIOUS = {"BPTT": 0.173, "e-prop": 0.153, "MDGL": 0.207}
+
+
+def write_report(path, paper, growth, large, B, T0, wall, args) -> None:
     lines = [
         "# Training speed and memory: evidence accumulation",
         "",
@@ -458,107 +572,83 @@ def write_report(path, main_rows, scaling, B, T0, wall, args) -> None:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({wall / 60:.1f} min).",
         "",
         f"- Machine: {_machine()}. 1-min load average {args.load_start:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores"
-        + (
-            " (**shared with other jobs while measured: timings are noisy**)."
-            if max(args.load_start, os.getloadavg()[0]) > 0.75 * (os.cpu_count() or 1)
-            and not getattr(args, "note", "")  # the note says what else ran
-            else " (the benchmark's one busy core is the load)."
-        ),
+        f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores.",
         *([f"- {args.note}"] if getattr(args, "note", "") else []),
         f"- Versions: {_versions()}.",
         f"- One iteration = forward + gradient + Adam step at B={B}, 40 inputs, 2 outputs, "
         "cross-entropy on the last step; after one untimed warm-up, the best (fastest) and the median "
-        "of the timed iterations. Ratios, goals and growth tables use the best time: it is the "
-        "least disturbed by the other jobs on the machine.",
-        "- Peak memory = the case's subprocess `ru_maxrss` after training minus after setup (imports, "
-        "network, one input batch; for ours also the one-time load of the compiled kernels): what "
-        "training adds. *Process* = the whole subprocess's peak (`ru_maxrss`), imports included.",
+        "of the timed iterations (one timed iteration at N = 4,000). Ratios and goals use the best "
+        "time: it is the least disturbed by other work on the machine.",
+        "- *Added MB* = the case's subprocess `ru_maxrss` after training minus after setup (imports, "
+        "network, input batch; for ours also the one-time load of the compiled kernels): what "
+        "training adds. *Process MB* = the whole subprocess's peak, imports included.",
         "",
-        f"## Paper size (B={B}, T={T0}, N=100)",
+        f"## Paper size (B={B}, T={T0}, N=100: the authors' network)",
         "",
-        "| case | s / iteration (best) | (median) | × our BPTT | peak memory (MB) | process (MB) |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in main_rows:
-        ratio = "—" if "error" in r or not bptt else f"{r['s_per_it_min'] / bptt:.2f}"
-        err = f" ({r['error']})" if "error" in r else ""
-        lines.append(
-            f"| {CASES[r['case']]}{err} | {_fmt(r, 's_per_it_min', '.3f')} | "
-            f"{_fmt(r, 's_per_it', '.3f')} | {ratio} | "
-            f"{_fmt(r, 'peak_mb', '.0f')} | "
-            f"{'—' if 'error' in r else format(r['peak_mb'] + r['baseline_mb'], '.0f')} |"
-        )
-    lines += _goals(ref)
+    bptt = _best(paper, "ours_bptt", 100)
+    lines += _table(paper, ratio_to={100: bptt["s_per_it_min"]} if bptt else None)
+    lines += ["", f"## Growth with T at N = 100 (B={B}, one timed iteration after a warm-up)", ""]
+    lines += _table(growth + [r for r in paper if r["case"] in ("ours_bptt", "ours_eprop",
+                                                                 "ours_mdgl")])  # fmt: skip
+    if large:
+        refs = {}
+        for n in {r["N"] for r in large}:
+            b = _best(large, "ours_bptt", n)
+            if b:
+                refs[n] = b["s_per_it_min"]
+        lines += [
+            "",
+            f"## Networks derived from Allen data (B={B}, T={T0})",
+            "",
+            "Ours: the M1 Patch-seq families (ET, IT, NP, Pvalb, Sst) with tissue abundances, "
+            "intrinsic parameters from Patch-seq electrophysiology and connection probability and "
+            "strength from Billeh et al. 2020 (`neuromod graph` + `neuromod physiology` on "
+            "../shared/data); only the sampled synapses are stored and used. The peers train a "
+            "dense recurrent matrix of the same size (they have no sparse recurrent layer).",
+            "",
+        ]
+        lines += _table(large, ratio_to=refs)
+    lines += _goals(paper, large, growth, PREVIOUS)
     lines += [
         "",
         "## What differs between the implementations",
         "",
-        "- **Ours** (`neuromod_models`): the model of DESIGN §3.2 — 50 LIF + 50 ALIF, refractory "
-        "period, Dale's law (W = sign ⊙ relu(θ)), 10 % sparse masks, sign constraint after each "
-        'Adam step; fused sequence code with a hand-written backward (`impl="fused"`). On the CPU '
-        "the time loops run as compiled numba kernels (`models/_kernels.py`) that use the sparsity "
-        "of spikes: the recurrent input of a step adds the weight rows of the ≈1 % of neurons that "
-        "spiked, and the recurrent weight gradient is a scatter over spikes. The `torch per-step "
-        "loops` row is the same code with the kernels switched off (`NEUROMOD_NUMBA=0`), which is "
-        "what runs on CUDA.",
-        '- **Plain PyTorch loop** = our autograd reference (`impl="autograd"`): the same model, '
-        "one `neurons.step` per time step, gradient by autograd.",
-        "- **snnTorch 1.0**: `snn.Leaky` with subtractive reset by the threshold and the input scaled "
+        '- **Ours** (`neuromod_models`): the model of docs/design.md ("Neuron model") — LIF/ALIF '
+        "neurons with refractory period, Dale's law (W = sign ⊙ relu(θ)), sparse synapses, sign "
+        "constraint after each Adam step; fused sequence code with a hand-written backward. On the "
+        "CPU the time loops are compiled numba kernels (`models/_kernels.py`): event-driven input and "
+        "recurrent currents over the sampled synapses only, spikes stored as bytes, the adjoints and "
+        "weight gradients computed step by step (BPTT's recurrent adjoint and local MDGL's "
+        "modulation as gathers over each neuron's synapses, batched over trials; non-local MDGL as "
+        "sums per type). The `torch per-step loops` row is the same model with the kernels off "
+        "(`NEUROMOD_NUMBA=0`), a dense recurrent matrix: what runs on CUDA.",
+        '- **Plain PyTorch loop** = our autograd reference (`impl="autograd"`).',
+        "- **snnTorch**: `snn.Leaky` with subtractive reset by the threshold and the input scaled "
         "by (1−α), so the membrane equation is ours; the recurrent product is added per step; "
-        "triangular surrogate. snnTorch has no adaptive-threshold neuron, so all 100 neurons are "
-        "LIF; no refractory period; dense weights without Dale's law or masks.",
-        "- **Norse 1.1**: `LSNNRecurrent` (Bellec's LSNN), β = 0 for the LIF half; triangle "
-        "surrogate. Differences it does not let us remove: Euler integration "
-        "(v += dt/τ_m·(i − v)) with a synaptic-current variable (set to last one step, τ_syn = dt, "
-        "which delays the input by one step), reset to 0 instead of subtracting v_th, threshold "
-        "adaptation as a jump per spike; no refractory period; dense weights without Dale's law.",
-        "- The peers do less work per step than ours (no refractory bookkeeping, no sign/mask "
-        "products), so the comparison does not favour us.",
-        "- **Matrix-product bound**: per step the input, recurrent and readout products forward and "
-        "the products of their backward (input and weight gradients), dense, in a bare per-step "
-        "loop. It bounds any implementation that treats spikes as dense; ours can go below it "
-        "because its forward and recurrent weight gradient skip the zeros.",
-        f"- Every case: denormal floats flushed to zero, {args.threads or 'default'} torch thread(s), "
-        "the same input batch (evidence accumulation) every iteration, data generation not timed.",
+        "triangular surrogate. No adaptive-threshold neuron (all LIF), no refractory period, dense "
+        "weights without Dale's law or masks.",
+        "- **Norse**: `LSNNRecurrent` (Bellec's LSNN), β = 0 for the LIF half; triangle surrogate. "
+        "Euler integration with a one-step synaptic current, reset to 0, threshold adaptation as a "
+        "jump per spike; no refractory period; dense weights without Dale's law.",
+        "- The peers do less work per neuron and step than ours (no refractory bookkeeping, no "
+        "per-neuron parameters, no sign/mask products), so the comparison does not favour us.",
+        "- **Matrix-product bound**: the dense products every BPTT iteration needs (per step the "
+        "input, recurrent and readout products and their backward), in a bare per-step loop.",
+        f"- Every case: denormal floats flushed to zero, {args.threads or 'default'} torch "
+        "thread(s), the same input batch every iteration, data generation not timed.",
     ]
-    if scaling:
-        cases = [c for c in CASES if c not in ("ours_bptt_autograd", "ours_bptt_torch")]
-        for label, key, fmt in (
-            ("seconds per iteration", "s_per_it_min", ".3f"),
-            ("peak memory (MB)", "peak_mb", ".0f"),
-        ):
-            lines += [
-                "",
-                f"## Growth with T and N: {label} (B={B})",
-                "",
-                f"One timed iteration per size {'without' if args.cold_growth else 'after one'} "
-                "warm-up (the paper-size row repeats the table "
-                "above); N=1000 at B=64 is memory-heavy for BPTT.",
-                "",
-                "| T | N | " + " | ".join(c for c in cases) + " |",
-                "|---:|---:|" + "---:|" * len(cases),
-            ]
-            sizes = sorted({(r["T"], r["N"]) for r in scaling}, key=lambda s: (s[1], s[0]))
-            for T, N in sizes:
-                cells = []
-                for c in cases:
-                    r = next(
-                        (r for r in scaling if r["case"] == c and (r["T"], r["N"]) == (T, N)), None
-                    )
-                    cells.append("—" if r is None else _fmt(r, key, fmt))
-                lines.append(f"| {T} | {N} | " + " | ".join(cells) + " |")
-        errs = [r for r in scaling if "error" in r]
-        if errs:
-            lines += [
-                "",
-                "Not measured: "
-                + "; ".join(f"{r['case']} at T={r['T']}, N={r['N']}: {r['error']}" for r in errs)
-                + ".",
-            ]
+    errs = [r for r in paper + growth + large if "error" in r]
+    if errs:
+        lines += [
+            "",
+            "Not measured: "
+            + "; ".join(f"{r['case']} at T={r['T']}, N={r['N']}: {r['error']}" for r in errs)
+            + ".",
+        ]
     lines += (
         ["", "## Raw results", "", "```"]
-        + [json.dumps(r) for r in main_rows + scaling]
+        + [json.dumps(r) for r in paper + growth + large]
         + ["```", ""]
     )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
