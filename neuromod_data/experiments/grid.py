@@ -34,11 +34,14 @@ __all__ = [
     "FLAGS",
     "GATES",
     "graph_args",
+    "graph_file",
     "is_finished",
     "job_dir",
     "jobs",
     "load",
     "parse_structure",
+    "physiology_args",
+    "physiology_inputs",
     "published_dir",
     "record_dir",
     "targets",
@@ -109,6 +112,12 @@ def validate(rc: dict[str, Any]) -> None:
             )
         if d["source"] in ("local", "npz") and not d.get("path"):
             raise ValueError(f"reproduction config: structure {dataset!r} needs a `path`")
+        phys = d.get("physiology")
+        if phys is not None and not (phys.get("ephys") or phys.get("connectivity")):
+            raise ValueError(
+                f"reproduction config: structure {dataset!r}: physiology needs `ephys` and/or "
+                "`connectivity`"
+            )
     if runs_dir(rc) == f"{local_runs_root(rc)}/{rc['name']}":
         raise ValueError("reproduction config: `runs` must differ from <results>/runs/<name>")
     for job in jobs(rc):
@@ -219,13 +228,46 @@ def targets(rc: dict[str, Any], *, publish: bool = False) -> list[str]:
     return out
 
 
-def structure_file(rc: dict[str, Any], dataset: str) -> str:
-    """The dataset's ``structure.npz``: built under ``<results>/structures/`` by
-    ``neuromod graph``, or, for ``source: npz``, the file the config names."""
+def graph_file(rc: dict[str, Any], dataset: str) -> str:
+    """The dataset's ``structure.npz`` from ``neuromod graph`` (or, for ``source: npz``, the file
+    the config names)."""
     d = (rc.get("structures") or {}).get(dataset) or {}
     if d.get("source") == "npz":
         return str(d["path"])
     return f"{_results(rc)}/structures/{dataset}/structure.npz"
+
+
+def structure_file(rc: dict[str, Any], dataset: str) -> str:
+    """The structure the dataset's networks are built from: :func:`graph_file`, or, with a
+    ``physiology`` section, that structure with intrinsic parameters and connectivity added by
+    ``neuromod physiology`` (under ``<results>/physiology/<dataset>/``, with its tables and
+    figures)."""
+    d = (rc.get("structures") or {}).get(dataset) or {}
+    if d.get("physiology"):
+        return f"{_results(rc)}/physiology/{dataset}/structure.npz"
+    return graph_file(rc, dataset)
+
+
+def physiology_inputs(rc: dict[str, Any], dataset: str) -> dict[str, str]:
+    """Inputs of the physiology step of one dataset: its graph structure and the tables."""
+    phys = rc["structures"][dataset]["physiology"]
+    files = {"structure": graph_file(rc, dataset)}
+    for key in ("ephys", "ephys_metadata", "connectivity"):
+        if phys.get(key):
+            files[key] = str(phys[key])
+    return files
+
+
+def physiology_args(rc: dict[str, Any], dataset: str) -> str:
+    """Options of ``neuromod physiology`` for one dataset (after the structure), shell-quoted."""
+    phys = rc["structures"][dataset]["physiology"]
+    args: list[str] = []
+    for key in ("ephys", "ephys_metadata", "label", "fallback_label", "min_cells",
+                "connectivity", "layer"):  # fmt: skip
+        if phys.get(key) is not None:
+            args += ["--" + key.replace("_", "-"), str(phys[key])]
+    args += shlex.split(str(phys.get("extra_args") or ""))
+    return shlex.join(args)
 
 
 def options_file(rc: dict[str, Any], task: str) -> str:

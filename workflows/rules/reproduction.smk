@@ -114,6 +114,25 @@ rule repro_structure:
         "neuromod graph {input.data:q} {params.args} --out {params.outdir:q} > {log:q} 2>&1"
 
 
+rule repro_physiology:
+    """Intrinsic parameters (Patch-seq electrophysiology) and type-to-type connectivity added to a
+    dataset's structure, with their tables and figures (for datasets with a `physiology` section)."""
+    conda:
+        "../envs/neuromod.yaml"
+    input:
+        unpack(lambda wc: repro_grid.physiology_inputs(REPRO, wc.dataset)),
+    output:
+        f"{REPRO_R}/physiology/{{dataset}}/structure.npz",
+    params:
+        # every word shell-quoted by physiology_args
+        args=lambda wc: repro_grid.physiology_args(REPRO, wc.dataset),
+        outdir=lambda wc, output: Path(output[0]).parent,
+    log:
+        f"{REPRO_R}/logs/physiology/{{dataset}}.log",
+    shell:
+        "neuromod physiology {input.structure:q} {params.args} --out {params.outdir:q} > {log:q} 2>&1"
+
+
 rule repro_options:
     """Task keyword arguments and network overrides of one task (neuromod train --config)."""
     conda:

@@ -174,3 +174,39 @@ def test_graph_options_never_run_as_shell_code(rc):
         "metadata": "m.csv",
         "abundances": "sizes.csv",
     }
+
+
+def test_physiology_step_of_a_structure(rc):
+    rc["structures"]["m1"] = {
+        "source": "local", "path": "c.csv", "groupby": "RNA family",
+        "physiology": {"ephys": "e f.csv", "ephys_metadata": "m.tsv", "label": "RNA family",
+                       "connectivity": "billeh.csv", "layer": "Inferred layer",
+                       "extra_args": "--min-cells 3 $(touch HACKED)"},
+    }  # fmt: skip
+    rc["grid"].append(
+        {"tasks": ["evidence_accumulation"], "rules": ["mdgl"], "structures": ["m1-uniform"],
+         "seeds": [0]}
+    )  # fmt: skip
+    grid.validate(rc)
+    res = rc["results"]
+    # networks are built from the structure with physiology, made from the graph's structure
+    assert grid.graph_file(rc, "m1") == f"{res}/structures/m1/structure.npz"
+    assert grid.structure_file(rc, "m1") == f"{res}/physiology/m1/structure.npz"
+    assert grid.structure_file(rc, "toy") == f"{res}/structures/toy/structure.npz"
+    assert grid.physiology_inputs(rc, "m1") == {
+        "structure": f"{res}/structures/m1/structure.npz",
+        "ephys": "e f.csv",
+        "ephys_metadata": "m.tsv",
+        "connectivity": "billeh.csv",
+    }
+    words = shlex.split(grid.physiology_args(rc, "m1"))
+    assert words[words.index("--label") + 1] == "RNA family"
+    assert words[words.index("--ephys") + 1] == "e f.csv"
+    assert words[-3:] == ["3", "$(touch", "HACKED)"]  # extra words quoted, never shell code
+    job = {"task": "evidence_accumulation", "rule": "mdgl", "structure": "m1-uniform", "seed": 0}
+    cmd = shlex.split(grid.train_command(rc, job))
+    assert cmd[cmd.index("--structure") + 1] == f"{res}/physiology/m1/structure.npz"
+    assert cmd[cmd.index("--gate") + 1] == "uniform"
+    rc["structures"]["m1"]["physiology"] = {"label": "RNA family"}
+    with pytest.raises(ValueError, match="physiology needs"):
+        grid.validate(rc)
