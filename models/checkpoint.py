@@ -1,10 +1,11 @@
 """Training checkpoints that resume bit-identically.
 
 A checkpoint holds everything the next iteration depends on: network parameters and buffers, the
-optimiser state, the learning rule's tensors (e.g. a random feedback matrix), every random number
-generator state (torch CPU and CUDA, numpy, Python), the iteration reached, the metric history and
-the settings it was written with (checked on resume so that a run is never continued with other
-settings). Files are written atomically (temporary name, then rename): an interruption leaves the
+optimiser state, the learning rule's tensors (e.g. a random feedback matrix), the iteration reached,
+the metric history and the settings it was written with (checked on resume so that a run is never continued with other
+settings). Training draws every random number from generators seeded per batch (see
+:func:`neuromod_models.training.batch_seed`), never from the global random states, so a checkpoint
+needs none of them and loading one leaves them alone. Files are written atomically (temporary name, then rename): an interruption leaves the
 previous checkpoint intact. Only tensors and plain Python values are stored, so files load with
 ``torch.load(weights_only=True)``.
 """
@@ -13,69 +14,19 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from neuromod_data._files import atomic_path
 from neuromod_data.errors import InputFileError, TrainingError
 
-__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]
+__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
 
 #: file name of the latest checkpoint inside a run directory
 CHECKPOINT_NAME = "checkpoint.pt"
 _FORMAT = 1
-
-
-def rng_state() -> dict[str, Any]:
-    """Every global random state (torch CPU/CUDA, numpy, Python) as tensors and plain values."""
-    np_state = np.random.get_state()  # noqa: NPY002 - the legacy global state is what we save
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "key": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "python": _to_plain(random.getstate()),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
-    torch.set_rng_state(state["torch"])
-    np_s = state["numpy"]
-    np.random.set_state(  # noqa: NPY002
-        (
-            "MT19937",
-            np_s["key"].numpy().astype(np.uint32),
-            np_s["pos"],
-            np_s["has_gauss"],
-            np_s["cached_gaussian"],
-        )
-    )
-    random.setstate(_to_tuple(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _to_plain(obj: Any) -> Any:
-    if isinstance(obj, tuple):
-        return [_to_plain(o) for o in obj]
-    return obj
-
-
-def _to_tuple(obj: Any) -> Any:
-    if isinstance(obj, list):
-        return tuple(_to_tuple(o) for o in obj)
-    return obj
 
 
 def _rule_tensors(rule: Any) -> dict[str, Any]:
@@ -150,7 +101,6 @@ def save_checkpoint(
         "network": net.state_dict(),
         "optimizer": optimizer.state_dict(),
         "rule": _rule_tensors(rule),
-        "rng": rng_state(),
         "history": [dict(r) for r in (history or [])],
         "settings": _normalise(settings or {}),
         "extra": dict(extra or {}),
@@ -168,9 +118,9 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     rule: Any = None,
     settings: dict[str, Any] | None = None,
-    restore_rng: bool = True,
 ) -> dict[str, Any]:
-    """Load a checkpoint into ``net`` / ``optimizer`` / ``rule`` and restore the random states.
+    """Load a checkpoint into ``net`` / ``optimizer`` / ``rule`` (the global random states are not
+    touched).
 
     Raises :class:`~neuromod_data.errors.TrainingError` when ``settings`` differ from those the
     checkpoint was written with (naming the first differing setting). Returns the payload
@@ -200,6 +150,4 @@ def load_checkpoint(
     except (RuntimeError, ValueError, KeyError) as exc:
         raise TrainingError(f"{p} does not fit this network/optimiser: {exc}") from exc
     _restore_rule(rule, payload.get("rule", {}))
-    if restore_rng:
-        set_rng_state(payload["rng"])
     return payload

@@ -155,7 +155,7 @@ class BPTT(LearningRule):
 
     name = "bptt"
 
-    def __init__(self, *, impl: str = "fused", seed: int = 0, **_: object) -> None:
+    def __init__(self, *, impl: str = "fused", seed: int = 0) -> None:
         if impl not in ("fused", "autograd"):
             raise ValueError(f"BPTT impl must be 'fused' or 'autograd', got {impl!r}")
         super().__init__(feedback="symmetric", impl=impl, seed=seed)
@@ -226,7 +226,6 @@ class EProp(LearningRule):
         online: bool = False,
         impl: str | None = None,
         seed: int = 0,
-        **_: object,
     ) -> None:
         impl = impl or ("online" if online else "fused")
         if impl not in ("fused", "autograd", "online"):
@@ -285,7 +284,6 @@ class MDGL(EProp):
         gate: str | None = None,
         impl: str | None = None,
         seed: int = 0,
-        **_: object,
     ) -> None:
         impl = impl or "fused"
         if impl not in ("fused", "autograd"):
@@ -447,23 +445,24 @@ class OnlineEprop:
 def make_rule(
     name: str,
     *,
-    feedback: str = "symmetric",
-    variant: str = "local",
+    feedback: str | None = None,
+    variant: str | None = None,
     gate: str | None = None,
     online: bool = False,
     impl: str | None = None,
     seed: int = 0,
 ) -> LearningRule:
-    """Create a learning rule.
+    """Create a learning rule; an option that does not apply to the rule is an error.
 
     Parameters
     ----------
     name
         ``"bptt"``, ``"eprop"`` or ``"mdgl"``.
     feedback
-        e-prop/MDGL learning-signal feedback: ``"symmetric"`` (``Wout``) or ``"random"`` (fixed ``B``).
+        e-prop/MDGL learning-signal feedback: ``"symmetric"`` (``Wout``, default) or ``"random"``
+        (fixed ``B``).
     variant
-        MDGL: ``"local"``, ``"nonlocal"`` or ``"exact"``.
+        MDGL: ``"local"`` (default), ``"nonlocal"`` or ``"exact"``.
     gate
         MDGL modulation gate: ``None`` (or ``"none"``), ``"data"``, ``"binary"``, or a control:
         ``"label-permuted"``, ``"grid-shuffled"``, ``"uniform"``, ``"ei"``
@@ -479,14 +478,34 @@ def make_rule(
     --------
     >>> make_rule("mdgl", variant="nonlocal", gate="data")
     MDGL(variant='nonlocal', gate='data', feedback='symmetric', impl='fused')
+    >>> make_rule("bptt", gate="data")
+    Traceback (most recent call last):
+    ...
+    ValueError: option gate='data' does not apply to bptt (it takes: impl, seed)
     """
     key = str(name).lower().replace("-", "").replace("_", "")
-    if online and key != "eprop":
-        raise ValueError(f"online=True exists for e-prop only, not for {name!r}")
+    given = {"feedback": feedback, "variant": variant, "gate": gate, "online": online or None}
+    takes = {
+        "bptt": (),
+        "eprop": ("feedback", "online"),
+        "mdgl": ("feedback", "variant", "gate"),
+    }
+    if key not in takes:
+        raise ValueError(f"unknown learning rule {name!r}; choose 'bptt', 'eprop' or 'mdgl'")
+    for option, value in given.items():
+        if value is not None and option not in takes[key]:
+            allowed = ", ".join((*takes[key], "impl", "seed"))
+            raise ValueError(
+                f"option {option}={value!r} does not apply to {key} (it takes: {allowed})"
+            )
     if key == "bptt":
         return BPTT(impl=impl or "fused", seed=seed)
     if key == "eprop":
-        return EProp(feedback=feedback, online=online, impl=impl, seed=seed)
-    if key == "mdgl":
-        return MDGL(feedback=feedback, variant=variant, gate=gate, impl=impl, seed=seed)
-    raise ValueError(f"unknown learning rule {name!r}; choose 'bptt', 'eprop' or 'mdgl'")
+        return EProp(feedback=feedback or "symmetric", online=online, impl=impl, seed=seed)
+    return MDGL(
+        feedback=feedback or "symmetric",
+        variant=variant or "local",
+        gate=gate,
+        impl=impl,
+        seed=seed,
+    )

@@ -1,4 +1,4 @@
-"""Tasks of DESIGN §3.4: generators of time-major batches with a seed, a loss and an accuracy.
+"""Tasks (docs/design.md, "Tasks"): generators of time-major batches with a seed, a loss and an accuracy.
 
 >>> from neuromod_models.tasks import make_task
 >>> task = make_task("evidence_accumulation")

@@ -1,7 +1,7 @@
 """What every task shares: the :class:`Batch` it samples and the :class:`Task` interface.
 
 Tensors are time-major (``x`` is ``[T, B, n_in]``, network outputs ``y`` are ``[T, B, n_out]``) and
-one time step is ``dt`` ms (1 ms throughout DESIGN §3.4). Randomness comes only from the
+one time step is ``dt`` ms (1 ms throughout; docs/design.md, "Tasks"). Randomness comes only from the
 ``torch.Generator`` passed to :meth:`Task.sample` (or a seed), drawn on the CPU so that a batch is the
 same whatever device it is moved to.
 """

@@ -1,6 +1,6 @@
 """Delayed match-to-sample: two cues separated by a delay; answer "match" or "non-match".
 
-Spec (this toolkit's; DESIGN §3.4 only names the task). Input: ``n_in`` = 40 Poisson channels in the
+Spec (this toolkit's; docs/design.md, "Delayed match-to-sample": the authors only name the task). Input: ``n_in`` = 40 Poisson channels in the
 same 4 groups of 10 as evidence accumulation — cue A, cue B, recall, background. A trial is::
 
     silence (t_silence) | cue 1 (t_cue) | delay | cue 2 (t_cue) | gap | recall (recall_duration)

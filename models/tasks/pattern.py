@@ -1,4 +1,4 @@
-"""Pattern generation (the e-prop tutorial's regression task, DESIGN §3.4).
+"""Pattern generation (the e-prop tutorial's regression task; docs/design.md, "Pattern generation").
 
 100 frozen Poisson input channels at 50 Hz drive the network for 1 s; each output must follow a
 target that is a sum of 4 sines with periods 1000, 500, 333 and 200 ms, amplitudes drawn from

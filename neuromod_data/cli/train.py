@@ -435,10 +435,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"network: {' '.join(str(exc).split())}") from None
     gate = None if settings["gate"] in (None, "none") else settings["gate"]
     try:
+        name = settings["rule"]
         rule = make_rule(
-            settings["rule"],
-            feedback=settings["feedback"],
-            variant=settings["variant"],
+            name,
+            feedback=settings["feedback"] if name != "bptt" else None,
+            variant=settings["variant"] if name == "mdgl" else None,
             gate=gate,
             online=bool(settings["online"]),
             seed=int(settings["seed"]),

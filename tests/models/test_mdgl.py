@@ -1,4 +1,4 @@
-"""MDGL: the fused and autograd implementations against explicit formulas written here (DESIGN §3.3)."""
+"""MDGL: the fused and autograd implementations against explicit formulas written here (docs/design.md, "MDGL")."""
 
 from __future__ import annotations
 

@@ -213,3 +213,20 @@ def test_authors_network_layout():
         assert not bool(net.rec_mask.diagonal().any())
     density = sum(float(n.rec_mask.double().mean()) for n in nets) / 5
     assert abs(density - 0.0952) < 0.004  # Bernoulli sampling would give 0.099 (0.1 off-diagonal)
+
+
+def test_rules_refuse_options_that_do_not_apply():
+    with pytest.raises(ValueError, match="gate='data' does not apply to bptt"):
+        make_rule("bptt", gate="data")
+    with pytest.raises(ValueError, match="variant='exact' does not apply to eprop"):
+        make_rule("eprop", variant="exact")
+    with pytest.raises(ValueError, match="online=True does not apply to mdgl"):
+        make_rule("mdgl", online=True)
+    with pytest.raises(ValueError, match="unknown learning rule"):
+        make_rule("hebb")
+    from neuromod_models import BPTT, MDGL
+
+    with pytest.raises(TypeError):
+        BPTT(feedback="random")  # a misspelt or misplaced option is not swallowed
+    with pytest.raises(TypeError):
+        MDGL(varient="local")

@@ -1,4 +1,4 @@
-"""Neurons (DESIGN §3.2): reset, refractoriness, adaptation and ψ by hand; fused loop == step function."""
+"""Neurons (docs/design.md, "Neuron model"): reset, refractoriness, adaptation and ψ by hand; fused loop == step function."""
 
 from __future__ import annotations
 

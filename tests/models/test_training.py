@@ -186,3 +186,20 @@ def test_tiny_pattern_task_learns(rule, tmp_path):
     assert rows and all(r["accuracy"] == "" for r in rows)  # regression: no accuracy
     # the sign constraint held after every step
     assert (net.theta_rec >= 0).all() and (net.theta_in >= 0).all()
+
+
+def test_training_leaves_process_wide_state_alone(tmp_path):
+    """No reseeding of the global random generators, no change of torch's thread count, before,
+    during a resume, or after."""
+    import numpy as np
+
+    torch.manual_seed(123)
+    np.random.seed(7)  # noqa: NPY002 - the caller's global state, which must survive
+    torch_before, np_before = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
+    threads = torch.get_num_threads()
+    _run(tmp_path / "a", 3)
+    _run(tmp_path / "a", 5)  # resumes from the checkpoint
+    assert torch.equal(torch.get_rng_state(), torch_before)
+    np_after = np.random.get_state()  # noqa: NPY002
+    assert np_after[2] == np_before[2] and np.array_equal(np_after[1], np_before[1])
+    assert torch.get_num_threads() == threads
