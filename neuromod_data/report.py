@@ -5,6 +5,7 @@ The report reads the standard results layout the Snakemake workflow writes (any 
     RESULTS/info/dataset.txt                     what was read (``neuromod info``)
     RESULTS/aggregate/<level>.<stat>.csv         per-type expression (types × genes)
     RESULTS/graph/<level>/structure.npz          the modulation structure (+ *.png figures)
+    RESULTS/physiology/<level>/                  intrinsic parameters and connectivity (optional)
     RESULTS/train/<level>/<variant>/seed<N>/metrics.csv   iteration, split, loss, accuracy, ...
 
 and writes one HTML file with every image inlined (base64 PNG), so it can be mailed or archived alone.
@@ -419,6 +420,39 @@ def build_report(
             )
     if not graph_dirs:
         parts.append("<p class='note'>No graph found.</p>")
+
+    phys_dirs = (
+        sorted(p for p in (root / "physiology").glob("*") if p.is_dir())
+        if (root / "physiology").is_dir()
+        else []
+    )
+    if phys_dirs:
+        section("physiology", "Intrinsic parameters and connectivity")
+        parts.append(
+            "<p class='note'>With a <code>physiology</code> step the networks are derived from "
+            "data beyond the types: every neuron takes its type's membrane time constant, "
+            "adaptation, threshold and refractory period, mapped from the Patch-seq "
+            "electrophysiology of the type's cells (boxes: the cells behind each value, diamond: "
+            "the type's value), and a recurrent synapse from type a onto type b exists with the "
+            "published probability, its initial magnitude scaled by the published strength "
+            '(docs/design.md, "Networks from data" and "Intrinsic parameters from '
+            'electrophysiology").</p>'
+        )
+    for pdir in phys_dirs:
+        parts.append(f"<h3>{html.escape(pdir.name)}</h3>")
+        for name, what in (
+            ("intrinsic.png", "per-type intrinsic parameters with the cells behind them"),
+            ("connectivity.png", "type-to-type connection probability and strength"),
+        ):
+            png = pdir / name
+            if png.is_file():
+                b64 = base64.b64encode(png.read_bytes()).decode("ascii")
+                parts.append(
+                    f"<p class='note'>{html.escape(what)}</p>"
+                    f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'></p>"
+                )
+        if (pdir / "intrinsic.csv").is_file():
+            parts.append(_table_html(pd.read_csv(pdir / "intrinsic.csv")))
 
     section("training", "Learning curves")
     runs = _find_train_runs(root) if (root / "train").is_dir() else []

@@ -191,3 +191,30 @@ def test_report_explains_chance_level_runs(tmp_path):
     text = report.build_report(tmp_path, out=tmp_path / "r.html").read_text()
     results = text[text.index("id='results'") :]
     assert "subclass · eprop" in results
+
+
+def test_report_shows_the_physiology_figures(tmp_path):
+    """A results folder with a physiology step: the report has its section, both figures inlined
+    and the per-type parameter table."""
+    import base64
+
+    from neuromod_data.report import build_report
+
+    pdir = tmp_path / "physiology" / "RNA_family"
+    pdir.mkdir(parents=True)
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    (pdir / "intrinsic.png").write_bytes(png)
+    (pdir / "connectivity.png").write_bytes(png + b"\0")
+    (pdir / "intrinsic.csv").write_text("type,parameter,value\nSst,tau_m,17.8\n")
+    html = build_report(tmp_path, out=tmp_path / "r.html").read_text()
+    assert "Intrinsic parameters and connectivity" in html
+    assert html.count(base64.b64encode(png).decode()) >= 1
+    assert "17.8" in html and "RNA_family" in html
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert (
+        "Intrinsic parameters and connectivity"
+        not in build_report(plain, out=plain / "r.html").read_text()
+    )

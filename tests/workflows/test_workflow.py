@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -216,6 +217,9 @@ def test_dry_run_m1_patchseq(shared_data, tmp_path):
             "metadata": str(m1 / "m1_patchseq_phys_temp_meta_data.csv"),
         },
     )
+    over_cfg = yaml.safe_load(over.read_text())
+    over_cfg["physiology"] = _physiology_paths(shared_data)
+    over.write_text(yaml.safe_dump(over_cfg))
     out = run_snakemake("-n", "--configfile", str(CONFIGS / "m1_patchseq.yaml"), str(over)).stdout
     stats = job_stats(out)
     assert stats["read_data"] == 1
@@ -223,6 +227,18 @@ def test_dry_run_m1_patchseq(shared_data, tmp_path):
     assert stats["train"] == expected_train_jobs(cfg) == 8
     # label columns with spaces become path-safe names
     assert "graph/RNA_family/structure.npz" in out and "graph/RNA_type/structure.npz" in out
+    # the trained level's networks come from its structure with intrinsic parameters added
+    assert stats["physiology"] == 1 and "physiology/RNA_family/structure.npz" in out
+
+
+def _physiology_paths(shared_data):
+    m1 = shared_data / "allen_m1_patchseq"
+    return {
+        "ephys": str(m1 / "m1_patchseq_ephys_features.csv"),
+        "ephys_metadata": str(m1 / "m1_patchseq_meta_data.csv"),
+        "connectivity": str(shared_data / "billeh2020_connectivity" / "connectivity_long.csv"),
+        "layer": "Inferred layer",
+    }
 
 
 def test_dry_run_local_h5ad_is_used_in_place(tmp_path):
@@ -410,9 +426,11 @@ def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path):
             "path": str(m1 / "m1_patchseq_phys_temp_exon_counts.csv.gz"),
             "metadata": str(m1 / "m1_patchseq_phys_temp_meta_data.csv"),
         },
+        physiology=_physiology_paths(shared_data),
     )
     targets = [
         str(results / "graph" / "RNA_family" / "structure.npz"),
+        str(results / "physiology" / "RNA_family" / "structure.npz"),
         str(results / "info" / "dataset.txt"),
     ]
     run_snakemake(
@@ -427,6 +445,10 @@ def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path):
     # the two genes the data lacks are reported in the log, not silently dropped
     log = (results / "logs" / "graph" / "RNA_family.log").read_text()
     assert "Npy2r" in log and "Trhr" in log
+    derived = CellTypeStructure.load(results / "physiology" / "RNA_family" / "structure.npz")
+    assert derived.names == s.names and np.array_equal(derived.modulation, s.modulation)
+    assert derived.intrinsic is not None and derived.connectivity is not None
+    assert (results / "physiology" / "RNA_family" / "intrinsic.png").is_file()
 
 
 @pytest.mark.slow

@@ -112,6 +112,42 @@ def train_targets():
     )
 
 
+PHYSIOLOGY = config.get("physiology") or None
+if PHYSIOLOGY:
+    for _key in ("ephys", "ephys_metadata", "connectivity"):
+        if PHYSIOLOGY.get(_key):
+            PHYSIOLOGY[_key] = os.path.expanduser(os.path.expandvars(PHYSIOLOGY[_key]))
+
+
+def structure_file(level):
+    """The structure networks of a level are built from: the graph's, or with `physiology`
+    configured, that structure with intrinsic parameters and connectivity added."""
+    folder = "physiology" if PHYSIOLOGY else "graph"
+    return f"{R}/{folder}/{level}/structure.npz"
+
+
+def physiology_tables():
+    """The tables the physiology step reads (its inputs)."""
+    keys = ("ephys", "ephys_metadata", "connectivity")
+    return [PHYSIOLOGY[k] for k in keys if PHYSIOLOGY and PHYSIOLOGY.get(k)]
+
+
+def physiology_args(level):
+    """Options of `neuromod physiology` for a level, every word shell-quoted: the config's keys
+    and the level's label column (the types of its structure)."""
+    args = []
+    for key in ("ephys", "ephys_metadata", "fallback_label", "min_cells", "connectivity", "layer"):
+        if PHYSIOLOGY.get(key) is not None:
+            args += [f"--{key.replace('_', '-')}", str(PHYSIOLOGY[key])]
+    args += ["--label", LEVELS[level]]
+    args += shlex.split(str(PHYSIOLOGY.get("extra_args") or ""))
+    return shlex.join(args)
+
+
+def physiology_targets():
+    return [structure_file(level) for level in TRAIN_LEVELS] if PHYSIOLOGY else []
+
+
 def aggregate_targets():
     return expand(f"{R}/aggregate/{{level}}.{{stat}}.csv", level=LEVELS, stat=STATS)
 

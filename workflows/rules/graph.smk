@@ -27,3 +27,24 @@ rule graph:
         "neuromod graph {input.data:q} --groupby {params.groupby} "
         "--resource {params.resource} --method {params.method} --n-perms {params.n_perms} "
         "--seed {params.seed} {params.extra} --out {params.outdir} > {log:q} 2>&1"
+
+
+rule physiology:
+    """Intrinsic parameters from electrophysiology and type-to-type connectivity added to a level's
+    structure, with tables and figures (only with a `physiology` section in the config)."""
+    conda:
+        "../envs/neuromod.yaml"
+    input:
+        structure=f"{R}/graph/{{level}}/structure.npz",
+        tables=physiology_tables(),
+    output:
+        f"{R}/physiology/{{level}}/structure.npz",
+    params:
+        outdir=lambda wc: q(f"{R}/physiology/{wc.level}"),
+        args=lambda wc: physiology_args(wc.level),
+    log:
+        f"{R}/logs/physiology/{{level}}.log",
+    benchmark:
+        f"{R}/benchmarks/physiology/{{level}}.tsv"
+    shell:
+        "neuromod physiology {input.structure:q} {params.args} --out {params.outdir} > {log:q} 2>&1"

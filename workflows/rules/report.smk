@@ -45,6 +45,7 @@ rule report:
         info=f"{R}/info/dataset.txt",
         aggregate=aggregate_targets(),
         graph=graph_targets(),
+        physiology=physiology_targets(),
         summary=f"{R}/evaluate/summary.csv",
         config=f"{R}/config.json",
     output:

@@ -31,7 +31,7 @@ rule train:
     conda:
         "../envs/neuromod.yaml"
     input:
-        structure=f"{R}/graph/{{level}}/structure.npz",
+        structure=lambda wc: structure_file(wc.level),
         options=f"{R}/train/options.json",
     output:
         f"{R}/train/{{level}}/{{variant}}/seed{{seed}}/metrics.json",
