@@ -230,3 +230,65 @@ def test_rules_refuse_options_that_do_not_apply():
         BPTT(feedback="random")  # a misspelt or misplaced option is not swallowed
     with pytest.raises(TypeError):
         MDGL(varient="local")
+
+
+def _physiology_structure():
+    from neuromod_data.structure import Connectivity, IntrinsicParameters
+
+    names = ("E", "P", "S")
+    prob = np.array([[0.1, 0.4, 0.05], [0.45, 0.3, 0.0], [0.2, 0.35, 0.02]])  # [pre, post]
+    strength = np.array([[0.4, 1.5, 0.8], [0.5, 0.7, 0.0], [0.3, 0.4, 0.3]])
+    ip = IntrinsicParameters.constant(
+        names, tau_m=[20.0, 8.0, 16.0], beta=[1.8, 0.0, 2.5], adaptive=[1.0, 0.0, 1.0],
+        v_th=[0.01, 0.02, 0.008], n_ref=[5.0, 2.0, 4.0],
+    )  # fmt: skip
+    st = CellTypeStructure(names, [0.6, 0.25, 0.15], [1, -1, -1], np.ones((1, 3, 3)), ("p",))
+    return (
+        st.with_intrinsic(ip).with_connectivity(Connectivity(names, prob, strength)),
+        prob,
+        strength,
+    )
+
+
+def test_network_from_connectivity_and_intrinsic_parameters():
+    st, prob, strength = _physiology_structure()
+    net = SpikingNetwork(5, 600, 2, structure=st, seed=0, dtype=torch.float64)
+    ti = net.type_index
+    mask = net.rec_mask.bool()  # [post, pre]
+    w = net.w_rec.detach()
+    counts = torch.bincount(ti, minlength=3)
+    assert counts.tolist() == [360, 150, 90]
+    for a in range(3):  # pre
+        for b in range(3):  # post
+            block = mask[ti == b][:, ti == a]
+            n_pairs = block.numel() - (int(counts[a]) if a == b else 0)  # no self-synapses
+            p_hat = float(block.sum()) / n_pairs
+            tol = 5 * np.sqrt(prob[a, b] * (1 - prob[a, b]) / n_pairs) + 1e-12
+            assert abs(p_hat - prob[a, b]) <= tol, (a, b, p_hat, prob[a, b])
+            vals = w[ti == b][:, ti == a][block]
+            if len(vals):  # Dale's law: the sign of the presynaptic type
+                assert bool((torch.sign(vals) == st.signs[a]).all())
+    # magnitudes scale with the strength: E→P synapses (1.5) are on average stronger than E→E (0.4)
+    mag = lambda a, b: float(w[ti == b][:, ti == a].abs()[mask[ti == b][:, ti == a]].mean())  # noqa: E731
+    assert 2.0 < mag(0, 1) / mag(0, 0) < 6.0
+    # every neuron has its type's intrinsic parameters, in the model's units
+    expected = st.sample_intrinsic(counts.numpy())
+    assert torch.allclose(net.alpha, torch.exp(-1.0 / torch.as_tensor(expected["tau_m"])))
+    assert torch.allclose(net.v_th, torch.as_tensor(expected["v_th"]))
+    assert net.n_ref.tolist() == expected["n_ref"].tolist()
+    assert net.adaptive.tolist() == expected["adaptive"].tolist()
+    # without them (or when switched off) the paper's constants and uniform 10 % connectivity
+    plain = SpikingNetwork(5, 600, 2, structure=st, intrinsic=False, connectivity=False, seed=0)
+    assert len(set(plain.v_th.tolist())) == 1 and abs(float(plain.rec_mask.mean()) - 0.1) < 0.01
+
+
+def test_paper_network_unchanged_by_the_new_options():
+    """Without intrinsic parameters or connectivity the network is the one the paper's settings
+    give: the same draws in the same order (a structure of the same types, once without and once
+    explicitly switched off, builds identical weights)."""
+    st, _, _ = _physiology_structure()
+    bare = CellTypeStructure(st.names, st.abundances, st.signs, st.modulation, st.pairs)
+    a = SpikingNetwork(5, 100, 2, structure=bare, seed=3)
+    b = SpikingNetwork(5, 100, 2, structure=st, intrinsic=False, connectivity=False, seed=3)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
