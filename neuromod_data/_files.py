@@ -123,17 +123,23 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path.parent, path.name)
     sfx = suffix if suffix is not None else "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=_prefix(path.name), suffix=sfx, dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600; give the final file the permissions a plain open() would
-    os.chmod(tmp, 0o666 & ~_umask())
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        # a signal between creating the temporary and knowing its name would leak it
+        with _signals_deferred():
+            fd, tmp = tempfile.mkstemp(prefix=_prefix(path.name), suffix=sfx, dir=path.parent)
+            tmp_path = Path(tmp)
+            os.close(fd)
+            # mkstemp creates 0600; give the final file the permissions a plain open() would
+            os.chmod(tmp, 0o666 & ~_umask())
         yield tmp_path
-        os.replace(tmp_path, path)
+        with _signals_deferred():
+            os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with _signals_deferred():
+                if tmp_path.exists():
+                    tmp_path.unlink()
 
 
 @contextlib.contextmanager
@@ -159,9 +165,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path.parent, path.name)
-    stage = Path(tempfile.mkdtemp(prefix=_prefix(path.name), dir=path.parent))
-    os.chmod(stage, 0o777 & ~_umask())
+    stage: Path | None = None
     try:
+        with _signals_deferred():
+            stage = Path(tempfile.mkdtemp(prefix=_prefix(path.name), dir=path.parent))
+            os.chmod(stage, 0o777 & ~_umask())
         yield stage
         with _signals_deferred():
             if path.is_symlink() or path.exists() and not (path.is_dir() and _empty(path)):
@@ -172,8 +180,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             else:  # absent or an empty folder: one rename replaces it
                 os.rename(stage, path)
     finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            with _signals_deferred():
+                shutil.rmtree(stage, ignore_errors=True)
 
 
 def _empty(folder: Path) -> bool:
