@@ -21,11 +21,12 @@ uncompiled against the torch loops too.
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["kernels"]
+__all__ = ["kernels", "tile_synapses"]
 
 #: ``mod_kind`` of :func:`_backward`: no modulation, a gather over each neuron's synapses (local /
 #: exact MDGL), or sums per type (non-local MDGL)
@@ -42,12 +43,14 @@ def _forward(
     ``indptr`` / ``post`` / ``w_eff``: recurrent synapses by presynaptic neuron, values times
     ``1 - α_post``; per neuron: ``alpha``, ``rho``, ``inc = β (1 - ρ)``, ``v_th``,
     ``g = γ / v_th``, ``n_ref`` (float, whole steps); ``w_out_t`` ``[N, n_out]``. Writes spikes
-    ``z_out`` (uint8) and ψ, both neuron-major ``[T, N, B]``, the filtered readout without bias
-    ``y_out`` ``[T, B, n_out]`` and the spike count of every neuron ``counts``.
+    ``z_out`` (uint8) and ψ ``[T, B, N]``, the filtered readout without bias ``y_out``
+    ``[T, B, n_out]`` and the spike count of every neuron ``counts``; returns the spikes as lists
+    (``spk_list[spk_ptr[t·B + b] : spk_ptr[t·B + b + 1]]``: the neurons that spiked at step ``t``
+    of trial ``b``) for the backward pass.
 
-    The state is neuron-major too, so each neuron's update runs over the batch without branches
-    (vectorised); the spikes of a step go into a list that the next step's recurrent input and the
-    readout walk through.
+    Per trial the state is a row over neurons: the input and recurrent currents are scatters into
+    that row (it stays in the L1 cache), and the neuron update runs over it without branches
+    (vectorised over neurons).
     """
     t_len, bsz, n_in = x.shape
     n = alpha.shape[0]
@@ -56,88 +59,143 @@ def _forward(
     zero = alpha[0] - alpha[0]
     one = alpha[0] / alpha[0]  # 1 in the arrays' dtype (zero + 1 would be float64)
     one_m_kappa = one - kappa
-    v = np.zeros((n, bsz), dt)
-    c = np.zeros((n, bsz), dt)  # c = β b, the threshold's adaptive part
-    ref = np.zeros((n, bsz), dt)  # refractory steps left
-    zp = np.zeros((n, bsz), dt)  # spikes of the previous step
-    cur = np.zeros((n, bsz), dt)
-    spk_q = np.empty(n * bsz, np.int64)  # spikes of the previous step: neuron, trial
-    spk_b = np.empty(n * bsz, np.int64)
-    nspk = 0
+    ivt = np.empty(n, dt)
+    for j in range(n):
+        ivt[j] = one / v_th[j]
+    v = np.zeros((bsz, n), dt)
+    c = np.zeros((bsz, n), dt)  # c = β b, the threshold's adaptive part
+    ref = np.zeros((bsz, n), dt)  # refractory steps left
+    zp = np.zeros((bsz, n), dt)  # spikes of the previous step
+    # every spike, as a list per (step, trial): spk_list[spk_ptr[t·B + b] : spk_ptr[t·B + b + 1]]
+    cap = max(1024, t_len * bsz)
+    spk_list = np.empty(cap, np.int32)
+    spk_ptr = np.zeros(t_len * bsz + 1, np.int64)
+    n_all = 0
+    spk = np.zeros((bsz, n), np.int64)  # the same for the previous step, per trial (kept hot)
+    nspk = np.zeros(bsz, np.int64)
     psp = np.zeros((bsz, n_out), dt)
-    u = np.zeros((bsz, n_out), dt)
+    cur = np.empty(n, dt)
     for t in range(t_len):
-        for j in range(n):
-            for b in range(bsz):
-                cur[j, b] = zero
         for b in range(bsz):
+            for j in range(n):
+                cur[j] = zero
             for i in range(n_in):
                 xi = x[t, b, i]
                 if xi != 0:
+                    wi = w_in_t[i]
                     for j in range(n):
-                        cur[j, b] += xi * w_in_t[i, j]
-        for k in range(nspk):
-            q = spk_q[k]
-            b = spk_b[k]
-            for s in range(indptr[q], indptr[q + 1]):
-                cur[post[s], b] += w_eff[s]
-        for j in range(n):
-            aj, rj, ij, vt, gj, nr = alpha[j], rho[j], inc[j], v_th[j], g[j], n_ref[j]
-            ivt = one / vt
-            # row views and no branches: the loop over the batch vectorises
-            vr, cr, rr, zr, ur, pr = v[j], c[j], ref[j], zp[j], cur[j], psi_out[t, j]
+                        cur[j] += xi * wi[j]
+            sb = spk[b]
+            for k in range(nspk[b]):
+                q = sb[k]
+                for s in range(indptr[q], indptr[q + 1]):
+                    cur[post[s]] += w_eff[s]
+            vr, cr, rr, zr, pr, zo = v[b], c[b], ref[b], zp[b], psi_out[t, b], z_out[t, b]
             if adaptive:
-                for b in range(bsz):
-                    cr[b] = rj * cr[b] + ij * zr[b]
-            for b in range(bsz):
-                zpv = zr[b]
-                vj = aj * vr[b] + ur[b] - vt * zpv  # reset by the threshold
-                vr[b] = vj
-                d = vj - vt - cr[b]
-                rf = rr[b]
+                for j in range(n):
+                    cr[j] = rho[j] * cr[j] + inc[j] * zr[j]
+            for j in range(n):
+                vt = v_th[j]
+                zpv = zr[j]
+                vj = alpha[j] * vr[j] + cur[j] - vt * zpv  # reset by the threshold
+                vr[j] = vj
+                d = vj - vt - cr[j]
+                rf = rr[j]
                 free = (rf <= zero) * one
                 m = min(abs(d), vt)
-                pr[b] = free * (one - m * ivt) * gj
+                pr[j] = free * (one - m * ivt[j]) * g[j]
                 zn = free * (d > zero)
                 rm = max(rf - one, zero)
-                rr[b] = rm + zn * (nr - rm)
-                zr[b] = zn
-            zo = z_out[t, j]
-            for b in range(bsz):
-                zo[b] = np.uint8(zr[b])
-        nspk = 0
-        for j in range(n):
-            for b in range(bsz):
-                if zp[j, b] != zero:
-                    spk_q[nspk] = j
-                    spk_b[nspk] = b
-                    nspk += 1
+                rr[j] = rm + zn * (n_ref[j] - rm)
+                zr[j] = zn
+            for j in range(n):
+                zo[j] = np.uint8(zr[j])
+            n_new = 0
+            for j in range(n):
+                if zr[j] != zero:
+                    sb[n_new] = j
+                    n_new += 1
                     counts[j] += 1
-                    for k in range(n_out):
-                        u[b, k] += w_out_t[j, k]
-        for b in range(bsz):
+            nspk[b] = n_new
+            if n_all + n_new > cap:
+                cap = 2 * (n_all + n_new)
+                grown = np.empty(cap, np.int32)
+                grown[:n_all] = spk_list[:n_all]
+                spk_list = grown
+            for m_ in range(n_new):
+                spk_list[n_all + m_] = sb[m_]
+            n_all += n_new
+            spk_ptr[t * bsz + b + 1] = n_all
             for k in range(n_out):
-                psp[b, k] = kappa * psp[b, k] + one_m_kappa * u[b, k]
+                u = zero
+                for m_ in range(n_new):
+                    u += w_out_t[sb[m_], k]
+                psp[b, k] = kappa * psp[b, k] + one_m_kappa * u
                 y_out[t, b, k] = psp[b, k]
-                u[b, k] = zero
+    return spk_list[:n_all].copy(), spk_ptr
+
+
+def _gather(tiles, tile_len, pre_loc, post_loc, w, size, src_t, out_t):
+    """``out_t[p, :] = Σ_{synapses p → j} w · src_t[j, :]`` (neuron-major ``[N, B]`` arrays).
+
+    The synapses are grouped in tiles of ``size`` presynaptic × ``size`` postsynaptic neurons
+    (``tiles[k] = (pre block, post block, first synapse)``), so the rows a tile reads and writes
+    stay in the L1/L2 cache while it runs; each synapse is one multiply-add over the batch.
+    """
+    n, bsz = out_t.shape
+    for p in range(n):
+        for b in range(bsz):
+            out_t[p, b] = 0
+    for k in range(tiles.shape[0]):
+        p0 = tiles[k, 0] * size
+        j0 = tiles[k, 1] * size
+        start = tiles[k, 2]
+        for i in range(start, start + tile_len[k]):
+            orow = out_t[p0 + pre_loc[i]]
+            srow = src_t[j0 + post_loc[i]]
+            wi = w[i]
+            for b in range(bsz):
+                orow[b] += wi * srow[b]
+
+
+def _push(lpsi, in_indptr, in_syn, pre, w, ext):
+    """``ext[b, p] = Σ_{synapses p → j} w · lpsi[b, j]`` over the nonzero ``lpsi`` only (one
+    multiply-add per nonzero entry and synapse: the cheaper way when ψ is mostly zero)."""
+    bsz, n = ext.shape
+    for b in range(bsz):
+        er = ext[b]
+        lr = lpsi[b]
+        for p in range(n):
+            er[p] = 0
+        for j in range(n):
+            u = lr[j]
+            if u != 0:
+                for k in range(in_indptr[j], in_indptr[j + 1]):
+                    s = in_syn[k]
+                    er[pre[s]] += w[s] * u
 
 
 def _backward(
-    x, z, psi, gy, fb, gzc, indptr, post, w_rec, use_rec, w_mod, mod_kind, type_index, m_type,
-    alpha, rho, beta, v_th, adaptive, kappa, g_in_t, g_rec, g_out_t, g_b_out,
+    x, spk_list, spk_ptr, psi, gy, fb, gzc, indptr, post, pre, tiles, tile_len, pre_loc,
+    post_loc, tile_size, in_indptr, in_syn, w_rec, use_rec, w_mod, w_mod_csr, mod_kind,
+    push_below, type_index, type_ptr, m_type, alpha, rho, beta, v_th, kappa, g_in_t, g_rec,
+    g_out_t, g_b_out,
 ):  # fmt: skip  # pragma: no cover - compiled; the body is tested uncompiled too
     """Reverse-time adjoint of :func:`_forward` and every weight gradient, step by step.
 
-    ``z`` and ``psi`` are neuron-major ``[T, N, B]`` as the forward pass writes them.
-    ``gy`` ``[T, B, n_out]``: gradient of the loss on the readout; ``fb`` ``[n_out, N]``: the
-    readout weights (BPTT, symmetric e-prop) or e-prop's random feedback; ``gzc`` ``[N]``: a
-    gradient on every ``z_j^t`` that does not depend on ``t`` or the trial (a penalty on rates).
-    ``w_rec`` ``[nnz]`` (times ``1 - α_post``) is used when ``use_rec`` (BPTT: credit carried back
-    through the recurrent weights). MDGL (``mod_kind``): the learning signal ``L`` of step ``t``
-    gains ``Σ_j W̃_jp (1 - α_j) (L ψ)_j^{t+1}``, by a gather over ``p``'s synapses with per-synapse
-    ``w_mod`` (already times ``1 - α_post``), or by per-type sums with ``m_type[a, type(p)]``.
-    Accumulates into ``g_in_t`` ``[n_in, N]``, ``g_rec`` ``[nnz]``, ``g_out_t`` ``[N, n_out]`` and
-    ``g_b_out`` ``[n_out]``.
+    ``psi`` ``[T, B, N]`` and the spike lists as the forward pass wrote them. ``gy``
+    ``[T, B, n_out]``: the loss gradient on the readout; ``fb`` ``[n_out, N]``: the readout weights
+    (BPTT, symmetric e-prop) or e-prop's random feedback; ``gzc`` ``[N]``: a gradient on every
+    ``z_j^t`` that depends on neither ``t`` nor the trial (a penalty on rates). BPTT (``use_rec``)
+    carries credit back through the recurrent weights ``w_rec`` (tile order, times ``1 - α_post``)
+    by a tiled gather. MDGL adds ``Σ_j W̃_jp (1 - α_j) (L ψ)_j^{t+1}`` to the learning signal of
+    step ``t``: with per-synapse ``w_mod`` = ``W̃`` (``mod_kind`` 1, tile order; ``w_mod_csr`` the
+    same in synapse order), by whichever is cheaper at that step of a tiled gather or a push over the
+    nonzero ``L ψ`` through each neuron's incoming synapses (``in_indptr``, ``in_syn``); or by
+    per-type sums with ``m_type[a, type(p)]`` (``mod_kind`` 2; ``type_ptr`` ``[K + 1]`` the first
+    neuron of each type when types are contiguous blocks, else empty). Accumulates into ``g_in_t``
+    ``[n_in, N]``, ``g_rec`` ``[nnz]`` (synapse order of ``indptr``), ``g_out_t`` ``[N, n_out]``
+    and ``g_b_out``.
 
     The adjoints are ``av = ∂E/∂v`` and ``ab = ∂E/∂b`` (through the neuron's own future); with
     ``Gz`` the total gradient on ``z^t``::
@@ -146,7 +204,7 @@ def _backward(
         av^t = α av^{t+1} + ψ^t Gz^t,   ab^t = ρ ab^{t+1} - β ψ^t Gz^t
         δ^t  = (1 - α) av^t:  ∂E/∂Win = Σ_t δ^t x^tᵀ,   ∂E/∂Wrec = Σ_t δ^t z^{t-1}ᵀ
     """
-    t_len, n, bsz = psi.shape
+    t_len, bsz, n = psi.shape
     n_in = x.shape[2]
     n_out = gy.shape[2]
     n_types = m_type.shape[0]
@@ -154,120 +212,165 @@ def _backward(
     zero = alpha[0] - alpha[0]
     one = alpha[0] / alpha[0]  # 1 in the arrays' dtype (zero + 1 would be float64)
     one_m_kappa = one - kappa
-    av = np.zeros((n, bsz), dt)
-    ab = np.zeros((n, bsz), dt)
-    lpsi = np.zeros((n, bsz), dt)  # (L ψ) of step t + 1
-    ext = np.zeros((n, bsz), dt)  # what the next step's neurons send back to this one
-    delta = np.empty((n, bsz), dt)
-    sums = np.empty((n_types, bsz), dt)
-    acc = np.zeros((n_out, bsz), dt)
-    gyf = np.empty((n_out, bsz), dt)
-    # spikes of step t (neuron, trial), then of step t - 1: one scan of z per step
-    cur_q = np.empty(n * bsz, np.int64)
-    cur_b = np.empty(n * bsz, np.int64)
-    prev_q = np.empty(n * bsz, np.int64)
-    prev_b = np.empty(n * bsz, np.int64)
-    n_cur = 0
+    gather = use_rec or mod_kind == 1
+    av = np.zeros((bsz, n), dt)
+    ab = np.zeros((bsz, n), dt)
+    lpsi = np.zeros((bsz, n), dt)  # (1 - α) (L ψ) of step t + 1
+    ext = np.zeros((bsz, n), dt)  # what the next step's neurons send back to this one
+    delta = np.empty((bsz, n), dt)
+    lsig = np.empty(n, dt)
+    src_t = np.zeros((n, bsz), dt) if gather else np.zeros((1, 1), dt)
+    ext_t = np.zeros((n, bsz), dt) if gather else np.zeros((1, 1), dt)
+    sums = np.zeros(n_types, dt)
+    per_type = np.zeros(n_types, dt)
+    om = np.empty(n, dt)
+    omr = np.empty(n, dt)
     for j in range(n):
-        zr = z[t_len - 1, j]
-        for b in range(bsz):
-            if zr[b] != 0:
-                cur_q[n_cur] = j
-                cur_b[n_cur] = b
-                n_cur += 1
+        om[j] = one - alpha[j]
+        omr[j] = one - rho[j]
+    acc = np.zeros((bsz, n_out), dt)
+    gyf = np.empty((bsz, n_out), dt)
+    n_lpsi = 0  # nonzero entries of lpsi
     for t in range(t_len - 1, -1, -1):
         # readout: gyf^t = (1 - κ) Σ_{t' ≥ t} κ^{t'-t} gy^{t'}
-        for k in range(n_out):
-            for b in range(bsz):
-                g = gy[t, b, k]
-                acc[k, b] = g + kappa * acc[k, b]
-                gyf[k, b] = one_m_kappa * acc[k, b]
-                g_b_out[k] += g
-        for m in range(n_cur):
-            j = cur_q[m]
-            b = cur_b[m]
-            for k in range(n_out):
-                g_out_t[j, k] += gyf[k, b]
-        # what is added to L^t from step t + 1 (lpsi, av, ab still hold step t + 1)
-        if mod_kind == 1 or use_rec:
-            src = lpsi if mod_kind == 1 else av
-            wts = w_mod if mod_kind == 1 else w_rec
-            for p in range(n):
-                er = ext[p]
-                for b in range(bsz):
-                    er[b] = zero
-                for s in range(indptr[p], indptr[p + 1]):
-                    w = wts[s]
-                    sr = src[post[s]]
-                    for b in range(bsz):
-                        er[b] += w * sr[b]
-        elif mod_kind == 2:
-            for a in range(n_types):
-                for b in range(bsz):
-                    sums[a, b] = zero
-            for j in range(n):
-                sa = sums[type_index[j]]
-                lr = lpsi[j]
-                w = one - alpha[j]
-                for b in range(bsz):
-                    sa[b] += w * lr[b]
-            for p in range(n):
-                er = ext[p]
-                tp = type_index[p]
-                for b in range(bsz):
-                    er[b] = zero
-                for a in range(n_types):
-                    w = m_type[a, tp]
-                    if w != 0:
-                        sa = sums[a]
-                        for b in range(bsz):
-                            er[b] += w * sa[b]
-        has_ext = mod_kind != 0 or use_rec
-        # adjoints of step t, with the learning signal L^t (readout feedback + the rate penalty's
-        # constant gradient) computed on the way
-        for j in range(n):
-            aj, rj, bj, vt, gzj = alpha[j], rho[j], beta[j], v_th[j], gzc[j]
-            om = one - aj
-            omr = one - rj
-            avr, abr, pr, er, dr, lr = av[j], ab[j], psi[t, j], ext[j], delta[j], lpsi[j]
-            for b in range(bsz):
-                ls = gzj
-                for k in range(n_out):
-                    ls += fb[k, j] * gyf[k, b]
-                ps = pr[b]
-                gz = ls - vt * avr[b] + omr * abr[b]
-                if has_ext:
-                    gz += er[b]
-                pg = gz * ps
-                a_new = aj * avr[b] + pg
-                avr[b] = a_new
-                abr[b] = rj * abr[b] - bj * pg
-                dr[b] = om * a_new
-                lr[b] = ls * ps
-        # weight gradients, event-driven: recurrent over the spikes of t - 1, input over x^t
-        n_prev = 0
-        if t > 0:
-            for q in range(n):
-                zr = z[t - 1, q]
-                for b in range(bsz):
-                    if zr[b] != 0:
-                        prev_q[n_prev] = q
-                        prev_b[n_prev] = b
-                        n_prev += 1
-            for m in range(n_prev):
-                q = prev_q[m]
-                b = prev_b[m]
-                for s in range(indptr[q], indptr[q + 1]):
-                    g_rec[s] += delta[post[s], b]
         for b in range(bsz):
+            for k in range(n_out):
+                gv = gy[t, b, k]
+                acc[b, k] = gv + kappa * acc[b, k]
+                gyf[b, k] = one_m_kappa * acc[b, k]
+                g_b_out[k] += gv
+        # what is added to L^t from step t + 1 (lpsi, av, ab still hold step t + 1)
+        if use_rec or (mod_kind == 1 and n_lpsi >= push_below * n * bsz):
+            src = av if use_rec else lpsi
+            wts = w_rec if use_rec else w_mod
+            for b in range(bsz):
+                for j in range(n):
+                    src_t[j, b] = src[b, j]
+            _gather(tiles, tile_len, pre_loc, post_loc, wts, tile_size, src_t, ext_t)
+            for b in range(bsz):
+                for j in range(n):
+                    ext[b, j] = ext_t[j, b]
+        elif mod_kind == 1:
+            _push(lpsi, in_indptr, in_syn, pre, w_mod_csr, ext)
+        elif mod_kind == 2:
+            blocks = type_ptr.shape[0] == n_types + 1  # types in contiguous blocks of neurons
+            for b in range(bsz):
+                lr = lpsi[b]
+                er = ext[b]
+                if blocks:
+                    for a in range(n_types):
+                        acc_s = zero
+                        for j in range(type_ptr[a], type_ptr[a + 1]):
+                            acc_s += lr[j]
+                        sums[a] = acc_s
+                else:
+                    for a in range(n_types):
+                        sums[a] = zero
+                    for j in range(n):
+                        sums[type_index[j]] += lr[j]
+                for a2 in range(n_types):
+                    acc_e = zero
+                    for a in range(n_types):
+                        acc_e += m_type[a, a2] * sums[a]
+                    per_type[a2] = acc_e
+                if blocks:
+                    for a2 in range(n_types):
+                        val = per_type[a2]
+                        for p in range(type_ptr[a2], type_ptr[a2 + 1]):
+                            er[p] = val
+                else:
+                    for p in range(n):
+                        er[p] = per_type[type_index[p]]
+        has_ext = use_rec or mod_kind != 0
+        n_lpsi = 0
+        for b in range(bsz):
+            # the learning signal L^t: readout feedback + the rate penalty's constant gradient
+            for j in range(n):
+                lsig[j] = gzc[j]
+            for k in range(n_out):
+                gk = gyf[b, k]
+                fk = fb[k]
+                for j in range(n):
+                    lsig[j] += fk[j] * gk
+            # adjoints of step t
+            avr, abr, pr, er, dr, lr = av[b], ab[b], psi[t, b], ext[b], delta[b], lpsi[b]
+            for j in range(n):
+                ls = lsig[j]
+                ps = pr[j]
+                gz = ls - v_th[j] * avr[j] + omr[j] * abr[j]
+                if has_ext:
+                    gz += er[j]
+                pg = gz * ps
+                a_new = alpha[j] * avr[j] + pg
+                avr[j] = a_new
+                abr[j] = rho[j] * abr[j] - beta[j] * pg
+                dr[j] = om[j] * a_new
+                lr[j] = om[j] * ls * ps
+            if mod_kind == 1:
+                for j in range(n):
+                    if lr[j] != zero:
+                        n_lpsi += 1
+            # readout gradient over the spikes of step t
+            for m_ in range(spk_ptr[t * bsz + b], spk_ptr[t * bsz + b + 1]):
+                j = spk_list[m_]
+                for k in range(n_out):
+                    g_out_t[j, k] += gyf[b, k]
+            # weight gradients, event-driven: recurrent over the spikes of t - 1, input over x^t
+            if t > 0:
+                for m_ in range(spk_ptr[(t - 1) * bsz + b], spk_ptr[(t - 1) * bsz + b + 1]):
+                    q = spk_list[m_]
+                    for s in range(indptr[q], indptr[q + 1]):
+                        g_rec[s] += dr[post[s]]
             for i in range(n_in):
                 xi = x[t, b, i]
                 if xi != 0:
+                    gi = g_in_t[i]
                     for j in range(n):
-                        g_in_t[i, j] += xi * delta[j, b]
-        cur_q, prev_q = prev_q, cur_q
-        cur_b, prev_b = prev_b, cur_b
-        n_cur = n_prev
+                        gi[j] += xi * dr[j]
+
+
+def tile_synapses(pre, post, n, size):
+    """Group synapses in tiles of ``size`` × ``size`` neurons for :func:`_gather`.
+
+    Returns ``order`` (synapse indices in tile order: by presynaptic block, postsynaptic block,
+    presynaptic neuron, postsynaptic neuron), ``tiles`` ``[n_tiles, 3]`` (pre block, post block,
+    first position), ``tile_len``, the in-tile neuron indices ``pre_loc``, ``post_loc``, and the
+    synapses by postsynaptic neuron (``in_syn[in_indptr[j]:in_indptr[j + 1]]`` end on ``j``).
+    """
+    pre = np.asarray(pre, np.int64)
+    post = np.asarray(post, np.int64)
+    nb = (n + size - 1) // size
+    key = ((pre // size) * nb + post // size) * n * n + pre * n + post
+    order = np.argsort(key, kind="stable")
+    tile_id = (pre // size * nb + post // size)[order]
+    starts = (
+        np.flatnonzero(np.r_[True, tile_id[1:] != tile_id[:-1]])
+        if len(order)
+        else np.zeros(0, np.int64)
+    )
+    lens = np.diff(np.r_[starts, len(order)])
+    tiles = np.stack([tile_id[starts] // nb, tile_id[starts] % nb, starts], axis=1).astype(np.int64)
+    in_syn = np.argsort(post * n + pre, kind="stable")  # synapses grouped by postsynaptic neuron
+    in_indptr = np.zeros(n + 1, np.int64)
+    in_indptr[1:] = np.cumsum(np.bincount(post, minlength=n))
+    return (
+        order,
+        tiles.reshape(-1, 3),
+        lens.astype(np.int64),
+        (pre[order] % size).astype(np.int64),
+        (post[order] % size).astype(np.int64),
+        in_indptr,
+        in_syn.astype(np.int64),
+    )
+
+
+def _with_gather(gather: Callable, push: Callable) -> Callable:
+    """:func:`_backward` whose ``_gather`` and ``_push`` are compiled (numba compiles them in)."""
+    fn = types.FunctionType(
+        _backward.__code__, {**_backward.__globals__, "_gather": gather, "_push": push}, "_backward"
+    )
+    fn.__qualname__ = _backward.__qualname__
+    return fn
 
 
 _COMPILED: dict[str, Callable] | None = None
@@ -275,7 +378,8 @@ _TRIED = False
 
 
 def kernels() -> dict[str, Callable] | None:
-    """The compiled kernels (``forward``, ``backward``), or ``None`` without numba."""
+    """The compiled kernels (``forward``, ``backward``, ``tile_synapses`` — plain numpy), or
+    ``None`` without numba."""
     global _COMPILED, _TRIED
     if not _TRIED:
         _TRIED = True
@@ -285,5 +389,9 @@ def kernels() -> dict[str, Callable] | None:
             except ImportError:  # pragma: no cover - numba comes with scanpy
                 return None
             jit = njit(cache=True, nogil=True)
-            _COMPILED = {"forward": jit(_forward), "backward": jit(_backward)}
+            _COMPILED = {
+                "forward": jit(_forward),
+                # _backward calls _gather and _push: compiled against their compiled versions
+                "backward": jit(_with_gather(jit(_gather), jit(_push))),
+            }
     return _COMPILED

@@ -43,6 +43,7 @@ from ._fast import (
     Modulation,
     SequenceConfig,
     Synapses,
+    Tiling,
     Workspace,
     exp_filter,
     flush_denormal,
@@ -279,6 +280,7 @@ class SpikingNetwork(nn.Module):
         self.gamma = float(gamma)
         self.kappa = float(np.exp(-dt / tau_out))
         self._workspace = Workspace()  # large arrays reused between training iterations
+        self._tiling: tuple[Tensor, Tiling] | None = None
         self.surrogate = surrogate
 
         self.theta_in = nn.Parameter(w_in0.abs().to(**fkw))
@@ -289,8 +291,11 @@ class SpikingNetwork(nn.Module):
     # ---------------------------------------------------------------- weights
     @property
     def synapses(self) -> Synapses:
-        """The recurrent synapses (sorted by presynaptic neuron)."""
-        return Synapses(self.rec_pre, self.rec_post, self.rec_indptr, self.n_rec)
+        """The recurrent synapses (sorted by presynaptic neuron, with their tiling)."""
+        if self._tiling is None or self._tiling[0] is not self.rec_pre:
+            # derived from the synapse list, once (again after a state dict replaced it)
+            self._tiling = (self.rec_pre, Tiling.of(self.rec_pre, self.rec_post, self.n_rec))
+        return Synapses(self.rec_pre, self.rec_post, self.rec_indptr, self.n_rec, self._tiling[1])
 
     @property
     def w_in(self) -> Tensor:

@@ -243,6 +243,7 @@ def train(
     validation_batch_size: int | None = None,
     l1: float = 0.0,
     rate_regularizer: Any = None,
+    threads: int | None = 1,
     checkpoint_every: int | None = None,
     resume: bool = True,
     device: torch.device | str | None = None,
@@ -278,6 +279,10 @@ def train(
         A penalty on the spikes added to the loss, e.g.
         :class:`~neuromod_models.regularization.FiringRateRegularizer` (the authors: 0.1 · Σ (rate −
         10 Hz)²); ``metrics.csv`` records it in ``total_loss``.
+    threads
+        torch's intra-op threads while training, restored afterwards (1: the per-step work is
+        small, and on a busy 2-core machine more threads ran 2–2.5× slower; the compiled CPU
+        kernels use one thread anyway). ``None`` keeps the process's setting.
     checkpoint_every
         Iterations between checkpoints (default ``validate_every``); one is always written at the end.
     resume
@@ -297,6 +302,47 @@ def train(
         A non-finite loss or gradient (naming the iteration), or a checkpoint written with other
         settings.
     """
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {threads}")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _train(
+            net, rule, task, iterations=iterations, batch_size=batch_size, lr=lr, seed=seed,
+            out_dir=out_dir, validate_every=validate_every,
+            validation_batches=validation_batches, validation_batch_size=validation_batch_size,
+            l1=l1, rate_regularizer=rate_regularizer, checkpoint_every=checkpoint_every,
+            resume=resume, device=device, progress=progress, figure=figure, settings=settings,
+            callback=callback,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(
+    net: torch.nn.Module,
+    rule: Any,
+    task: Task,
+    *,
+    iterations: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    out_dir: str | Path | None,
+    validate_every: int,
+    validation_batches: int,
+    validation_batch_size: int | None,
+    l1: float,
+    rate_regularizer: Any,
+    checkpoint_every: int | None,
+    resume: bool,
+    device: torch.device | str | None,
+    progress: bool,
+    figure: bool,
+    settings: dict[str, Any] | None,
+    callback: Callable[[int, dict[str, Any]], None] | None,
+) -> TrainResult:
     from tqdm.auto import tqdm
 
     if int(iterations) < 0:

@@ -3,6 +3,8 @@ eligibility-trace recursion written here from docs/design.md ("e-prop") (reset a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from neuromod_models import SpikingNetwork, make_rule
@@ -191,13 +193,23 @@ def test_eprop_differs_from_bptt_and_accumulates():
 
 
 _MEMORY_PROBE = """
-import resource, sys, torch
+import sys, torch
 from neuromod_models import OnlineEprop, SpikingNetwork, make_rule
 torch.set_num_threads(1)
 net = SpikingNetwork(20, 200, 2, seed=0, w_in_scale=2.0)
 g = torch.Generator().manual_seed(0)
-def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+def peak_mb(run, t_len):
+    # what this run adds at its peak to the memory resident before it (Linux: clear_refs 5
+    # resets the high-water mark VmHWM to the current resident size)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    before = status("VmRSS:")
+    run(t_len)
+    return status("VmHWM:") - before
 def streamed(t_len):
     online = OnlineEprop(net)
     online.reset(8)
@@ -209,18 +221,17 @@ def fused(t_len):
     x = (torch.rand(t_len, 8, 20, generator=g) < 0.05).float()
     make_rule("eprop").backward(net, x, lambda y: y[-1].sum())
 run = streamed if sys.argv[1] == "online" else fused
-run(300)
-base = peak()
-run(6000)
-print(peak() - base)
+run(50)  # compiled kernels and first allocations out of the way
+print(peak_mb(run, 6000) - peak_mb(run, 300))
 """
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("impl,grows", [("online", False), ("fused", True)])
 def test_online_memory_does_not_grow_with_time(impl, grows):
     """Peak process memory measured in a fresh interpreter: streaming online e-prop over 6,000
     steps needs no more than over 300; the fused rule (the control) needs more, as it keeps ψ and
-    the spikes of every step (32 MB + 10 MB here)."""
+    the spikes of every step."""
     import subprocess
     import sys
 
@@ -228,10 +239,10 @@ def test_online_memory_does_not_grow_with_time(impl, grows):
         [sys.executable, "-c", _MEMORY_PROBE, impl], capture_output=True, text=True, check=True
     )
     added_mb = float(out.stdout.strip().splitlines()[-1])
-    if grows:
-        assert added_mb > 25, added_mb
-    else:
-        assert added_mb < 5, added_mb
+    if grows:  # ψ (38 MB) and spikes (10 MB) of 6,000 steps more than of 300
+        assert added_mb > 30, added_mb
+    else:  # allocator noise only
+        assert added_mb < 10, added_mb
 
 
 def test_random_feedback_is_fixed_by_seed():

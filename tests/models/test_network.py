@@ -292,3 +292,10 @@ def test_paper_network_unchanged_by_the_new_options():
     b = SpikingNetwork(5, 100, 2, structure=st, intrinsic=False, connectivity=False, seed=3)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb), ka
+
+
+def test_spectral_radius_of_large_matrices_by_arpack():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(300, 300, generator=g, dtype=torch.float64)
+    exact = float(torch.linalg.eigvals(a).abs().max())
+    assert spectral_radius(a, exact_up_to=100) == pytest.approx(exact, rel=1e-9)
