@@ -277,6 +277,12 @@ def _loop_threads(device: torch.device, work: int) -> Iterator[None]:
         torch.set_num_threads(n)
 
 
+def _scalar_or(t: Tensor) -> float | Tensor:
+    """A Python float when every entry is equal, else the tensor."""
+    flat = t.reshape(-1)
+    return float(flat[0]) if bool((flat == flat[0]).all()) else t
+
+
 def _compiled(x: Tensor, p: NeuronParameters) -> dict | None:
     """The numba kernels for a CPU run of the model's Heaviside neurons, else ``None``."""
     if x.device.type != "cpu" or p.surrogate != "heaviside":
@@ -302,7 +308,7 @@ def _forward_loop(
     om = 1.0 - p.alpha
     i_in = (x.reshape(t_len * bsz, n_in) @ (w_in * om[:, None]).T).reshape(t_len, bsz, n)
     w_t = (w_rec * om[:, None]).T.contiguous()
-    v_th = p.v_th
+    v_th = _scalar_or(p.v_th)  # one number when all neurons share it: cheaper per-step operations
     inc = p.beta * (1.0 - p.rho)
     n_ref = p.n_ref.to(x.dtype)
     adaptive = bool((p.beta != 0).any())

@@ -319,6 +319,13 @@ class MDGL(EProp):
         )
 
 
+def _scalar_or(t: Tensor, shape: tuple[int, ...]) -> float | Tensor:
+    """A Python float when every entry of ``t`` is equal (cheaper elementwise updates), else ``t``
+    reshaped to ``shape``."""
+    flat = t.reshape(-1)
+    return float(flat[0]) if bool((flat == flat[0]).all()) else t.reshape(shape)
+
+
 class OnlineEprop:
     """Forward-mode e-prop: eligibility traces carried along time, memory independent of T.
 
@@ -365,7 +372,7 @@ class OnlineEprop:
         self._alpha, self._one_m_alpha = p.alpha.reshape(col), (1 - p.alpha).reshape(col)
         self._rho, self._one_m_rho = p.rho.reshape(col), (1 - p.rho).reshape(col)
         self._beta = p.beta.reshape(col)
-        self._v_th = p.v_th.reshape(col)
+        self._v_th = _scalar_or(p.v_th, col)
         self._adaptive = bool((p.beta != 0).any())
 
     def step(self, x_t: Tensor) -> Tensor:
@@ -378,7 +385,11 @@ class OnlineEprop:
         z_prev = self.state.z
         pre = torch.cat([z_prev, x_t], dim=1)[None]
         # ε^v = α ε^v - v_th e + (1-α) pre ;  ε^a = ρ ε^a + (1-ρ) e   (e from the previous step)
-        self.ev.mul_(self._alpha).addcmul_(self.e, self._v_th, value=-1.0)
+        self.ev.mul_(self._alpha)
+        if isinstance(self._v_th, float):  # one threshold for all: the cheaper scalar update
+            self.ev.add_(self.e, alpha=-self._v_th)
+        else:
+            self.ev.addcmul_(self.e, self._v_th, value=-1.0)
         self.ev.addcmul_(self._one_m_alpha, pre)
         if self._adaptive:
             self.ea.mul_(self._rho).addcmul_(self._one_m_rho, self.e)
