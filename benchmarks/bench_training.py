@@ -314,7 +314,7 @@ def run_case(
 
 
 # --------------------------------------------------------------------------- driver (parent)
-def _child(case, T, N, B, iters, threads, timeout, warmup=True, structure=None):
+def _child_run(case, T, N, B, iters, threads, timeout, warmup=True, structure=None):
     cmd = [
         sys.executable,
         __file__,
@@ -343,6 +343,40 @@ def _child(case, T, N, B, iters, threads, timeout, warmup=True, structure=None):
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["?"]
         return {"case": case, "T": T, "N": N, "B": B, "error": tail[0][:120]}
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+class _Resumable:
+    """Measure a case in a subprocess unless a JSON-lines log already holds its result.
+
+    Results are appended as measured (before any scaling to T0); lines printed by the benchmark
+    itself (scaled peers carry ``scale``) are unscaled when read.
+    """
+
+    def __init__(self, log):
+        self.log = Path(log) if log else None
+        self.done = {}
+        if self.log and self.log.exists():
+            for line in self.log.read_text().splitlines():
+                if line.strip():
+                    r = json.loads(line)
+                    if "scale" in r:
+                        scale = r["scale"]
+                        r = {k: v for k, v in r.items() if k not in ("scale", "T_asked")}
+                        r["s_per_it"] /= scale
+                        r["s_per_it_min"] /= scale
+                    self.done[(r["case"], r.get("T_measured", r["T"]), r["N"], r["B"])] = r
+
+    def __call__(self, case, T, N, B, *args, **kwargs):
+        key = (case, T, N, B)
+        if key in self.done and "error" not in self.done[key]:
+            r = dict(self.done[key])
+            r.pop("T_measured", None)
+            return r
+        r = _child_run(case, T, N, B, *args, **kwargs)
+        if self.log:
+            with self.log.open("a") as fh:
+                fh.write(json.dumps({**r, "T_measured": T}) + "\n")
+        return r
 
 
 def _machine() -> str:
@@ -513,6 +547,12 @@ def main() -> None:
     ap.add_argument(
         "--note", default="", help="a line about the conditions, written into the report"
     )
+    ap.add_argument(
+        "--resume",
+        metavar="LOG",
+        help="JSON-lines log of results: a case already in it is not measured again, every new "
+        "result is appended (an interrupted benchmark continues; delete a line to remeasure it)",
+    )
     args = ap.parse_args()
     if args.case:
         r = run_case(
@@ -527,6 +567,7 @@ def main() -> None:
     iters = 1 if args.quick else args.iters
     t_start = time.time()
     args.load_start = os.getloadavg()[0]
+    _child = _Resumable(args.resume)
     paper = []
     for case in CASES:
         r = _child(case, T0, 100, B, iters, args.threads, args.timeout)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -855,7 +856,7 @@ class CellTypeStructure:
                     intrinsic=intrinsic,
                     connectivity=connectivity,
                 )
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             if isinstance(exc, FormatError):
                 raise
             raise FormatError(f"{p} is not a neuromod structure file: {exc}") from exc
