@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="one line per group of runs: final loss, accuracy, iterations to 80 %% (both ways)",
         description=(
             "Find every run (folder with metrics.csv) below RUNS, group the seeds and print (or "
-            "write as CSV) the final loss, accuracy and iterations to 80 %% both as we define them "
+            "write as CSV) the final loss, accuracy and iterations to 80 % both as we define them "
             "(last validation point) and as the authors did (window mean of the total loss, "
             "median of the smoothed crossing)."
         ),
