@@ -37,7 +37,11 @@ from neuromod_data.experiments.summary import (
 __all__ = ["AUTHORS", "build_page", "estimate_seconds", "grid_configs", "pending"]
 
 #: Liu et al. 2021 PNAS, Fig. 3C (evidence accumulation, 5 runs a rule, B = 64, 2000 iterations):
-#: final loss mean ± SD, final accuracy and iterations to 80 %, all on the authors' definitions
+#: final loss mean ± SD, final accuracy and iterations to 80 %, all on the authors' definitions.
+#: Recomputed from the runs in the authors' repository (bin/results/AccumulatingCues_main/*/
+#: results.pickle: mean of loss_tot_list over iterations 1900–2000): per run BPTT 0.060, 0.086,
+#: 0.083, 0.103, 0.071; MDGL 0.222, 0.243, 0.250, 0.228, 0.292; e-prop 0.461, 0.407, 0.438,
+#: 0.465, 0.683 (docs/design.md, "Evidence accumulation").
 AUTHORS: dict[str, dict[str, float]] = {
     "bptt": {"loss": 0.081, "loss_sd": 0.016, "accuracy": 0.98, "iters80": 140},
     "mdgl": {"loss": 0.247, "loss_sd": 0.027, "accuracy": 0.90, "iters80": 420},
@@ -399,10 +403,11 @@ def _authors_section(keys: list[Key], groups: dict, summary: dict, opts: dict) -
         return L + ["No evidence-accumulation runs on the E/I network yet.", ""]
     L += [
         "| grid | rule | iterations | batch | n | final loss, authors' def. (pts) | published "
-        "| Δ / published SD | final loss, ours (last point) | accuracy, last point | published "
+        "| Δ / published SD | p, ours vs the authors' runs | final loss, ours (last point) "
+        "| accuracy, last point | published "
         f"| iters to {threshold:.0%}, authors' def. (median) | published "
         f"| iters to {threshold:.0%}, ours |",
-        "|---|---|---:|---:|---:|---|---|---:|---|---|---|---:|---:|---|",
+        "|---|---|---:|---:|---:|---|---|---:|---:|---|---|---|---:|---:|---|",
     ]
     for k in rows:
         s = summary[k]
@@ -417,16 +422,17 @@ def _authors_section(keys: list[Key], groups: dict, summary: dict, opts: dict) -
             losses = [p["window_loss"] for p in _per_run(groups[k], opts)]
             vs = versus_published(losses, a["loss"], a["loss_sd"], AUTHORS_RUNS)
             z = f"{vs['z']:+.2f}" + (" ✓" if abs(vs["z"]) <= 1 else "")
+            pval = "—" if math.isnan(vs["p"]) else f"{vs['p']:.2g}"
             pub = (_fmt(a["loss"], a["loss_sd"]), f"{a['accuracy']:.2f}", f"{a['iters80']:g}")
         elif a:
-            z, pub = "other protocol", ("—", "—", "—")
+            z, pval, pub = "other protocol", "—", ("—", "—", "—")
         else:
-            z, pub = "—", ("—", "—", "—")
+            z, pval, pub = "—", "—", ("—", "—", "—")
         L += [
             f"| {k[0]} | {k[2]} | {'/'.join(map(str, s['iterations']))} | "
             f"{'/'.join(map(str, batches)) or '?'} | {s['n']} | "
             f"{_fmt(s['window_loss_mean'], s['window_loss_sd'])} ({_fmt_points(s['window_points'])}) "
-            f"| {pub[0]} | {z} | {_fmt(s['loss_mean'], s['loss_sd'])} | "
+            f"| {pub[0]} | {z} | {pval} | {_fmt(s['loss_mean'], s['loss_sd'])} | "
             f"{_fmt(s['acc_mean'], s['acc_sd'], 2)} | {pub[1]} | "
             f"{_fmt(s['smoothed_iters_median'], math.nan, 0)} | {pub[2]} | {_fmt_iters(s)} |"
         ]
@@ -434,7 +440,9 @@ def _authors_section(keys: list[Key], groups: dict, summary: dict, opts: dict) -
         "",
         f"Published: Liu et al. 2021 PNAS, {AUTHORS_RUNS} runs a rule, B = 64, 2000 iterations "
         '(docs/design.md, "Evidence accumulation"). Δ / published SD: (our mean − published '
-        "mean) / published SD on the authors' definition; ✓ within one published SD. Only runs of "
+        "mean) / published SD on the authors' definition; ✓ within one published SD. p: Welch's "
+        "test of our runs against the authors' runs from the published mean ± SD (two-sided; a "
+        "small p says our runs and theirs differ by more than seed-to-seed spread). Only runs of "
         "the published length and batch (2000 iterations, B = 64) are set against the published "
         "numbers.",
         "",

@@ -82,11 +82,16 @@ def test_authors_table_against_pandas(runs, tmp_path):
             ]
         )
         assert r[5] == f"{w.mean():.3f} ± {w.std(ddof=1):.3f} (5)"
-        assert r[8] == f"{np.mean(finals):.3f} ± {np.std(finals, ddof=1):.3f}"  # ours: last point
+        assert r[9] == f"{np.mean(finals):.3f} ± {np.std(finals, ddof=1):.3f}"  # ours: last point
         a = pages.AUTHORS[rule]
         assert float(r[7].split()[0]) == pytest.approx(
             (w.mean() - a["loss"]) / a["loss_sd"], abs=0.01
         )
+        welch = sps.ttest_ind_from_stats(
+            w.mean(), w.std(ddof=1), len(w), a["loss"], a["loss_sd"], pages.AUTHORS_RUNS,
+            equal_var=False,
+        )  # fmt: skip
+        assert r[8] == f"{welch.pvalue:.2g}"
         assert r[3] == "64" and r[4] == "3"
 
 
@@ -96,7 +101,7 @@ def test_other_protocols_are_not_set_against_the_published_numbers(tmp_path, mak
         make_run(root / f"q/{EA}/bptt/ei/seed{seed}", curve(0.3, 0.9), batch_size=16)
     text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f")
     (row,) = table_rows(text, "## Evidence accumulation")
-    assert row[6] == "—" and row[7] == "other protocol"
+    assert row[6] == "—" and row[7] == "other protocol" and row[8] == "—"
 
 
 def test_iterations_to_80_both_ways(runs, tmp_path):
@@ -106,8 +111,8 @@ def test_iterations_to_80_both_ways(runs, tmp_path):
     first = ITS[int(np.argmax(acc >= 0.8))]
     smooth = np.convolve(acc, np.ones(5) / 5, "valid")
     centre = ITS[2 + int(np.argmax(smooth >= 0.8))]
-    assert rows["bptt"][11] == f"{centre}" and rows["bptt"][13] == f"{first} ± 0 (3/3)"
-    assert rows["eprop"][11] == "never" and rows["eprop"][13] == "not reached (0/3)"
+    assert rows["bptt"][12] == f"{centre}" and rows["bptt"][14] == f"{first} ± 0 (3/3)"
+    assert rows["eprop"][12] == "never" and rows["eprop"][14] == "not reached (0/3)"
 
 
 def test_statistics_rows_against_scipy(runs, tmp_path):
