@@ -63,12 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--n-perms",
         type=int_at_least(0),
-        default=1000,
         help="cellphonedb permutations (default 1000; 0: scores without p-values)",
     )
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="permutation seed (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), help="cellphonedb permutation seed (default 0)")
     p.add_argument(
-        "--n-jobs", type=n_workers, default=1, help="threads for the permutations (-1: all cores)"
+        "--n-jobs",
+        type=n_workers,
+        help="cellphonedb: threads for the permutations (default 1; -1: all cores)",
     )
     p.add_argument(
         "--expr-prop",
@@ -143,6 +144,21 @@ def check_args(args: argparse.Namespace) -> None:
     from neuromod_data._files import check_output
     from neuromod_data.errors import OutputError, UsageError
 
+    if args.method != "cellphonedb":
+        # permutations belong to the cellphonedb test; another method would silently ignore them
+        given = [
+            f"--{o.replace('_', '-')}" for o in ("seed", "n_jobs") if getattr(args, o) is not None
+        ]
+        if args.n_perms:
+            given.insert(0, "--n-perms")
+        if given:
+            raise UsageError(
+                f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to "
+                f"--method cellphonedb only (got --method {args.method})"
+            )
+    args.n_perms = 1000 if args.n_perms is None else args.n_perms
+    args.seed = 0 if args.seed is None else args.seed
+    args.n_jobs = 1 if args.n_jobs is None else args.n_jobs
     if args.abundance_via and not args.abundances:
         raise UsageError("--abundance-via needs --abundances TABLE (the counts it looks up)")
     if args.pvalue is not None and (args.method != "cellphonedb" or args.n_perms == 0):

@@ -366,8 +366,9 @@ def graph_args(rc: dict[str, Any], dataset: str, inputs: Any) -> str:
         "--groupby", d["groupby"],
         "--resource", g.get("resource", "neuropeptides"),
         "--method", g.get("method", "smith2019"),
-        "--n-perms", str(g.get("n_perms", 0)),
     ]  # fmt: skip
+    if g.get("method", "smith2019") == "cellphonedb":  # the only method with permutations
+        args += ["--n-perms", str(g.get("n_perms", 0))]
     ab = d.get("abundances")
     if ab:  # tissue abundances from a taxonomy's cell counts (neuromod graph --abundances)
         args += ["--abundances", str(inputs.abundances)]

@@ -16,8 +16,12 @@ rule graph:
         outdir=lambda wc: q(f"{R}/graph/{wc.level}"),
         resource=q(config["graph"]["resource"]),
         method=q(config["graph"]["method"]),
-        n_perms=q(config["graph"]["n_perms"]),
-        seed=q(config["graph"]["seed"]),
+        # the permutation options exist for the cellphonedb method only (graph refuses them otherwise)
+        perms=(
+            f"--n-perms {q(config['graph']['n_perms'])} --seed {q(config['graph']['seed'])}"
+            if config["graph"]["method"] == "cellphonedb"
+            else ""
+        ),
         extra=q_args(config["graph"]["extra_args"]),
     log:
         f"{R}/logs/graph/{{level}}.log",
@@ -25,8 +29,8 @@ rule graph:
         f"{R}/benchmarks/graph/{{level}}.tsv"
     shell:
         "neuromod graph {input.data:q} --groupby {params.groupby} "
-        "--resource {params.resource} --method {params.method} --n-perms {params.n_perms} "
-        "--seed {params.seed} {params.extra} --out {params.outdir} > {log:q} 2>&1"
+        "--resource {params.resource} --method {params.method} {params.perms} "
+        "{params.extra} --out {params.outdir} > {log:q} 2>&1"
 
 
 rule physiology:
