@@ -293,7 +293,7 @@ class SpikingNetwork(nn.Module):
     def synapses(self) -> Synapses:
         """The recurrent synapses (sorted by presynaptic neuron, with their tiling)."""
         if self._tiling is None or self._tiling[0] is not self.rec_pre:
-            # derived from the synapse list, once (again after a state dict replaced it)
+            # derived from the synapse list, once (again after a state dict was loaded)
             self._tiling = (self.rec_pre, Tiling.of(self.rec_pre, self.rec_post, self.n_rec))
         return Synapses(self.rec_pre, self.rec_post, self.rec_indptr, self.n_rec, self._tiling[1])
 
@@ -370,6 +370,9 @@ class SpikingNetwork(nn.Module):
                     self.theta_rec = nn.Parameter(empty)
                 else:
                     setattr(self, name, empty)
+        # a synapse list of the same size is copied into the same tensors: the tiling derived
+        # from the old list must go in either case
+        self._tiling = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ---------------------------------------------------------------- forward

@@ -299,3 +299,23 @@ def test_spectral_radius_of_large_matrices_by_arpack():
     a = torch.randn(300, 300, generator=g, dtype=torch.float64)
     exact = float(torch.linalg.eigvals(a).abs().max())
     assert spectral_radius(a, exact_up_to=100) == pytest.approx(exact, rel=1e-9)
+
+
+def test_loaded_synapses_of_the_same_size_replace_the_tiling():
+    """A state dict whose synapse list has the size of the current one is copied into the same
+    tensors; the tiling the backward pass uses must follow the new list, not the old one."""
+    from neuromod_models._fast import Tiling
+
+    net = SpikingNetwork(5, 40, 2, seed=0)
+    _ = net.synapses  # the tiling of the original synapses is cached
+    sd = {k: v.clone() for k, v in net.state_dict().items()}
+    n = net.n_rec
+    post = (sd["rec_post"] + 1) % n  # other targets, the same count and presynaptic order
+    keep = post != sd["rec_pre"]
+    post[~keep] = (post[~keep] + 1) % n
+    sd["rec_post"] = post
+    net.load_state_dict(sd)
+    got, want = net.synapses.tiling, Tiling.of(sd["rec_pre"], post, n)
+    assert torch.equal(net.rec_post, post)
+    for a, b in zip(got[:-1], want[:-1]):
+        assert torch.equal(a, b)
