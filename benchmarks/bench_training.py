@@ -660,9 +660,11 @@ def write_report(path, paper, growth, large, B, T0, wall, args) -> None:
         "constraint after each Adam step; fused sequence code with a hand-written backward. On the "
         "CPU the time loops are compiled numba kernels (`models/_kernels.py`): event-driven input and "
         "recurrent currents over the sampled synapses only, spikes stored as bytes, the adjoints and "
-        "weight gradients computed step by step (BPTT's recurrent adjoint and local MDGL's "
-        "modulation as gathers over each neuron's synapses, batched over trials; non-local MDGL as "
-        "sums per type). The `torch per-step loops` row is the same model with the kernels off "
+        "weight gradients computed step by step (BPTT's recurrent adjoint as a gather over each "
+        "neuron's synapses, batched over trials; local MDGL's modulation as the same gather, or, "
+        "when few entries of L ψ are nonzero (the usual case: `benchmarks/results/mdgl_push.md`), "
+        "a push of those through each neuron's incoming synapses; non-local MDGL as sums per "
+        "type). The `torch per-step loops` row is the same model with the kernels off "
         "(`NEUROMOD_NUMBA=0`), a dense recurrent matrix: what runs on CUDA.",
         '- **Plain PyTorch loop** = our autograd reference (`impl="autograd"`).',
         "- **snnTorch**: `snn.Leaky` with subtractive reset by the threshold and the input scaled "

@@ -80,8 +80,9 @@ def flush_denormal() -> Iterator[None]:
 #: local MDGL's modulation pushes the nonzero (1 - α) L ψ through each neuron's incoming synapses
 #: (one scalar multiply-add per nonzero entry and synapse) when fewer than this fraction of the
 #: entries of a step are nonzero, and gathers over every synapse otherwise (vectorised over the
-#: batch, about 7× faster per entry: measured on this project's machine)
-MDGL_PUSH_DENSITY = 1 / 7
+#: batch): the two cost the same at about 5-11 % nonzero on networks of 100 to 4,000 neurons
+#: (benchmarks/bench_mdgl_push.py)
+MDGL_PUSH_DENSITY = 1 / 14
 
 #: neurons per side of a tile of the synapse matrix (:func:`neuromod_models._kernels.tile_synapses`):
 #: 128 neurons × 64 trials × 4 bytes = 32 kB per block of rows, which stays in the L1/L2 cache
@@ -91,7 +92,8 @@ TILE_SIZE = 128
 class Tiling(NamedTuple):
     """The synapses regrouped for the backward pass: in tiles of ``size`` × ``size`` neurons (the
     batched gathers of BPTT and local MDGL; ``order`` maps tile order to synapse index) and by
-    postsynaptic neuron (``in_syn[in_indptr[j]:in_indptr[j + 1]]``: MDGL's push over nonzero ψ)."""
+    postsynaptic neuron (``in_syn[in_indptr[j]:in_indptr[j + 1]]``, presynaptic neurons ``in_pre``
+    in the same order: MDGL's push over nonzero ψ)."""
 
     order: Tensor
     tiles: Tensor
@@ -100,6 +102,7 @@ class Tiling(NamedTuple):
     post_loc: Tensor
     in_indptr: Tensor
     in_syn: Tensor
+    in_pre: Tensor
     size: int
 
     @classmethod
@@ -450,13 +453,14 @@ class _Sequence(torch.autograd.Function):
                 g_b = x.new_zeros(n_out)
                 kind, ti, m_type = MOD_NONE, p.n_ref, psi.new_zeros(1, 1)
                 type_ptr = torch.zeros(0, dtype=torch.int64)
-                w_mod = w_mod_csr = g_rec[:1]
+                w_mod = w_mod_in = g_rec[:1]
                 bptt = cfg.mode == "bptt"
                 til = syn.tiled() if (bptt or mod is not None) else None
                 if mod is not None and mod.kind == "gather":
                     kind = MOD_GATHER
-                    w_mod_csr = mod.w_mod.to(psi.dtype).contiguous()
+                    w_mod_csr = mod.w_mod.to(psi.dtype)
                     w_mod = w_mod_csr[til.order].contiguous()
+                    w_mod_in = w_mod_csr[til.in_syn].contiguous()
                 elif mod is not None:
                     kind, ti = MOD_TYPESUM, mod.type_index.to(torch.int64).contiguous()
                     m_type = mod.m_type.to(psi.dtype).contiguous()
@@ -466,15 +470,15 @@ class _Sequence(torch.autograd.Function):
                 w_rec = (w_vals * om[post])[til.order].contiguous() if bptt else g_rec[:1]
                 if til is None:
                     none = torch.zeros(0, dtype=torch.int64)
-                    til = Tiling(none, none.reshape(0, 3), none, none, none, none, none, 1)
+                    til = Tiling(none, none.reshape(0, 3), none, none, none, none, none, none, 1)
                 spk_list, spk_ptr = ctx.spikes
                 kernels()["backward"](
                     _np(x.contiguous()), _np(spk_list), _np(spk_ptr), _np(psi),
                     _np(gy.contiguous()), _np(fb.detach().contiguous()), _np(gzc),
-                    _np(syn.indptr), _np(post), _np(syn.pre),
+                    _np(syn.indptr), _np(post),
                     *(_np(a.contiguous()) for a in til[1:5]), int(til.size),
-                    _np(til.in_indptr), _np(til.in_syn),
-                    _np(w_rec.detach()), bptt, _np(w_mod.detach()), _np(w_mod_csr.detach()), kind,
+                    _np(til.in_indptr), _np(til.in_pre),
+                    _np(w_rec.detach()), bptt, _np(w_mod.detach()), _np(w_mod_in.detach()), kind,
                     float(MDGL_PUSH_DENSITY), _np(ti), _np(type_ptr), _np(m_type), _np(p.alpha.contiguous()), _np(p.rho.contiguous()),
                     _np(p.beta.contiguous()), _np(p.v_th.contiguous()), float(cfg.kappa),
                     _np(g_in_t), _np(g_rec), _np(g_out_t), _np(g_b),

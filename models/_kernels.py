@@ -158,9 +158,14 @@ def _gather(tiles, tile_len, pre_loc, post_loc, w, size, src_t, out_t):
                 orow[b] += wi * srow[b]
 
 
-def _push(lpsi, in_indptr, in_syn, pre, w, ext):
+def _push(lpsi, in_indptr, in_pre, w_in, ext):
     """``ext[b, p] = Σ_{synapses p → j} w · lpsi[b, j]`` over the nonzero ``lpsi`` only (one
-    multiply-add per nonzero entry and synapse: the cheaper way when ψ is mostly zero)."""
+    multiply-add per nonzero entry and synapse: the cheaper way when ψ is mostly zero).
+
+    The synapses ending on ``j`` are ``in_indptr[j]:in_indptr[j + 1]`` of ``in_pre`` / ``w_in``
+    (presynaptic neuron and weight, stored in that order): the loop reads them contiguously, where
+    an index into the synapse list would cost a cache miss per synapse on large networks.
+    """
     bsz, n = ext.shape
     for b in range(bsz):
         er = ext[b]
@@ -171,13 +176,12 @@ def _push(lpsi, in_indptr, in_syn, pre, w, ext):
             u = lr[j]
             if u != 0:
                 for k in range(in_indptr[j], in_indptr[j + 1]):
-                    s = in_syn[k]
-                    er[pre[s]] += w[s] * u
+                    er[in_pre[k]] += w_in[k] * u
 
 
 def _backward(
-    x, spk_list, spk_ptr, psi, gy, fb, gzc, indptr, post, pre, tiles, tile_len, pre_loc,
-    post_loc, tile_size, in_indptr, in_syn, w_rec, use_rec, w_mod, w_mod_csr, mod_kind,
+    x, spk_list, spk_ptr, psi, gy, fb, gzc, indptr, post, tiles, tile_len, pre_loc,
+    post_loc, tile_size, in_indptr, in_pre, w_rec, use_rec, w_mod, w_mod_in, mod_kind,
     push_below, type_index, type_ptr, m_type, alpha, rho, beta, v_th, kappa, g_in_t, g_rec,
     g_out_t, g_b_out,
 ):  # fmt: skip  # pragma: no cover - compiled; the body is tested uncompiled too
@@ -189,9 +193,9 @@ def _backward(
     ``z_j^t`` that depends on neither ``t`` nor the trial (a penalty on rates). BPTT (``use_rec``)
     carries credit back through the recurrent weights ``w_rec`` (tile order, times ``1 - α_post``)
     by a tiled gather. MDGL adds ``Σ_j W̃_jp (1 - α_j) (L ψ)_j^{t+1}`` to the learning signal of
-    step ``t``: with per-synapse ``w_mod`` = ``W̃`` (``mod_kind`` 1, tile order; ``w_mod_csr`` the
-    same in synapse order), by whichever is cheaper at that step of a tiled gather or a push over the
-    nonzero ``L ψ`` through each neuron's incoming synapses (``in_indptr``, ``in_syn``); or by
+    step ``t``: with per-synapse ``w_mod`` = ``W̃`` (``mod_kind`` 1, tile order; ``w_mod_in`` the
+    same by postsynaptic neuron), by whichever is cheaper at that step of a tiled gather or a push
+    over the nonzero ``L ψ`` through each neuron's incoming synapses (``in_indptr``, ``in_pre``); or by
     per-type sums with ``m_type[a, type(p)]`` (``mod_kind`` 2; ``type_ptr`` ``[K + 1]`` the first
     neuron of each type when types are contiguous blocks, else empty). Accumulates into ``g_in_t``
     ``[n_in, N]``, ``g_rec`` ``[nnz]`` (synapse order of ``indptr``), ``g_out_t`` ``[N, n_out]``
@@ -251,7 +255,7 @@ def _backward(
                 for j in range(n):
                     ext[b, j] = ext_t[j, b]
         elif mod_kind == 1:
-            _push(lpsi, in_indptr, in_syn, pre, w_mod_csr, ext)
+            _push(lpsi, in_indptr, in_pre, w_mod_in, ext)
         elif mod_kind == 2:
             blocks = type_ptr.shape[0] == n_types + 1  # types in contiguous blocks of neurons
             for b in range(bsz):
@@ -334,8 +338,9 @@ def tile_synapses(pre, post, n, size):
 
     Returns ``order`` (synapse indices in tile order: by presynaptic block, postsynaptic block,
     presynaptic neuron, postsynaptic neuron), ``tiles`` ``[n_tiles, 3]`` (pre block, post block,
-    first position), ``tile_len``, the in-tile neuron indices ``pre_loc``, ``post_loc``, and the
-    synapses by postsynaptic neuron (``in_syn[in_indptr[j]:in_indptr[j + 1]]`` end on ``j``).
+    first position), ``tile_len``, the in-tile neuron indices ``pre_loc``, ``post_loc``, the
+    synapses by postsynaptic neuron (``in_syn[in_indptr[j]:in_indptr[j + 1]]`` end on ``j``) and
+    their presynaptic neurons in that order (``in_pre = pre[in_syn]``).
     """
     pre = np.asarray(pre, np.int64)
     post = np.asarray(post, np.int64)
@@ -361,6 +366,7 @@ def tile_synapses(pre, post, n, size):
         (post[order] % size).astype(np.int64),
         in_indptr,
         in_syn.astype(np.int64),
+        pre[in_syn].astype(np.int64),
     )
 
 

@@ -188,6 +188,12 @@ def test_tiling_covers_every_synapse_once():
         )
         pos += length
     assert pos == syn.nnz and len(til.tiles) == len(set(map(tuple, til.tiles[:, :2].tolist())))
+    # by postsynaptic neuron: each neuron's incoming synapses, their presynaptic neurons in order
+    assert sorted(til.in_syn.tolist()) == list(range(syn.nnz))
+    for j in range(syn.n):
+        ks = slice(int(til.in_indptr[j]), int(til.in_indptr[j + 1]))
+        want = sorted(syn.pre[syn.post == j].tolist())
+        assert syn.post[til.in_syn[ks]].eq(j).all() and til.in_pre[ks].tolist() == want
 
 
 @pytest.mark.parametrize("name,kw", [("bptt", {}), ("mdgl", {"variant": "local"})])
