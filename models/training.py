@@ -20,12 +20,13 @@ so a run is deterministic, resumes bit-identically from a checkpoint, and runs w
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,18 @@ def plot_learning_curve(
     return path
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` (``None``: left alone), restored after."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(
     net: torch.nn.Module,
     rule: Any,
@@ -304,194 +317,166 @@ def train(
     """
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be a positive integer or None, got {threads}")
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
-        return _train(
-            net, rule, task, iterations=iterations, batch_size=batch_size, lr=lr, seed=seed,
-            out_dir=out_dir, validate_every=validate_every,
-            validation_batches=validation_batches, validation_batch_size=validation_batch_size,
-            l1=l1, rate_regularizer=rate_regularizer, checkpoint_every=checkpoint_every,
-            resume=resume, device=device, progress=progress, figure=figure, settings=settings,
-            callback=callback,
-        )  # fmt: skip
-    finally:
-        torch.set_num_threads(before)
+    with _torch_threads(threads):
+        from tqdm.auto import tqdm
 
-
-def _train(
-    net: torch.nn.Module,
-    rule: Any,
-    task: Task,
-    *,
-    iterations: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    out_dir: str | Path | None,
-    validate_every: int,
-    validation_batches: int,
-    validation_batch_size: int | None,
-    l1: float,
-    rate_regularizer: Any,
-    checkpoint_every: int | None,
-    resume: bool,
-    device: torch.device | str | None,
-    progress: bool,
-    figure: bool,
-    settings: dict[str, Any] | None,
-    callback: Callable[[int, dict[str, Any]], None] | None,
-) -> TrainResult:
-    from tqdm.auto import tqdm
-
-    if int(iterations) < 0:
-        raise ValueError(f"iterations must be >= 0, got {iterations}")
-    if int(batch_size) < 1 or int(validate_every) < 1:
-        raise ValueError("batch_size and validate_every must be positive")
-    iterations, batch_size, validate_every = int(iterations), int(batch_size), int(validate_every)
-    checkpoint_every = int(checkpoint_every or validate_every)
-    val_bs = int(validation_batch_size or batch_size)
-    if device is not None:
-        net.to(device)
-    dev, dtype = _device_dtype(net)
-
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    run_settings = {
-        "task": task.config(),
-        "network": getattr(net, "config", None),
-        "rule": repr(rule),
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "validate_every": validate_every,
-        "validation_batches": validation_batches,
-        "validation_batch_size": val_bs,
-        "l1": float(l1),
-        "rate_regularizer": (
-            rate_regularizer.config()
-            if hasattr(rate_regularizer, "config")
-            else repr(rate_regularizer)
-        ),
-        **(settings or {}),
-    }
-
-    out = Path(out_dir) if out_dir is not None else None
-    files: dict[str, Path] = {}
-    history: list[dict[str, Any]] = []
-    start, elapsed = 0, 0.0
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        files = {
-            "metrics_csv": out / "metrics.csv",
-            "metrics_json": out / "metrics.json",
-            "checkpoint": out / CHECKPOINT_NAME,
-            "figure": out / "learning_curve.png",
-        }
-        if resume and files["checkpoint"].exists():
-            payload = load_checkpoint(
-                files["checkpoint"], net=net, optimizer=optimizer, rule=rule, settings=run_settings
-            )
-            start = int(payload["iteration"])
-            history = list(payload["history"])
-            elapsed = float(payload["extra"].get("seconds", 0.0))
-
-    def finish(done: int) -> dict[str, Any]:
-        summary = {
-            **summarise(history),
-            "iterations_requested": iterations,
-            "seconds": elapsed,
-            "seconds_per_iteration": elapsed / done if done else None,
-            "task": task.name,
-            "rule": repr(rule),
-            "device": str(dev),
-        }
-        if out is not None:
-            _write_metrics(files["metrics_csv"], history)
-            _write_json(files["metrics_json"], summary)
-            if figure and history:
-                plot_learning_curve(history, files["figure"], title=f"{task.name} · {rule!r}")
-        return summary
-
-    def checkpoint(done: int) -> None:
-        if out is not None:
-            save_checkpoint(
-                files["checkpoint"],
-                net=net,
-                optimizer=optimizer,
-                rule=rule,
-                iteration=done,
-                history=history,
-                settings=run_settings,
-                extra={"seconds": elapsed},
-            )
-            _write_metrics(files["metrics_csv"], history)
-
-    def validate(it: int) -> None:
-        loss, acc, total = evaluate(
-            net,
-            task,
-            batch_size=val_bs,
-            n_batches=validation_batches,
-            seed=seed,
-            iteration=it,
-            regularizer=rate_regularizer,
+        if int(iterations) < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations}")
+        if int(batch_size) < 1 or int(validate_every) < 1:
+            raise ValueError("batch_size and validate_every must be positive")
+        iterations, batch_size, validate_every = (
+            int(iterations),
+            int(batch_size),
+            int(validate_every),
         )
-        history.append(
-            {"iteration": it, "split": "validation", "loss": loss, "accuracy": acc,
-             "total_loss": total}
-        )  # fmt: skip
+        checkpoint_every = int(checkpoint_every or validate_every)
+        val_bs = int(validation_batch_size or batch_size)
+        if device is not None:
+            net.to(device)
+        dev, dtype = _device_dtype(net)
 
-    if start >= iterations:
-        return TrainResult(history, finish(start), out, files)
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        run_settings = {
+            "task": task.config(),
+            "network": getattr(net, "config", None),
+            "rule": repr(rule),
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "validate_every": validate_every,
+            "validation_batches": validation_batches,
+            "validation_batch_size": val_bs,
+            "l1": float(l1),
+            "rate_regularizer": (
+                rate_regularizer.config()
+                if hasattr(rate_regularizer, "config")
+                else repr(rate_regularizer)
+            ),
+            **(settings or {}),
+        }
 
-    if start == 0 and not any(r["split"] == "validation" for r in history):
-        validate(0)
-
-    bar = tqdm(
-        total=iterations,
-        initial=start,
-        disable=not progress,
-        desc=f"{task.name} {rule!r}",
-        leave=False,
-        dynamic_ncols=True,
-    )
-    it = start
-    try:
-        for it in range(start + 1, iterations + 1):
-            t0 = time.perf_counter()
-            batch = task.sample(
-                batch_size, seed=batch_seed(seed, "train", it), device=dev, dtype=dtype
-            )
-            optimizer.zero_grad(set_to_none=True)
-            res = rule.backward(net, batch.x, task.loss_fn(batch), regularizer=rate_regularizer)
-            loss = float(res.loss)
-            total = loss + (float(res.penalty) if res.penalty is not None else 0.0)
-            _check_finite(net, total, it)
-            optimizer.step()
-            net.apply_constraints(shrink=lr * float(l1))
-            acc = task.accuracy(res.y, batch)
-            record = {
-                "iteration": it,
-                "split": "train",
-                "loss": loss,
-                "accuracy": None if acc is None else float(acc),
-                "total_loss": total,
+        out = Path(out_dir) if out_dir is not None else None
+        files: dict[str, Path] = {}
+        history: list[dict[str, Any]] = []
+        start, elapsed = 0, 0.0
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            files = {
+                "metrics_csv": out / "metrics.csv",
+                "metrics_json": out / "metrics.json",
+                "checkpoint": out / CHECKPOINT_NAME,
+                "figure": out / "learning_curve.png",
             }
-            history.append(record)
-            if it % validate_every == 0 or it == iterations:
-                validate(it)
-            elapsed += time.perf_counter() - t0
-            if it % checkpoint_every == 0 or it == iterations:
-                checkpoint(it)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3g}", **({} if acc is None else {"acc": f"{acc:.2f}"}))
-            if callback is not None:
-                callback(it, record)
-    except TrainingError:
-        # keep what was measured up to the failure; the last good checkpoint stays untouched
-        finish(max(it - 1, 0))
-        raise
-    finally:
-        bar.close()
-    return TrainResult(history, finish(iterations), out, files)
+            if resume and files["checkpoint"].exists():
+                payload = load_checkpoint(
+                    files["checkpoint"],
+                    net=net,
+                    optimizer=optimizer,
+                    rule=rule,
+                    settings=run_settings,
+                )
+                start = int(payload["iteration"])
+                history = list(payload["history"])
+                elapsed = float(payload["extra"].get("seconds", 0.0))
+
+        def finish(done: int) -> dict[str, Any]:
+            summary = {
+                **summarise(history),
+                "iterations_requested": iterations,
+                "seconds": elapsed,
+                "seconds_per_iteration": elapsed / done if done else None,
+                "task": task.name,
+                "rule": repr(rule),
+                "device": str(dev),
+            }
+            if out is not None:
+                _write_metrics(files["metrics_csv"], history)
+                _write_json(files["metrics_json"], summary)
+                if figure and history:
+                    plot_learning_curve(history, files["figure"], title=f"{task.name} · {rule!r}")
+            return summary
+
+        def checkpoint(done: int) -> None:
+            if out is not None:
+                save_checkpoint(
+                    files["checkpoint"],
+                    net=net,
+                    optimizer=optimizer,
+                    rule=rule,
+                    iteration=done,
+                    history=history,
+                    settings=run_settings,
+                    extra={"seconds": elapsed},
+                )
+                _write_metrics(files["metrics_csv"], history)
+
+        def validate(it: int) -> None:
+            loss, acc, total = evaluate(
+                net,
+                task,
+                batch_size=val_bs,
+                n_batches=validation_batches,
+                seed=seed,
+                iteration=it,
+                regularizer=rate_regularizer,
+            )
+            history.append(
+                {"iteration": it, "split": "validation", "loss": loss, "accuracy": acc,
+                 "total_loss": total}
+            )  # fmt: skip
+
+        if start >= iterations:
+            return TrainResult(history, finish(start), out, files)
+
+        if start == 0 and not any(r["split"] == "validation" for r in history):
+            validate(0)
+
+        bar = tqdm(
+            total=iterations,
+            initial=start,
+            disable=not progress,
+            desc=f"{task.name} {rule!r}",
+            leave=False,
+            dynamic_ncols=True,
+        )
+        it = start
+        try:
+            for it in range(start + 1, iterations + 1):
+                t0 = time.perf_counter()
+                batch = task.sample(
+                    batch_size, seed=batch_seed(seed, "train", it), device=dev, dtype=dtype
+                )
+                optimizer.zero_grad(set_to_none=True)
+                res = rule.backward(net, batch.x, task.loss_fn(batch), regularizer=rate_regularizer)
+                loss = float(res.loss)
+                total = loss + (float(res.penalty) if res.penalty is not None else 0.0)
+                _check_finite(net, total, it)
+                optimizer.step()
+                net.apply_constraints(shrink=lr * float(l1))
+                acc = task.accuracy(res.y, batch)
+                record = {
+                    "iteration": it,
+                    "split": "train",
+                    "loss": loss,
+                    "accuracy": None if acc is None else float(acc),
+                    "total_loss": total,
+                }
+                history.append(record)
+                if it % validate_every == 0 or it == iterations:
+                    validate(it)
+                elapsed += time.perf_counter() - t0
+                if it % checkpoint_every == 0 or it == iterations:
+                    checkpoint(it)
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{loss:.3g}", **({} if acc is None else {"acc": f"{acc:.2f}"})
+                )
+                if callback is not None:
+                    callback(it, record)
+        except TrainingError:
+            # keep what was measured up to the failure; the last good checkpoint stays untouched
+            finish(max(it - 1, 0))
+            raise
+        finally:
+            bar.close()
+        return TrainResult(history, finish(iterations), out, files)

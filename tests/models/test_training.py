@@ -203,3 +203,21 @@ def test_training_leaves_process_wide_state_alone(tmp_path):
     np_after = np.random.get_state()  # noqa: NPY002
     assert np_after[2] == np_before[2] and np.array_equal(np_after[1], np_before[1])
     assert torch.get_num_threads() == threads
+
+
+def test_threads_hold_while_training_and_are_restored_even_on_failure(tmp_path):
+    """``threads=`` is torch's thread count during training only: seen by every iteration, and the
+    caller's count comes back after a normal end and after an error raised inside training."""
+    before = torch.get_num_threads()
+    want = 2 if before != 2 else 3
+    seen = []
+    _run(
+        tmp_path / "a",
+        2,
+        threads=want,
+        callback=lambda it, rec: seen.append(torch.get_num_threads()),
+    )
+    assert seen == [want, want] and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="iterations"):
+        _run(tmp_path / "b", -1, threads=want)
+    assert torch.get_num_threads() == before
