@@ -27,12 +27,12 @@ HERE = Path(__file__).resolve().parent
 DENSITIES = (0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 
-def _time(fn, args, work: float) -> float:
-    """Seconds per call: best of 3 rounds of enough calls for ~``work`` multiply-adds each."""
+def _time(fn, args, reps: float) -> float:
+    """Seconds per call: the best of 3 rounds of ``reps`` calls (at least one) each."""
     fn(*args)  # compile / warm the caches
     best = float("inf")
+    reps = max(1, int(reps))
     for _ in range(3):
-        reps = max(1, int(work))
         t0 = time.perf_counter()
         for _ in range(reps):
             fn(*args)
@@ -57,7 +57,7 @@ def measure(n: int, *, p: float = 0.1, bsz: int = 64, seed: int = 0) -> dict:
     src_t, out_t = np.zeros((n, bsz), np.float32), np.zeros((n, bsz), np.float32)
     g_args = (til.tiles.numpy(), til.tile_len.numpy(), til.pre_loc.numpy(),
               til.post_loc.numpy(), w[til.order.numpy()], til.size, src_t, out_t)  # fmt: skip
-    reps = 2e8 / (len(pre) * bsz)
+    reps = 2e8 / (len(pre) * bsz)  # about 2·10⁸ multiply-adds of the gather per round
     t_gather = _time(gather, g_args, reps)
     ratios = {}
     ext = np.zeros((bsz, n), np.float32)
