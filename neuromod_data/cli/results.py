@@ -109,7 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pg.add_argument(
         "--configs",
         default="workflows/config",
-        help="folder of reproduction*.yaml, for the pending jobs (default workflows/config)",
+        help=(
+            "folder of the grid configs (YAML files with a `reproduction` section): pending "
+            "jobs and contrasts (default workflows/config)"
+        ),
     )
     pg.add_argument(
         "--notes",

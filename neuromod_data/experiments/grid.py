@@ -118,6 +118,17 @@ def validate(rc: dict[str, Any]) -> None:
                 f"reproduction config: structure {dataset!r}: physiology needs `ephys` and/or "
                 "`connectivity`"
             )
+    for pair in rc.get("contrasts") or []:
+        if not isinstance(pair, list | tuple) or len(pair) != 2 or pair[0] == pair[1]:
+            raise ValueError(
+                f"reproduction config: contrast {pair!r} must name two different datasets"
+            )
+        for dataset in pair:
+            if dataset not in (rc.get("structures") or {}):
+                raise ValueError(
+                    f"reproduction config: contrast {list(pair)!r} names dataset {dataset!r}, "
+                    "which is not under `structures`"
+                )
     if runs_dir(rc) == f"{local_runs_root(rc)}/{rc['name']}":
         raise ValueError("reproduction config: `runs` must differ from <results>/runs/<name>")
     for job in jobs(rc):

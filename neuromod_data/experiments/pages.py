@@ -3,9 +3,10 @@
 Runs are read with :func:`~neuromod_data.experiments.runs.find_runs` (layout
 ``<grid>/<task>/<rule>/<structure>/seed<k>``), grouped by (grid, task, rule, structure) and
 summarised over seeds both ways (:mod:`neuromod_data.experiments.summary`); comparisons between
-rules and between MDGL gates use :func:`neuromod_data.experiments.stats.compare` on the authors'
-definition of the final loss. The page also lists what each grid still lacks (from the
-``reproduction*.yaml`` configs) with an estimate of its CPU time.
+rules on one network, between one rule's runs on two datasets' networks (a grid's ``contrasts``)
+and between MDGL gates use :func:`neuromod_data.experiments.stats.compare` on the authors'
+definition of the final loss. The page also lists what each grid still lacks (from the grid
+configs, the YAML files with a ``reproduction`` section) with an estimate of its CPU time.
 """
 
 from __future__ import annotations
@@ -108,11 +109,12 @@ def _has_accuracy(runs: Sequence[Run]) -> bool:
 
 # ----------------------------------------------------------------------------- grids
 def grid_configs(config_dir: str | os.PathLike) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """``reproduction*.yaml`` configs of ``config_dir`` by grid name (unreadable ones skipped)."""
+    """The grids of ``config_dir``: every ``*.yaml`` with a ``reproduction`` section, by grid
+    name (other and unreadable files skipped)."""
     import yaml
 
     out = {}
-    for p in sorted(Path(config_dir).glob("reproduction*.yaml")):
+    for p in sorted(Path(config_dir).glob("*.yaml")):
         try:
             rc = yaml.safe_load(p.read_text())["reproduction"]
             out[rc["name"]] = (p, rc)
@@ -172,14 +174,48 @@ def estimate_seconds(
     return float(np.median(scaled)) * s["iterations"] if scaled else None
 
 
-def _comparisons(keys: list[Key]) -> list[tuple[Key, Key]]:
-    """Rule pairs on the E/I network, and each data gate against each control on its neurons."""
+def _neurons(rule: str, structure: str) -> str | None:
+    """The network a group trained, for comparing rules on it: ``ei`` or a dataset's types (for
+    MDGL only with the data gate; a control changes the gate, not the network)."""
+    if structure == "ei":
+        return "ei"
+    try:
+        dataset, gate = repro_grid.parse_structure(structure)
+    except ValueError:
+        return None
+    if rule == "mdgl":
+        return dataset if gate == "data" else None
+    return dataset if gate is None else None
+
+
+def _arm(rule: str, dataset: str) -> str:
+    """The structure name of ``rule`` on ``dataset``'s network (MDGL with its data gate)."""
+    return f"{dataset}-data" if rule == "mdgl" else dataset
+
+
+def _comparisons(
+    keys: list[Key], contrasts: dict[str, list[list[str]]] | None = None
+) -> list[tuple[Key, Key]]:
+    """In each grid and task: rule pairs on each network (the E/I one first); each rule on one
+    dataset's network against the same rule on another's, for the grid's ``contrasts``; each
+    data gate against each control on its neurons."""
     out = []
     for grid, task in sorted({(k[0], k[1]) for k in keys}):
         have = {(k[2], k[3]) for k in keys if k[0] == grid and k[1] == task}
-        for a, b in (("bptt", "mdgl"), ("mdgl", "eprop"), ("bptt", "eprop")):
-            if (a, "ei") in have and (b, "ei") in have:
-                out.append(((grid, task, a, "ei"), (grid, task, b, "ei")))
+        networks = sorted(
+            {n for r, s in have if (n := _neurons(r, s)) is not None}, key=lambda n: (n != "ei", n)
+        )
+        for net in networks:
+            for a, b in (("bptt", "mdgl"), ("mdgl", "eprop"), ("bptt", "eprop")):
+                sa = "ei" if net == "ei" else _arm(a, net)
+                sb = "ei" if net == "ei" else _arm(b, net)
+                if (a, sa) in have and (b, sb) in have:
+                    out.append(((grid, task, a, sa), (grid, task, b, sb)))
+        for first, second in (contrasts or {}).get(grid, []):
+            for rule in RULE_ORDER:
+                sa, sb = _arm(rule, first), _arm(rule, second)
+                if (rule, sa) in have and (rule, sb) in have:
+                    out.append(((grid, task, rule, sa), (grid, task, rule, sb)))
         gated: dict[str, dict[str, str]] = {}
         for rule, structure in have:
             if rule != "mdgl" or structure == "ei":
@@ -235,7 +271,9 @@ def build_page(
     out, figures
         The page and the folder of its PNG figures (linked relative to the page).
     config_dir
-        Folder of ``reproduction*.yaml``: the grids whose pending jobs are listed.
+        Folder of grid configs (YAML files with a ``reproduction`` section): the grids whose
+        pending jobs are listed, and their ``contrasts`` (pairs of datasets whose networks are
+        compared under each rule).
     notes
         Hand-written Markdown included near the top (the interpretation of the numbers).
     timings
@@ -356,7 +394,8 @@ def build_page(
 
     L += _authors_section(keys, groups, summary, opts)
     L += _groups_section(keys, summary, threshold)
-    L += _statistics_section(keys, groups, opts)
+    contrasts = {g: rc.get("contrasts") or [] for g, (_, rc) in configs.items()}
+    L += _statistics_section(keys, groups, opts, contrasts)
 
     # --- figures
     L += ["## Learning curves", ""]
@@ -380,13 +419,24 @@ def build_page(
                 continue
             datasets.setdefault(str(dataset), []).append(k)
         for d, struct_keys in sorted(datasets.items()):
-            p = figures / f"{grid}_{task}_{d}_gates.png"
-            fig = curves_figure(
-                {f"{k[2]} · {k[3]}": groups[k] for k in struct_keys},
-                title=f"{grid} · {task} · MDGL gates on {d} types",
-            )
-            _save(fig, p)
-            L += [f"![{grid} {task} {d}]({_relpath(p, out.parent)})", ""]
+            ruled = [k for k in struct_keys if _neurons(k[2], k[3]) == d]
+            if len({k[2] for k in ruled}) > 1:
+                p = figures / f"{grid}_{task}_{d}_rules.png"
+                fig = curves_figure(
+                    {k[2]: groups[k] for k in ruled},
+                    title=f"{grid} · {task} · rules on the {d} network",
+                )
+                _save(fig, p)
+                L += [f"![{grid} {task} {d} rules]({_relpath(p, out.parent)})", ""]
+            gated = [k for k in struct_keys if k[2] == "mdgl"]
+            if gated:
+                p = figures / f"{grid}_{task}_{d}_gates.png"
+                fig = curves_figure(
+                    {f"{k[2]} · {k[3]}": groups[k] for k in gated},
+                    title=f"{grid} · {task} · MDGL gates on {d} types",
+                )
+                _save(fig, p)
+                L += [f"![{grid} {task} {d}]({_relpath(p, out.parent)})", ""]
 
     L += _provenance_section(found, keys, groups, configs, grid_names)
     text = "\n".join(L) + "\n"
@@ -496,9 +546,11 @@ def _groups_section(keys: list[Key], summary: dict, threshold: float) -> list[st
     return L
 
 
-def _statistics_section(keys: list[Key], groups: dict, opts: dict[str, Any]) -> list[str]:
+def _statistics_section(
+    keys: list[Key], groups: dict, opts: dict[str, Any], contrasts: dict[str, list[list[str]]]
+) -> list[str]:
     L = ["## Statistics (final loss, authors' definition)", ""]
-    pairs = _comparisons(keys)
+    pairs = _comparisons(keys, contrasts)
     if not pairs:
         return L + ["No pairs of groups to compare yet.", ""]
     L += [

@@ -90,12 +90,21 @@ def test_structure_names():
                                        "structures": ["ei"], "seeds": [0]}), "without settings"),
         (lambda rc: rc["grid"].append({"tasks": ["evidence_accumulation"], "rules": ["bptt"],
                                        "structures": ["toy-uniform"], "seeds": [0]}), "needs rule mdgl"),
+        (lambda rc: rc.update(contrasts=[["toy", "m1"]]), "names dataset 'm1'"),
+        (lambda rc: rc.update(contrasts=[["toy", "toy"]]), "two different datasets"),
+        (lambda rc: rc.update(contrasts=[["toy"]]), "two different datasets"),
     ],
 )  # fmt: skip
 def test_inconsistent_grids_are_refused(rc, change, match):
     change(rc)
     with pytest.raises(ValueError, match=match):
         grid.validate(rc)
+
+
+def test_a_contrast_of_two_known_datasets_is_accepted(rc):
+    rc["structures"]["base"] = {"source": "toy", "n_cells": 100, "seed": 1, "groupby": "x"}
+    rc["contrasts"] = [["toy", "base"]]
+    grid.validate(rc)
 
 
 def test_train_command_flags_and_options(rc):

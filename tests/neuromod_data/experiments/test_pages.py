@@ -138,6 +138,76 @@ def test_statistics_rows_against_scipy(runs, tmp_path):
     assert float(row[11]) == pytest.approx(detectable_effect(3, 3) * sp, abs=1e-4)
 
 
+def test_rules_on_a_dataset_network_and_contrasts_against_scipy(tmp_path, make_run):
+    """Rules compared on a dataset's network (MDGL with its data gate, never with a control),
+    and each rule on one dataset's network against the same rule on another's, from the grid
+    config's ``contrasts`` (a config found under any file name)."""
+    root = tmp_path / "runs"
+    finals = {
+        ("bptt", "derived"): [0.10, 0.14, 0.12],
+        ("bptt", "base"): [0.20, 0.18, 0.25],
+        ("mdgl", "derived-data"): [0.30, 0.33, 0.29],
+        ("mdgl", "base-data"): [0.31, 0.36, 0.40],
+        ("mdgl", "derived-uniform"): [0.11, 0.12, 0.13],  # a control: not a rule's arm
+        ("eprop", "derived"): [0.50, 0.45, 0.52],
+    }
+    for (rule, structure), losses in finals.items():
+        for seed, f in enumerate(losses):
+            make_run(root / f"h/{EA}/{rule}/{structure}/seed{seed}", curve(f, 0.9))
+    configs = tmp_path / "config"
+    configs.mkdir()
+    rc = {
+        "name": "h",
+        "results": "results/h",
+        "tasks": {EA: {"iterations": 2000, "batch_size": 64}},
+        "structures": {d: {"source": "toy"} for d in ("derived", "base")},
+        "contrasts": [["derived", "base"]],
+        "grid": [{"tasks": [EA], "rules": ["bptt"], "structures": ["derived"], "seeds": [0]}],
+    }
+    (configs / "any_name.yaml").write_text(yaml.safe_dump({"reproduction": rc}))
+    (configs / "not_a_grid.yaml").write_text(yaml.safe_dump({"results": "x"}))
+    assert list(pages.grid_configs(configs)) == ["h"]
+    text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f", config_dir=configs)
+    rows = table_rows(text, "## Statistics")
+    assert [(r[2], r[3]) for r in rows] == [
+        ("bptt · base", "mdgl · base-data"),
+        ("bptt · derived", "mdgl · derived-data"),
+        ("mdgl · derived-data", "eprop · derived"),
+        ("bptt · derived", "eprop · derived"),
+        ("bptt · derived", "bptt · base"),
+        ("mdgl · derived-data", "mdgl · base-data"),
+        ("mdgl · derived-data", "mdgl · derived-uniform"),
+    ]
+
+    def window_loss(cell):  # the authors' final loss of each seed, with pandas
+        rule, structure = cell.split(" · ")
+        out = []
+        for path in sorted(root.glob(f"h/{EA}/{rule}/{structure}/seed*/metrics.csv")):
+            v = pd.read_csv(path).query("split == 'validation'")
+            out.append(v.loc[v.iteration >= v.iteration.max() - 100, "total_loss"].mean())
+        assert len(out) == 3
+        return np.array(out)
+
+    for row in rows:
+        a, b = window_loss(row[2]), window_loss(row[3])
+        ref = sps.ttest_ind(a, b, equal_var=False)
+        ci = ref.confidence_interval()
+        assert row[6] == f"{a.mean() - b.mean():+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
+        assert row[8] == f"{ref.pvalue:.2g}"
+    figs = sorted(p.name for p in (tmp_path / "f").glob("*.png"))
+    assert figs == [
+        f"h_{EA}_base_gates.png",
+        f"h_{EA}_base_rules.png",
+        f"h_{EA}_derived_gates.png",
+        f"h_{EA}_derived_rules.png",
+    ]
+    # without the config, no contrast
+    plain = pages.build_page(root, tmp_path / "r2.md", tmp_path / "f2")
+    assert ("bptt · derived", "bptt · base") not in [
+        (r[2], r[3]) for r in table_rows(plain, "## Statistics")
+    ]
+
+
 def test_figures(runs, tmp_path):
     out = tmp_path / "docs" / "results.md"
     text = pages.build_page(runs, out, tmp_path / "docs" / "figures")
