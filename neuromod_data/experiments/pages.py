@@ -241,6 +241,12 @@ def _relpath(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
+def _figure(curves: dict[str, Sequence[Run]], title: str, path: Path, page: Path) -> list[str]:
+    """Save a learning-curve figure; return the page's lines that show it."""
+    _save(curves_figure(curves, title=title), path)
+    return [f"![{title}]({_relpath(path, page.parent)})", ""]
+
+
 def _save(fig: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".png") as tmp:
@@ -402,13 +408,12 @@ def build_page(
     for grid, task in sorted({(k[0], k[1]) for k in keys}):
         rule_keys = [k for k in keys if k[:2] == (grid, task) and k[3] == "ei"]
         if rule_keys:
-            p = figures / f"{grid}_{task}_rules.png"
-            fig = curves_figure(
+            L += _figure(
                 {k[2]: groups[k] for k in rule_keys},
-                title=f"{grid} · {task} · rules on the E/I network",
+                f"{grid} · {task} · rules on the E/I network",
+                figures / f"{grid}_{task}_rules.png",
+                out,
             )
-            _save(fig, p)
-            L += [f"![{grid} {task} rules]({_relpath(p, out.parent)})", ""]
         datasets: dict[str, list[Key]] = {}
         for k in keys:
             if k[:2] != (grid, task) or k[3] == "ei":
@@ -421,22 +426,20 @@ def build_page(
         for d, struct_keys in sorted(datasets.items()):
             ruled = [k for k in struct_keys if _neurons(k[2], k[3]) == d]
             if len({k[2] for k in ruled}) > 1:
-                p = figures / f"{grid}_{task}_{d}_rules.png"
-                fig = curves_figure(
+                L += _figure(
                     {k[2]: groups[k] for k in ruled},
-                    title=f"{grid} · {task} · rules on the {d} network",
+                    f"{grid} · {task} · rules on the {d} network",
+                    figures / f"{grid}_{task}_{d}_rules.png",
+                    out,
                 )
-                _save(fig, p)
-                L += [f"![{grid} {task} {d} rules]({_relpath(p, out.parent)})", ""]
             gated = [k for k in struct_keys if k[2] == "mdgl"]
             if gated:
-                p = figures / f"{grid}_{task}_{d}_gates.png"
-                fig = curves_figure(
+                L += _figure(
                     {f"{k[2]} · {k[3]}": groups[k] for k in gated},
-                    title=f"{grid} · {task} · MDGL gates on {d} types",
+                    f"{grid} · {task} · MDGL gates on {d} types",
+                    figures / f"{grid}_{task}_{d}_gates.png",
+                    out,
                 )
-                _save(fig, p)
-                L += [f"![{grid} {task} {d}]({_relpath(p, out.parent)})", ""]
 
     L += _provenance_section(found, keys, groups, configs, grid_names)
     text = "\n".join(L) + "\n"
