@@ -188,9 +188,10 @@ def _neurons(rule: str, structure: str) -> str | None:
     return dataset if gate is None else None
 
 
-def _arm(rule: str, dataset: str) -> str:
-    """The structure name of ``rule`` on ``dataset``'s network (MDGL with its data gate)."""
-    return f"{dataset}-data" if rule == "mdgl" else dataset
+def _arm(rule: str, network: str) -> str:
+    """The structure name of ``rule`` on a network (:func:`_neurons`): ``ei``, or a dataset's
+    (MDGL with its data gate)."""
+    return f"{network}-data" if rule == "mdgl" and network != "ei" else network
 
 
 def _comparisons(
@@ -207,8 +208,7 @@ def _comparisons(
         )
         for net in networks:
             for a, b in (("bptt", "mdgl"), ("mdgl", "eprop"), ("bptt", "eprop")):
-                sa = "ei" if net == "ei" else _arm(a, net)
-                sb = "ei" if net == "ei" else _arm(b, net)
+                sa, sb = _arm(a, net), _arm(b, net)
                 if (a, sa) in have and (b, sb) in have:
                     out.append(((grid, task, a, sa), (grid, task, b, sb)))
         for first, second in (contrasts or {}).get(grid, []):
