@@ -154,7 +154,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a = p.add_argument
     a("--task", type=CHECKS["task"], help=f"task: {', '.join(TASKS)} (docs/design.md, 'Tasks')")
     a("--rule", type=CHECKS["rule"], help=f"learning rule: {', '.join(RULES)}")
-    a("--structure", metavar="NPZ", help="CellTypeStructure file (default: 80/20 E/I types)")
+    a(
+        "--structure",
+        metavar="NPZ",
+        help="CellTypeStructure file (default: the task's E/I network, 81/19 for the paper's tasks)",
+    )
     a(
         "--gate",
         type=CHECKS["gate"],
@@ -499,6 +503,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             settings=recorded,
             callback=on_iteration,
+            threads=None,  # _set_threads chose them above; train's own default (1) would override
         )
     except KeyboardInterrupt as exc:
         exc.args = ("the last checkpoint is kept: rerun the same command to resume from it",)

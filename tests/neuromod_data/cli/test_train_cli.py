@@ -234,3 +234,29 @@ def test_threads_default_to_one_and_follow_the_environment(monkeypatch):
         assert _set_threads(1) == 1  # the flag beats the environment
     finally:
         torch.set_num_threads(before)
+
+
+def test_threads_flag_reaches_training(tmp_path, tiny_config, monkeypatch):
+    # train() defaults to one thread; the command's choice must hold while it trains
+    import neuromod_models.training as training
+    import torch
+
+    seen = []
+    real_train = training.train
+
+    def spy(*args, callback, **kwargs):
+        def record(it, row):
+            seen.append(torch.get_num_threads())
+            callback(it, row)
+
+        return real_train(*args, callback=record, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    before = torch.get_num_threads()
+    argv = ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config"]
+    argv += [str(tiny_config), "--iterations", "2", "--no-progress", "--out", str(tmp_path / "r")]
+    try:
+        assert main([*argv, "--threads", "2"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [2, 2]
