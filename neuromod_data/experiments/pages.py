@@ -42,7 +42,7 @@ __all__ = ["AUTHORS", "build_page", "estimate_seconds", "grid_configs", "pending
 #: Recomputed from the runs in the authors' repository (bin/results/AccumulatingCues_main/*/
 #: results.pickle: mean of loss_tot_list over iterations 1900–2000): per run BPTT 0.060, 0.086,
 #: 0.083, 0.103, 0.071; MDGL 0.222, 0.243, 0.250, 0.228, 0.292; e-prop 0.461, 0.407, 0.438,
-#: 0.465, 0.683 (docs/design.md, "Evidence accumulation").
+#: 0.465, 0.683 (docs/design.md, "Training protocol" and "Summary statistics").
 AUTHORS: dict[str, dict[str, float]] = {
     "bptt": {"loss": 0.081, "loss_sd": 0.016, "accuracy": 0.98, "iters80": 140},
     "mdgl": {"loss": 0.247, "loss_sd": 0.027, "accuracy": 0.90, "iters80": 420},
@@ -492,7 +492,7 @@ def _authors_section(keys: list[Key], groups: dict, summary: dict, opts: dict) -
     L += [
         "",
         f"Published: Liu et al. 2021 PNAS, {AUTHORS_RUNS} runs a rule, B = 64, 2000 iterations "
-        '(docs/design.md, "Evidence accumulation"). Δ / published SD: (our mean − published '
+        '(docs/design.md, "Training protocol"). Δ / published SD: (our mean − published '
         "mean) / published SD on the authors' definition; ✓ within one published SD. p: Welch's "
         "test of our runs against the authors' runs from the published mean ± SD (two-sided; a "
         "small p says our runs and theirs differ by more than seed-to-seed spread). Only runs of "
