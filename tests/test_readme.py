@@ -177,7 +177,10 @@ def test_neuromod_commands_run_where_their_inputs_are_at_hand(workdir, capsys):
 
 
 def test_other_commands_name_what_exists():
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    try:
+        import tomllib  # Python >= 3.11
+    except ImportError:  # Python 3.10: the same parser as the tomli package
+        tomllib = pytest.importorskip("tomli")
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]

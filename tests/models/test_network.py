@@ -80,6 +80,25 @@ def test_network_weights_are_the_masked_recipe():
     net = SpikingNetwork(40, 100, 2, seed=5, dtype=torch.float64)
     w = net.w_rec.detach()
     assert 0.1 < spectral_radius(w) < 1.0  # the dense radius-1 matrix, masked to 10 %
+    # replay the recipe from the seed, draw by draw: adaptive set, the three masks, the input signs,
+    # then one balanced radius-1 matrix per layer, each multiplied by its mask
+    gen = torch.Generator().manual_seed(5)
+    signs = torch.tensor([1.0] * 80 + [-1.0] * 20, dtype=torch.float64)
+    adaptive = torch.zeros(100, dtype=torch.bool)
+    adaptive[torch.randperm(100, generator=gen)[:50]] = True
+    in_mask = torch.rand(100, 40, generator=gen) < 0.1
+    rec_mask = torch.rand(100, 100, generator=gen) < 0.1
+    rec_mask.fill_diagonal_(False)
+    out_mask = torch.rand(2, 100, generator=gen) < 0.1
+    in_sign = torch.where(torch.randperm(40, generator=gen) < 32, 1.0, -1.0).double()
+    w_rec0 = balanced_signed(signs, 100, gen) * rec_mask
+    w_in0 = balanced_signed(in_sign, 100, gen) * in_mask
+    w_out0 = balanced_signed(signs, 2, gen) * out_mask
+    assert torch.equal(net.params.beta != 0, adaptive)
+    assert torch.equal(net.in_sign.double(), in_sign)
+    assert torch.allclose(w, w_rec0, rtol=0, atol=1e-15)
+    assert torch.allclose(net.w_in.detach(), w_in0, rtol=0, atol=1e-15)
+    assert torch.allclose(net.w_out.detach(), w_out0, rtol=0, atol=1e-15)
     assert bool((net.in_sign > 0).sum() == 32)
     w_in = net.w_in.detach()
     assert bool((w_in[:, net.in_sign > 0] >= 0).all()) and bool(

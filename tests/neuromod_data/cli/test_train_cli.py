@@ -117,6 +117,21 @@ def test_train_with_structure_and_data_gate(tmp_path, tiny_config, capsys):
     assert main([*argv, "--iterations", "2"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["gate"] == "data"
+    import torch
+    from neuromod_models.init import allocate_types
+
+    net = torch.load(out / "checkpoint.pt", weights_only=False)["network"]
+    counts = allocate_types(np.array([0.7, 0.2, 0.1]), 20)  # the tiny config's n_rec
+    assert np.bincount(net["type_index"].numpy(), minlength=3).tolist() == counts.tolist()
+    expected_signs = np.repeat(np.array([1.0, -1.0, -1.0]), counts)
+    assert net["signs"].numpy().tolist() == expected_signs.tolist()
+    # the gate acts on learning: the same run without it ends with other weights
+    ungated = tmp_path / "ungated"
+    argv_ungated = [*argv[:-1], str(ungated), "--gate", "none", "--iterations", "2"]
+    assert main(argv_ungated) == 0
+    net_ungated = torch.load(ungated / "checkpoint.pt", weights_only=False)["network"]
+    assert torch.equal(net["type_index"], net_ungated["type_index"])
+    assert not torch.equal(net["theta_rec"], net_ungated["theta_rec"])
     summary = json.loads((out / "metrics.json").read_text())
     assert "gate='data'" in summary["rule"] and summary["iterations_done"] == 2
     # the same structure saved again (new zip timestamps) resumes; other couplings are refused
