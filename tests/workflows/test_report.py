@@ -183,14 +183,24 @@ def test_workflow_variants_are_ordered(tmp_path):
 
 
 def test_report_explains_chance_level_runs(tmp_path):
-    d = tmp_path / "train" / "subclass" / "eprop" / "seed0"
-    d.mkdir(parents=True)
-    d.joinpath("metrics.csv").write_text(
-        "iteration,split,loss,accuracy\n0,validation,0.69,0.5\n80,validation,0.69,0.52\n"
-    )
+    """Runs whose mean final accuracy is below 0.6 are named in the at-chance note; a run well
+    above chance is not."""
+    for rule, rows in (
+        ("eprop", "0,validation,0.69,0.5\n80,validation,0.69,0.52\n"),  # at chance
+        ("bptt", "0,validation,0.69,0.5\n80,validation,0.20,0.9\n"),  # learned
+    ):
+        d = tmp_path / "train" / "subclass" / rule / "seed0"
+        d.mkdir(parents=True)
+        d.joinpath("metrics.csv").write_text("iteration,split,loss,accuracy\n" + rows)
     text = report.build_report(tmp_path, out=tmp_path / "r.html").read_text()
     results = text[text.index("id='results'") :]
-    assert "subclass · eprop" in results
+    notes = re.findall(r"<p class='note'><b>At chance</b>(.*?)</p>", results, re.S)
+    assert len(notes) == 1
+    note = notes[0]
+    listed = re.match(r" \(accuracy below 0\.6 on a two-choice task\): ([^.]*)\.", note)
+    assert listed is not None and listed.group(1) == "subclass · eprop"
+    assert "subclass · bptt" not in note
+    assert "(80 iterations here)" in note  # the longest run's last iteration
 
 
 def test_report_shows_the_physiology_figures(tmp_path):

@@ -62,8 +62,32 @@ def test_page(runs, tmp_path):
          "--notes", str(tmp_path / "none.md"), "--configs", str(tmp_path)]
     )  # fmt: skip
     assert rc == 0
-    assert out.read_text().startswith("# Results")
+    text = out.read_text()
+    assert text.startswith("# Results")
     assert (tmp_path / "figs" / "g_evidence_accumulation_rules.png").is_file()
+    # the evidence-accumulation table against pandas on the fixture's CSV files
+    block = text[text.index("## Evidence accumulation") :].split("\n## ", 1)[0]
+    lines = [ln for ln in block.splitlines() if ln.startswith("| ")][1:]  # header dropped
+    rows = {r[1]: r for r in ([c.strip() for c in ln.strip("|").split("|")] for ln in lines)}
+    assert list(rows) == ["bptt", "eprop"]
+    for rule, n in (("bptt", 2), ("eprop", 1)):
+        finals, windows = [], []
+        for path in sorted(runs.glob(f"g/evidence_accumulation/{rule}/ei/seed*/metrics.csv")):
+            v = pd.read_csv(path).query("split == 'validation'")
+            finals.append(v.sort_values("iteration").loss.iloc[-1])
+            # the authors' definition: mean total loss over the last 100 iterations (all 3 here)
+            windows.append(v.loc[v.iteration >= v.iteration.max() - 100, "total_loss"].mean())
+        assert len(finals) == n and rows[rule][4] == str(n)
+        if n > 1:
+            w_sd, f_sd = np.std(windows, ddof=1), np.std(finals, ddof=1)
+            assert rows[rule][5] == f"{np.mean(windows):.3f} ± {w_sd:.3f} (3)"
+            assert rows[rule][9] == f"{np.mean(finals):.3f} ± {f_sd:.3f}"
+        else:  # one seed: no SD
+            assert rows[rule][5] == f"{windows[0]:.3f} (3)"
+            assert rows[rule][9] == f"{finals[0]:.3f}"
+    # by hand: bptt window means (0.7 + 0.3 + 0.1) / 3 and (0.7 + 0.4 + 0.3) / 3
+    assert rows["bptt"][5] == "0.417 ± 0.071 (3)" and rows["bptt"][9] == "0.200 ± 0.141"
+    assert rows["eprop"][5] == "0.767 (3)"  # total loss, not the task loss (0.667)
 
 
 def test_record_and_publish(tmp_path, capsys):

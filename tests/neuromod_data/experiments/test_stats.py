@@ -104,7 +104,17 @@ def test_compare_collects_everything_in_loss_units():
     assert c["pooled_sd"] == pytest.approx(sp)
     assert c["detectable"] == pytest.approx(stats.detectable_effect(5, 5) * sp)
     assert c["p_mwu"] == pytest.approx(2 / 252)  # every A below every B
-    assert c["diff_low"] < c["diff"] < c["diff_high"] < 0
+    assert c["diff"] == pytest.approx(np.mean(A) - np.mean(B))
+    ci = sps.ttest_ind(A, B, equal_var=False).confidence_interval(0.95)
+    assert (c["diff_low"], c["diff_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    # the same interval written out: Welch–Satterthwaite df, t quantile times the standard error
+    va, vb = np.var(A, ddof=1) / 5, np.var(B, ddof=1) / 5
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 4)
+    half = sps.t.ppf(0.975, df) * math.sqrt(va + vb)
+    diff = np.mean(A) - np.mean(B)
+    assert c["diff_low"] == pytest.approx(diff - half)
+    assert c["diff_high"] == pytest.approx(diff + half)
+    assert c["diff_high"] < 0  # every A below every B: the interval excludes 0
 
 
 def test_versus_published_by_hand():
@@ -113,4 +123,11 @@ def test_versus_published_by_hand():
     assert r["z"] == pytest.approx((0.08 - 0.081) / 0.016)
     se = math.sqrt(np.var(ours, ddof=1) / 5 + 0.016**2 / 5)
     assert r["t"] == pytest.approx((0.08 - 0.081) / se)
-    assert 0 < r["p"] <= 1
+    ref = sps.ttest_ind_from_stats(
+        np.mean(ours), np.std(ours, ddof=1), 5, 0.081, 0.016, 5, equal_var=False
+    )
+    assert r["p"] == pytest.approx(ref.pvalue)
+    # written out: two-sided t on the Welch–Satterthwaite df of the two summary statistics
+    va, vb = np.var(ours, ddof=1) / 5, 0.016**2 / 5
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 4)
+    assert r["p"] == pytest.approx(2 * sps.t.sf(abs(0.08 - 0.081) / se, df))
