@@ -68,11 +68,19 @@ def _mad(x: pd.Series) -> float:
 
 # --------------------------------------------------------------------- reading, real files
 def test_read_real_files(m1_files):
-    with pytest.warns(NeuromodWarning, match="1 cell.* have no features .* 20190211_sample_10"):
+    feats = pd.read_csv(m1_files[0])
+    meta = pd.read_csv(m1_files[1], sep="\t")
+    no_feat = meta.loc[~meta["Cell"].isin(feats["cell id"]), "Cell"].tolist()
+    assert no_feat  # the file has metadata rows without features: their warning is checked
+    with pytest.warns(
+        NeuromodWarning, match=rf"{len(no_feat)} cell.* have no features .* {no_feat[0]}"
+    ):
         cells = read_ephys(*m1_files, labels=["RNA family", "RNA type"])
-    assert cells.shape[0] == 1328 and cells.index.is_unique
+    assert cells.shape[0] == len(feats) and cells.index.is_unique
+    assert sorted(cells.index) == sorted(feats["cell id"].astype(str))
     rec = cells.attrs["neuromod_ephys"]
-    assert len(rec["features"]) == 29 and rec["metadata_rows_without_features"] == 1
+    assert rec["features"] == [c for c in feats.columns if c != "cell id"]
+    assert rec["n_cells"] == len(feats) and rec["metadata_rows_without_features"] == len(no_feat)
     assert cells.loc["20171204_sample_2", "RNA type"] == "L5 ET_1"
     assert cells.loc["20171204_sample_2", TAU] == pytest.approx(
         pd.read_csv(m1_files[0]).set_index("cell id").loc["20171204_sample_2", TAU]
@@ -105,7 +113,14 @@ def test_family_parameters_match_pandas(m1_cells, m1_pandas):
     d = m1_pandas.copy()
     d["gap"] = d[THR] - d[RMP]
     d.loc[d["gap"] <= 0, "gap"] = np.nan  # impossible: threshold below rest
+    d.loc[d[SFA] < 0, SFA] = np.nan  # impossible: a negative spike count ratio
+    d.loc[d[WIDTH] <= 0, WIDTH] = np.nan
     ref_gap, ref_w, ref_s = d["gap"].median(), d[WIDTH].median(), d[SFA].median()
+    # each cell mapped as documented (ephys module docstring, design.md), clipped to the bounds
+    with np.errstate(divide="ignore"):  # SFA = 0 (silent second half): β = +inf → the bound 9
+        d["beta"] = (1.8 * (1 / d[SFA] - 1) / (1 / ref_s - 1)).clip(0, 9)
+    d["v_th"] = (0.01 * d["gap"] / ref_gap).clip(0.0025, 0.04)
+    d["n_ref"] = (5 * d[WIDTH] / ref_w).clip(1, 20)
     g = d.groupby("RNA family")
     col = {p: PARAMETERS.index(p) for p in PARAMETERS}
     for i, fam in enumerate(M1_FAMILIES):
@@ -122,6 +137,12 @@ def test_family_parameters_match_pandas(m1_cells, m1_pandas):
         assert ip.n_cells[i, col["v_th"]] == med["gap"].count()
         per_cell = np.log(med[TAU].dropna())
         assert ip.spread[i, col["tau_m"]] == pytest.approx(_mad(per_cell))
+        # the spreads behind heterogeneity=True: 1.4826·MAD of the log of each cell's mapped value
+        # (clipped to the bounds; values ≤ 0, i.e. β of cells that do not adapt, left out)
+        for p in ("beta", "v_th", "n_ref"):
+            x = med[p].dropna()
+            assert ip.spread[i, col[p]] == pytest.approx(_mad(np.log(x[x > 0])), rel=1e-9), (fam, p)
+        assert ip.spread[i, col["tau_a"]] == 0.0
     assert ip.meta["reference"]["threshold"] == pytest.approx(ref_gap)
     assert set(ip.level[:, col["tau_m"]]) == {"RNA family"}
 
@@ -148,13 +169,21 @@ def test_type_with_few_cells_falls_back_to_its_family(m1_cells, m1_pandas):
     )
 
 
-def test_unlabelled_and_nan_cells_are_reported(m1_cells):
+def test_unlabelled_and_nan_cells_are_reported(m1_cells, m1_pandas):
     with pytest.warns(NeuromodWarning) as rec:
-        intrinsic_from_ephys(m1_cells, "RNA type", fallback=["RNA family"], types=["L5 IT_1"])
+        ip = intrinsic_from_ephys(m1_cells, "RNA type", fallback=["RNA family"], types=["L5 IT_1"])
     text = " | ".join(str(w.message) for w in rec)
-    assert "97 of 1328 cells have no 'RNA type' label" in text
-    assert "24 of 1328 cells have no value (NaN) of 'Spike frequency adaptation'" in text
-    assert "3 cell(s) have an impossible value" in text
+    n = len(m1_pandas)
+    n_unlabelled = int(m1_pandas["RNA type"].isna().sum())
+    n_sfa_nan = int(m1_pandas[SFA].isna().sum())
+    n_gap_bad = int((m1_pandas[THR] - m1_pandas[RMP] <= 0).sum())
+    assert n_unlabelled and n_sfa_nan and n_gap_bad  # the real files have all three
+    assert f"{n_unlabelled} of {n} cells have no 'RNA type' label" in text
+    assert f"{n_sfa_nan} of {n} cells have no value (NaN) of 'Spike frequency adaptation'" in text
+    assert f"{n_gap_bad} cell(s) have an impossible value (≤ 0) of '{THR} − {RMP}'" in text
+    assert ip.meta["n_unlabelled"] == n_unlabelled and ip.meta["n_cells_table"] == n
+    assert ip.meta["n_invalid"]["threshold"] == n_gap_bad
+    assert ip.meta["n_missing"]["sfa"] == n_sfa_nan + int((m1_pandas[SFA] < 0).sum())
 
 
 # ------------------------------------------------------------------ the mapping, by hand

@@ -241,6 +241,66 @@ def _physiology_paths(shared_data):
     }
 
 
+TAU, SFA, THR, RMP, WIDTH = (
+    "Membrane time constant (ms)",
+    "Spike frequency adaptation",
+    "AP threshold (mV)",
+    "Resting membrane potential (mV)",
+    "AP width (ms)",
+)
+
+
+def _pandas_family_parameters(features: str, meta: str, families) -> pd.DataFrame:
+    """Per-family parameters by the documented mapping (design.md, "Intrinsic parameters from
+    electrophysiology"), with pandas: the median feature of the family's valid cells, mapped with
+    references = medians over all cells, clipped to the bounds."""
+    d = pd.read_csv(features).merge(
+        pd.read_csv(meta, sep="\t"), left_on="cell id", right_on="Cell", how="left"
+    )
+    d["gap"] = (d[THR] - d[RMP]).where(lambda x: x > 0)
+    d[SFA] = d[SFA].where(d[SFA] >= 0)
+    d[TAU] = d[TAU].where(d[TAU] > 0)
+    d[WIDTH] = d[WIDTH].where(d[WIDTH] > 0)
+    ref_gap, ref_w, ref_s = d["gap"].median(), d[WIDTH].median(), d[SFA].median()
+    rows = {}
+    for fam in families:
+        f = d[d["RNA family"] == fam]
+        s = f[SFA].median()
+        rows[fam] = {
+            "tau_m": float(np.clip(f[TAU].median(), 2, 100)),
+            "tau_a": 2000.0,
+            "beta": float(np.clip(1.8 * (1 / s - 1) / (1 / ref_s - 1), 0, 9)),
+            "adaptive": float((f[SFA].dropna() < 0.9).mean()),
+            "v_th": float(np.clip(0.01 * f["gap"].median() / ref_gap, 0.0025, 0.04)),
+            "n_ref": float(np.clip(5 * f[WIDTH].median() / ref_w, 1, 20)),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _pandas_billeh_mix(meta: str, conn: str, types, classes: dict[str, str]):
+    """probability[a, b] = Σ u_a(i) u_b(j) P(i, j) and the P-weighted mean strength, u being a
+    type's fraction of cells per layer (layers the table lacks left out)."""
+    cells = pd.read_csv(meta, sep="\t")
+    raw = pd.read_csv(conn)
+    P = raw.set_index(["pre", "post"])["p_connect_75um"]
+    S = raw.set_index(["pre", "post"])["unitary_psp_mV"]
+    table_layers = {pop.lstrip("EPVST") for pop in raw["pre"]}
+    kept = cells[cells["Inferred layer"].astype(str).isin(table_layers)]
+    frac = pd.crosstab(kept["RNA family"], kept["Inferred layer"].astype(str), normalize="index")
+    k = len(types)
+    prob, strength = np.zeros((k, k)), np.zeros((k, k))
+    for a, ta in enumerate(types):
+        for b, tb in enumerate(types):
+            p = ps = 0.0
+            for la, wa in frac.loc[ta].items():
+                for lb, wb in frac.loc[tb].items():
+                    key = (f"{classes[ta]}{la}", f"{classes[tb]}{lb}")
+                    p += wa * wb * P[key]
+                    ps += wa * wb * P[key] * S[key]
+            prob[a, b], strength[a, b] = p, (ps / p if p else 0.0)
+    return prob, strength
+
+
 def test_dry_run_local_h5ad_is_used_in_place(tmp_path):
     from neuromod_data.datasets import toy_cortex
 
@@ -319,13 +379,50 @@ def test_end_to_end_default_workflow(tiny_run):
         assert done["iterations_done"] == TINY_TRAIN["iterations"]
     summary = pd.read_csv(results / "evaluate" / "summary.csv")
     assert summary["rule"].tolist() == variants
-    assert (summary["n_seeds"] == 1).all() and (summary["iterations"] == 4).all()
+    assert (summary["condition"] == "subclass_label").all()
+    assert (summary["n_seeds"] == len(TINY_TRAIN["seeds"])).all()
+    assert (summary["iterations"] == TINY_TRAIN["iterations"]).all()
+    # final loss / accuracy = the last validation point of each run's metrics.csv (one seed: the
+    # mean is that run's value and the sample SD is undefined)
+    for v, row in zip(variants, summary.itertuples(), strict=True):
+        m = pd.read_csv(results / "train" / "subclass_label" / v / "seed0" / "metrics.csv")
+        val = m[m["split"] == "validation"]
+        last = val[val["iteration"] == val["iteration"].max()].iloc[-1]
+        assert row.final_loss_mean == pytest.approx(last["loss"], rel=1e-12), v
+        assert row.final_accuracy_mean == pytest.approx(last["accuracy"], rel=1e-12), v
+        assert np.isnan(row.final_loss_sd), v
     # the report's table carries the same numbers
     for v in variants:
         assert f"<td class='l'>{v}</td>" in html
     # aggregate: one row per subclass of the toy data with at least min_cells cells
     agg = pd.read_csv(results / "aggregate" / "subclass_label.smith2019.csv", index_col=0)
     assert agg.shape[0] >= 10 and agg.max().max() == pytest.approx(1.0)
+    # ... recomputed from the workflow's h5ad with numpy/pandas (Smith et al. 2019: CPM per cell,
+    # 5 % trimmed mean per type, log10(x + 1), divided by the gene's maximum over types)
+    import anndata
+
+    adata = anndata.read_h5ad(results / "data" / "toy_cortex.h5ad")
+    counts = adata.X.toarray().astype(np.float64)
+    cpm = pd.DataFrame(
+        counts / counts.sum(axis=1, keepdims=True) * 1e6,
+        index=adata.obs_names,
+        columns=adata.var_names,
+    )
+    labels = adata.obs["subclass_label"].astype(str)
+    sizes = labels.value_counts()
+    min_cells = merged("config.yaml")["aggregate"]["min_cells"]
+    assert sorted(agg.index) == sorted(sizes.index[sizes >= min_cells])
+
+    def trimmed_mean(x: pd.Series) -> float:
+        x = np.sort(x.to_numpy())
+        cut = int(0.05 * len(x))
+        return float(x[cut : len(x) - cut].mean())
+
+    tm = cpm[agg.columns].groupby(labels).agg(trimmed_mean).loc[agg.index]
+    logv = np.log10(tm + 1.0)
+    top = logv.max(axis=0)
+    want = (logv / top.where(top > 0)).fillna(0.0)
+    np.testing.assert_allclose(agg.to_numpy(), want.to_numpy(), rtol=1e-5, atol=1e-6)
     # a log and a benchmark file for every job
     for rule in ("toy_data", "info", "evaluate", "report", "config_snapshot", "train_options"):
         assert (results / "logs" / f"{rule}.log").is_file()
@@ -436,19 +533,49 @@ def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path):
     run_snakemake(
         "--cores", "2", "--configfile", str(CONFIGS / "m1_patchseq.yaml"), str(over), "--", *targets
     )
+    # cells and genes as the files have them: the count matrix is genes (rows) × cells (columns)
+    counts_file = m1 / "m1_patchseq_phys_temp_exon_counts.csv.gz"
+    n_cells = pd.read_csv(counts_file, nrows=0).shape[1] - 1
+    n_genes = len(pd.read_csv(counts_file, usecols=[0]))
+    meta = pd.read_csv(m1 / "m1_patchseq_phys_temp_meta_data.csv", sep="\t")
+    assert len(meta) == n_cells
     info = (results / "info" / "dataset.txt").read_text()
-    assert "185" in info and "30,749" in info and "RNA family" in info
-    from neuromod_data.structure import CellTypeStructure
+    assert re.search(rf"^cells:\s+{n_cells:,}$", info, re.MULTILINE), info
+    assert re.search(rf"^genes:\s+{n_genes:,}$", info, re.MULTILINE), info
+    assert "RNA family" in info
+    from neuromod_data.structure import PARAMETERS, CellTypeStructure
 
     s = CellTypeStructure.load(results / "graph" / "RNA_family" / "structure.npz")
-    assert {"Sst", "Pvalb", "IT"} <= set(s.names)
+    # every neuronal family of the cells (the 'low quality' label is not a cell type)
+    assert set(s.names) == set(meta["RNA family"].dropna()) - {"low quality"}
     # the two genes the data lacks are reported in the log, not silently dropped
     log = (results / "logs" / "graph" / "RNA_family.log").read_text()
     assert "Npy2r" in log and "Trhr" in log
     derived = CellTypeStructure.load(results / "physiology" / "RNA_family" / "structure.npz")
     assert derived.names == s.names and np.array_equal(derived.modulation, s.modulation)
-    assert derived.intrinsic is not None and derived.connectivity is not None
     assert (results / "physiology" / "RNA_family" / "intrinsic.png").is_file()
+    phys = _physiology_paths(shared_data)
+    names = list(derived.names)
+    # intrinsic parameters: pandas per family on the 1,328-cell electrophysiology files
+    want = _pandas_family_parameters(phys["ephys"], phys["ephys_metadata"], names)
+    assert derived.intrinsic.types == derived.names
+    for j, p in enumerate(PARAMETERS):
+        np.testing.assert_allclose(
+            derived.intrinsic.median[:, j], want[p].to_numpy(), rtol=1e-12, err_msg=p
+        )
+    ready = derived.intrinsic_parameters(("tau_m", "beta", "adaptive", "v_th", "n_ref"))
+    adaptive = want["adaptive"].to_numpy() >= 0.5
+    np.testing.assert_array_equal(ready["adaptive"], adaptive)
+    np.testing.assert_allclose(ready["beta"], np.where(adaptive, want["beta"], 0.0), rtol=1e-12)
+    np.testing.assert_array_equal(ready["n_ref"], np.rint(want["n_ref"]).astype(int))
+    # connectivity: the layer-weighted mix of the Billeh populations, in pandas
+    classes = {"ET": "E", "IT": "E", "NP": "E", "CT": "E", "Pvalb": "PV", "Sst": "SST"}
+    assert set(names) <= set(classes)
+    prob, strength = _pandas_billeh_mix(
+        phys["ephys_metadata"], phys["connectivity"], names, classes
+    )
+    np.testing.assert_allclose(derived.connectivity.probability, prob, rtol=1e-12)
+    np.testing.assert_allclose(derived.connectivity.strength, strength, rtol=1e-12)
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,69 @@ from neuromod_data.structure import PARAMETERS, CellTypeStructure
 FIXTURE_V1 = Path(__file__).parents[1] / "fixtures" / "structure_v1.npz"
 OUTPUTS = ("structure.npz", "intrinsic.csv", "ephys_summary.csv", "connectivity.csv",
            "physiology.json", "intrinsic.png", "connectivity.png")  # fmt: skip
+
+
+TAU, SFA, THR, RMP, WIDTH = (
+    "Membrane time constant (ms)",
+    "Spike frequency adaptation",
+    "AP threshold (mV)",
+    "Resting membrane potential (mV)",
+    "AP width (ms)",
+)
+
+
+def _pandas_family_parameters(features: str, meta: str, families) -> pd.DataFrame:
+    """Per-family parameters by the documented mapping (ephys module docstring, design.md
+    "Intrinsic parameters from electrophysiology"), computed with pandas from the files: the median
+    feature of the family's valid cells mapped with references = medians over all cells."""
+    d = pd.read_csv(features).merge(
+        pd.read_csv(meta, sep="\t"), left_on="cell id", right_on="Cell", how="left"
+    )
+    d["gap"] = (d[THR] - d[RMP]).where(lambda x: x > 0)
+    d[SFA] = d[SFA].where(d[SFA] >= 0)
+    d[TAU] = d[TAU].where(d[TAU] > 0)
+    d[WIDTH] = d[WIDTH].where(d[WIDTH] > 0)
+    ref_gap, ref_w, ref_s = d["gap"].median(), d[WIDTH].median(), d[SFA].median()
+    rows = {}
+    for fam in families:
+        f = d[d["RNA family"] == fam]
+        s = f[SFA].median()
+        rows[fam] = {
+            "tau_m": float(np.clip(f[TAU].median(), 2, 100)),
+            "tau_a": 2000.0,
+            "beta": float(np.clip(1.8 * (1 / s - 1) / (1 / ref_s - 1), 0, 9)),
+            "adaptive": float((f[SFA].dropna() < 0.9).mean()),
+            "v_th": float(np.clip(0.01 * f["gap"].median() / ref_gap, 0.0025, 0.04)),
+            "n_ref": float(np.clip(5 * f[WIDTH].median() / ref_w, 1, 20)),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _pandas_billeh_mix(meta: str, conn: str, types, classes: dict[str, str]):
+    """probability[a, b] = Σ u_a(i) u_b(j) P(i, j) and the P-weighted mean strength, with u a
+    type's fraction of cells per layer (``Inferred layer``; layers the table lacks left out)."""
+    cells = pd.read_csv(meta, sep="\t")
+    raw = pd.read_csv(conn)
+    P = raw.set_index(["pre", "post"])["p_connect_75um"]
+    S = raw.set_index(["pre", "post"])["unitary_psp_mV"]
+    table_layers = {pop.lstrip("EPVST") for pop in raw["pre"]}
+    layer = cells["Inferred layer"].astype(str)
+    kept = cells[layer.isin(table_layers)]
+    frac = pd.crosstab(kept["RNA family"], kept["Inferred layer"].astype(str), normalize="index")
+    k = len(types)
+    prob, strength = np.zeros((k, k)), np.zeros((k, k))
+    for a, ta in enumerate(types):
+        for b, tb in enumerate(types):
+            p = ps = 0.0
+            for la, wa in frac.loc[ta].items():
+                for lb, wb in frac.loc[tb].items():
+                    key = (f"{classes[ta]}{la}", f"{classes[tb]}{lb}")
+                    p += wa * wb * P[key]
+                    ps += wa * wb * P[key] * S[key]
+            prob[a, b], strength[a, b] = p, (ps / p if p else 0.0)
+    out = cells.loc[~layer.isin(table_layers)]
+    left_out = out.groupby(["RNA family", out["Inferred layer"].astype(str)]).size()
+    return prob, strength, left_out
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +102,42 @@ def test_adds_both_to_a_format_1_structure(files, tmp_path, capsys):
     for name in OUTPUTS:
         assert (out / name).stat().st_size > 0, name
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
-    assert "warning: cells in layers that" in err and "IT: 1 in L1" in err
     s = CellTypeStructure.load(out / "structure.npz")
     assert s.names == ("IT", "Pvalb", "Sst") and s.meta["groupby"] == "RNA family"
     with np.load(out / "structure.npz") as z:
         assert int(z["format_version"]) == 2
-    feats = pd.read_csv(files["features"]).merge(
-        pd.read_csv(files["meta"], sep="\t"), left_on="cell id", right_on="Cell"
-    )
-    tau = feats.groupby("RNA family")["Membrane time constant (ms)"].median()
-    np.testing.assert_allclose(
-        s.intrinsic_parameters(("tau_m",))["tau_m"], tau[list(s.names)].to_numpy()
-    )
-    assert s.connectivity.probability.shape == (3, 3)
+    names = list(s.names)
+    # intrinsic parameters: every parameter of every type against pandas on the files
+    want = _pandas_family_parameters(files["features"], files["meta"], names)
+    ip = s.intrinsic
+    assert ip.types == s.names and ip.params == PARAMETERS
+    for j, p in enumerate(PARAMETERS):
+        np.testing.assert_allclose(ip.median[:, j], want[p].to_numpy(), rtol=1e-12, err_msg=p)
+    ready = s.intrinsic_parameters(("tau_m", "beta", "adaptive", "v_th", "n_ref"))
+    adaptive = want["adaptive"].to_numpy() >= 0.5  # a type adapts when most of its cells do
+    np.testing.assert_array_equal(ready["adaptive"], adaptive)
+    np.testing.assert_allclose(ready["beta"], np.where(adaptive, want["beta"], 0.0), rtol=1e-12)
+    np.testing.assert_allclose(ready["v_th"], want["v_th"], rtol=1e-12)
+    np.testing.assert_array_equal(ready["n_ref"], np.rint(want["n_ref"]).astype(int))
     table = pd.read_csv(out / "intrinsic.csv")
     assert len(table) == 3 * len(PARAMETERS) and set(table["level"]) == {"RNA family", "constant"}
-    conn = pd.read_csv(out / "connectivity.csv").set_index(["pre", "post"])
-    assert conn.loc[("IT", "Pvalb"), "probability"] == pytest.approx(
-        s.connectivity.probability[0, 1]
-    )
+    values = table.pivot(index="type", columns="parameter", values="value").loc[names]
+    np.testing.assert_allclose(values[list(PARAMETERS)], want[list(PARAMETERS)], rtol=1e-12)
+    # connectivity: every entry against the layer-weighted Billeh mix computed with pandas
+    classes = {"IT": "E", "Pvalb": "PV", "Sst": "SST"}  # the documented class-by-name rule
+    prob, strength, left_out = _pandas_billeh_mix(files["meta"], files["conn"], names, classes)
+    np.testing.assert_allclose(s.connectivity.probability, prob, rtol=1e-12)
+    np.testing.assert_allclose(s.connectivity.strength, strength, rtol=1e-12)
+    conn = pd.read_csv(out / "connectivity.csv")
+    assert conn[["pre", "post"]].values.tolist() == [[a, b] for a in names for b in names]
+    np.testing.assert_allclose(conn["probability"], prob.reshape(-1), rtol=1e-12)
+    np.testing.assert_allclose(conn["strength"], strength.reshape(-1), rtol=1e-12)
+    # the cells in layers the table lacks (layer 1) are counted in the warning
+    assert "warning: cells in layers that" in err
+    named = [(t, lay, n) for (t, lay), n in left_out.items() if t in names]
+    assert named  # the real files have layer-1 cells of these types
+    for t, lay, n in named:
+        assert re.search(rf"\b{t}: [^;]*\b{n} in L{re.escape(lay)}\b", err), (t, lay, n)
     record = json.loads((out / "physiology.json").read_text())
     assert record["label"] == "RNA family" and record["intrinsic"]["reference"]["tau_m"] > 0
     assert record["connectivity"]["type_populations"]["Pvalb"].keys() <= {"PV2/3", "PV5", "PV6"}
