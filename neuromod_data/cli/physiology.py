@@ -354,7 +354,8 @@ def _connectivity(args, structure, label: str, cells):
         probability=args.probability,
         strength=args.strength,
     )
-    if args.layer_metadata or cells is None:
+    # every labelled cell of the metadata counts towards its type's layers, with or without features
+    if args.layer_metadata or args.ephys_metadata or cells is None:
         layers, where = _read_table(args.layer_metadata or args.ephys_metadata, "metadata")
         layers.attrs["neuromod_ephys"] = {"metadata_file": where}
     else:
