@@ -299,7 +299,9 @@ def train(
     checkpoint_every
         Iterations between checkpoints (default ``validate_every``); one is always written at the end.
     resume
-        Continue from ``out_dir/checkpoint.pt`` if it exists (settings must match).
+        Continue from ``out_dir/checkpoint.pt`` if it exists (settings must match). A checkpoint
+        with more than ``iterations`` done is refused; one with exactly ``iterations`` returns its
+        results and rewrites no file (unless one is missing).
     device
         Move the network there first (``"cpu"``, ``"cuda"``); default: where it already is.
     progress, figure
@@ -313,7 +315,7 @@ def train(
     ------
     TrainingError
         A non-finite loss or gradient (naming the iteration), or a checkpoint written with other
-        settings.
+        settings or with more iterations done than asked for.
     """
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be a positive integer or None, got {threads}")
@@ -379,7 +381,7 @@ def train(
                 history = list(payload["history"])
                 elapsed = float(payload["extra"].get("seconds", 0.0))
 
-        def finish(done: int) -> dict[str, Any]:
+        def finish(done: int, *, write: bool = True) -> dict[str, Any]:
             summary = {
                 **summarise(history),
                 "iterations_requested": iterations,
@@ -389,7 +391,7 @@ def train(
                 "rule": repr(rule),
                 "device": str(dev),
             }
-            if out is not None:
+            if out is not None and write:
                 _write_metrics(files["metrics_csv"], history)
                 _write_json(files["metrics_json"], summary)
                 if figure and history:
@@ -425,8 +427,18 @@ def train(
                  "total_loss": total}
             )  # fmt: skip
 
-        if start >= iterations:
-            return TrainResult(history, finish(start), out, files)
+        if start > iterations:
+            raise TrainingError(
+                f"{out} holds a run of {start} iterations, more than the {iterations} asked for: "
+                f"ask for {start} or more, or train into another folder"
+            )
+        if start == iterations:
+            # finished: leave the files alone (new mtimes would make a workflow redo everything
+            # downstream) unless one is missing, e.g. after a kill between checkpoint and summary
+            wanted = [f for k, f in files.items() if k != "figure" or (figure and history)]
+            return TrainResult(
+                history, finish(start, write=not all(map(Path.exists, wanted))), out, files
+            )
 
         if start == 0 and not any(r["split"] == "validation" for r in history):
             validate(0)

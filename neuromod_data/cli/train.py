@@ -6,7 +6,9 @@ arguments of the task — and ``network`` — overrides of the task's network se
 given on the command line. The resolved settings go to ``OUT/config.json``. Running the command
 again on the same ``OUT`` resumes from ``OUT/checkpoint.pt`` (and does nothing once finished);
 ``neuromod train --out OUT`` alone reuses ``OUT/config.json``. A resume that would change a setting
-is refused before anything in ``OUT`` is touched. Every setting, from a flag or a file, is checked
+(the structure's contents included) or ask for fewer iterations than were done is refused before
+anything in ``OUT`` is touched; a finished run's files are left as they are. A new run refuses an
+``OUT`` that holds files other than a run's. Every setting, from a flag or a file, is checked
 before any work is done. torch is imported only when the command runs, so ``neuromod --help`` works
 without it.
 
@@ -36,6 +38,7 @@ from neuromod_data.errors import (
     FormatError,
     InputFileError,
     NeuromodError,
+    OutputError,
     TrainingError,
     UsageError,
 )
@@ -388,7 +391,46 @@ def _content_hash(structure: Any) -> str:
     h.update("\x1f".join(structure.names).encode())
     for arr in (structure.abundances, structure.signs, structure.modulation):
         h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    # intrinsic parameters and connectivity shape the neurons and synapses too; hashed only when
+    # present, so a structure without them keeps the hash earlier runs recorded
+    ip, conn = structure.intrinsic, structure.connectivity
+    if ip is not None:
+        h.update(("intrinsic\x1f" + "\x1f".join(ip.params)).encode())
+        for arr in (ip.median, ip.spread, ip.bounds):
+            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    if conn is not None:
+        h.update(b"connectivity")
+        for arr in (conn.probability, conn.strength):
+            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
     return h.hexdigest()[:16]
+
+
+#: what a training run's folder holds (``started.json``: ``neuromod results mark-start``)
+RUN_FILES = frozenset(
+    {
+        "config.json",
+        "checkpoint.pt",
+        "metrics.csv",
+        "metrics.json",
+        "learning_curve.png",
+        "started.json",
+    }
+)
+
+
+def _check_run_folder(out: Path) -> None:
+    """A new run starts only in an empty folder or one holding run files (a run killed before its
+    first checkpoint); files of anything else are not mixed with it."""
+    if not out.is_dir() or (out / "config.json").exists() or (out / "checkpoint.pt").exists():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES)
+    foreign = [n for n in foreign if not n.startswith(".")]  # temporaries of a killed run
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise OutputError(
+            f"--out {out} holds files that are not a training run's ({shown}); "
+            "train into an empty or new folder"
+        )
 
 
 def _write_config(out: Path, settings: dict[str, Any]) -> None:
@@ -403,6 +445,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = resolve_settings(args)
     out = check_output(args.out, kind="dir")
+    _check_run_folder(out)
 
     import torch
     from neuromod_models import SpikingNetwork, make_rule

@@ -69,10 +69,21 @@ def test_train_end_to_end_and_resume(tmp_path, tiny_config, capsys):
     assert [r["split"] for r in rows].count("train") == 4
     first = (out / "metrics.csv").read_text()
 
-    # same command again: finished, nothing changes
+    # same command again: finished, nothing is rewritten (a workflow sees no new file times)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert main(argv) == 0
     assert "already finished" in capsys.readouterr().out
     assert (out / "metrics.csv").read_text() == first
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    # fewer iterations than were done: refused, nothing touched
+    assert main([*argv[:8], "3", *argv[9:]]) == 2
+    assert "holds a run of 4 iterations, more than the 3 asked for" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    # a summary lost to a kill after the last checkpoint is written again
+    (out / "metrics.json").unlink()
+    assert (
+        main(argv) == 0 and json.loads((out / "metrics.json").read_text())["iterations_done"] == 4
+    )
 
     # more iterations from the saved config alone: resumes and extends the same file
     assert main(["train", "--out", str(out), "--iterations", "6", "--no-progress"]) == 0
@@ -142,6 +153,30 @@ def test_train_with_structure_and_data_gate(tmp_path, tiny_config, capsys):
     st._replace(modulation=mod2).save(path)
     assert main([*argv, "--iterations", "4"]) == 2
     assert "structure_hash" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_structure_with_other_connectivity(tmp_path, tiny_config, capsys):
+    from neuromod_data.structure import Connectivity
+
+    names = ("IT", "Sst")
+    prob = np.array([[0.2, 0.3], [0.4, 0.1]])
+    st = CellTypeStructure(
+        names=names,
+        abundances=np.array([0.8, 0.2]),
+        signs=np.array([1, -1]),
+        modulation=np.zeros((0, 2, 2)),
+        pairs=(),
+    ).with_connectivity(Connectivity(names, prob, np.ones((2, 2))))
+    path = st.save(tmp_path / "structure.npz")
+    argv = ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--structure", str(path)]
+    argv += ["--config", str(tiny_config), "--no-progress", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--iterations", "2"]) == 0
+    before = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir()}
+    # the same types and abundances, other connection probabilities: not the network it was
+    st.with_connectivity(Connectivity(names, prob * 0.5, np.ones((2, 2)))).save(path)
+    assert main([*argv, "--iterations", "4"]) == 2
+    assert "structure_hash" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir()} == before
 
 
 def test_train_errors_are_one_line(tmp_path, tiny_config, capsys):
@@ -275,3 +310,20 @@ def test_threads_flag_reaches_training(tmp_path, tiny_config, monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert seen == [2, 2]
+
+
+def test_new_run_refuses_a_folder_of_other_files(tmp_path, tiny_config, capsys):
+    argv = ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config"]
+    argv += [str(tiny_config), "--iterations", "1", "--no-progress", "--out"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep me")
+    assert main([*argv, str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "holds files that are not a training run's (mine.txt)" in err
+    assert [p.name for p in other.iterdir()] == ["mine.txt"]
+    # what `neuromod results mark-start` leaves before the run is fine
+    marked = tmp_path / "marked"
+    marked.mkdir()
+    (marked / "started.json").write_text("{}")
+    assert main([*argv, str(marked)]) == 0 and (marked / "checkpoint.pt").is_file()
