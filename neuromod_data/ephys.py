@@ -54,8 +54,8 @@ not, unless given)
     MAD) of the natural log of the mapped per-cell values (cells of the group used, values > 0),
     which is the σ of the per-neuron log-normal draws of
     :meth:`~neuromod_data.structure.CellTypeStructure.sample_intrinsic`. Invalid per-cell values
-    (a time constant, width or threshold distance ≤ 0, a negative SFA or rheobase) count as
-    missing, with a warning. The same rules are written down in docs/design.md, "Intrinsic
+    (a time constant, width or threshold distance ≤ 0, a negative SFA or rheobase, any infinite
+    value) count as missing, with a warning. The same rules are written down in docs/design.md, "Intrinsic
     parameters from electrophysiology".
 
 Examples
@@ -90,6 +90,7 @@ from neuromod_data.errors import (
     FormatError,
     NeuromodWarning,
 )
+from neuromod_data.io._common import refuse_repeated_columns
 from neuromod_data.structure import BOUNDS, PAPER_VALUES, PARAMETERS, IntrinsicParameters
 
 __all__ = [
@@ -169,6 +170,7 @@ def _read_table(obj: str | os.PathLike | pd.DataFrame, what: str) -> tuple[pd.Da
     sep = "\t" if header.count("\t") > header.count(",") else ","
     try:
         table = pd.read_csv(p, sep=sep, low_memory=False)
+        refuse_repeated_columns(table, p, sep=sep)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FormatError(f"{p}: cannot read as a {what} table ({first})") from None
@@ -398,7 +400,7 @@ def _inputs(cells: pd.DataFrame, pmap: ParameterMap) -> tuple[pd.DataFrame, dict
     }
     out, invalid = {}, {}
     for name, (x, ok) in raw.items():
-        bad = x.notna() & ~ok(x)
+        bad = x.notna() & ~(ok(x) & np.isfinite(x))  # an infinite value is as impossible
         invalid[name] = int(bad.sum())
         out[name] = x.mask(bad)
     return pd.DataFrame(out, index=cells.index), invalid
@@ -788,7 +790,7 @@ def intrinsic_from_ephys(
     inputs, invalid = _inputs(cells, pmap)
     for name, n in invalid.items():
         if n:
-            limit = "< 0" if name == "sfa" else "≤ 0"
+            limit = "< 0 or infinite" if name == "sfa" else "≤ 0 or infinite"
             _warn(
                 f"{where}: {n} cell(s) have an impossible value ({limit}) of "
                 f"{pmap.describe(name)!r}; they are left out of the parameters computed from it"

@@ -216,9 +216,48 @@ def read_csv_text(source, **kw) -> pd.DataFrame:
     (['0001', '0002'], ['NA', 'None'], [3, 4], 0.5)
     """
     df = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[], **kw)
+    refuse_repeated_columns(df, source, sep=kw.get("sep"))
     for c in df.columns:
         df[c] = _numeric_or_text(df[c])
     return df
+
+
+_RENAMED_COPY = re.compile(r"^(.*)\.(\d+)$")
+
+
+def refuse_repeated_columns(df: pd.DataFrame, source: object, *, sep: str | None = None) -> None:
+    """Refuse a table whose header repeats a column name.
+
+    pandas renames the second ``x`` to ``x.1``, so every later step would silently use the first
+    copy. A column named ``x.1`` next to ``x`` is checked against the file's own header when
+    ``source`` is a path (so a real ``x.1`` passes), and taken for a renamed copy otherwise.
+
+    Examples
+    --------
+    >>> import io
+    >>> text = "cell,tau,tau\\n0,1,2\\n"
+    >>> refuse_repeated_columns(pd.read_csv(io.StringIO(text)), io.StringIO(text))
+    Traceback (most recent call last):
+    ...
+    neuromod_data.errors.FormatError: column 'tau' appears more than once in the header ...
+    """
+    names = set(map(str, df.columns))
+    copies = [m.group(1) for c in names if (m := _RENAMED_COPY.match(c)) and m.group(1) in names]
+    if not copies:
+        return
+    if isinstance(source, (str, os.PathLike)):
+        header = pd.read_csv(
+            source, sep=sep or ",", header=None, nrows=1, dtype=str, keep_default_na=False
+        )
+        written = [str(v) for v in header.iloc[0]]
+        copies = [n for n in dict.fromkeys(written) if written.count(n) > 1]
+    if copies:
+        shown = ", ".join(repr(c) for c in sorted(set(copies))[:5])
+        plural = "s" if len(set(copies)) > 1 else ""
+        raise FormatError(
+            f"column{plural} {shown} appear{'' if plural else 's'} more than once in the header "
+            "(only one copy would be used): rename or remove the copies"
+        )
 
 
 def read_table(

@@ -4,6 +4,7 @@ cases, and every bad input."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -180,7 +181,9 @@ def test_unlabelled_and_nan_cells_are_reported(m1_cells, m1_pandas):
     assert n_unlabelled and n_sfa_nan and n_gap_bad  # the real files have all three
     assert f"{n_unlabelled} of {n} cells have no 'RNA type' label" in text
     assert f"{n_sfa_nan} of {n} cells have no value (NaN) of 'Spike frequency adaptation'" in text
-    assert f"{n_gap_bad} cell(s) have an impossible value (≤ 0) of '{THR} − {RMP}'" in text
+    assert (
+        f"{n_gap_bad} cell(s) have an impossible value (≤ 0 or infinite) of '{THR} − {RMP}'" in text
+    )
     assert ip.meta["n_unlabelled"] == n_unlabelled and ip.meta["n_cells_table"] == n
     assert ip.meta["n_invalid"]["threshold"] == n_gap_bad
     assert ip.meta["n_missing"]["sfa"] == n_sfa_nan + int((m1_pandas[SFA] < 0).sum())
@@ -326,6 +329,18 @@ def test_tab_separated_metadata_is_read(tmp_path):
     assert cells["RNA family"].tolist() == ["Sst", "Sst", "Pvalb"]
 
 
+def test_repeated_feature_column_is_named(tmp_path):
+    feats, meta = _tables()
+    col = feats.columns[1]
+    path = tmp_path / "feats.csv"
+    text = feats.to_csv(index=False).splitlines()
+    # the same name twice in the header, the second copy holding other numbers
+    rows = [text[0] + f",{col}"] + [line + ",99" for line in text[1:]]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(FormatError, match=rf"feats\.csv.*column '{re.escape(col)}' appears more"):
+        read_ephys(path, meta)
+
+
 def test_duplicated_cells_are_named():
     feats, meta = _tables()
     feats.loc[2, "cell id"] = "a"
@@ -367,6 +382,23 @@ def test_nan_features_are_reported():
     with pytest.warns(NeuromodWarning, match=r"'Membrane time constant \(ms\)' \(1\)"):
         s = summarize_ephys(cells, "RNA family", min_cells=1)
     assert s.set_index("type").loc["Sst", "n_cells"] == 1
+
+
+def test_infinite_feature_is_warned_and_left_out():
+    cells = pd.DataFrame(
+        {
+            "family": ["A"] * 4,
+            TAU: [10.0, 12.0, 14.0, np.inf],
+            "Spike frequency adaptation": [0.5, 0.6, 0.7, 0.8],
+            "AP threshold (mV)": [-40.0] * 4,
+            "Resting membrane potential (mV)": [-60.0] * 4,
+            "AP width (ms)": [1.0] * 4,
+        }
+    )
+    with pytest.warns(NeuromodWarning, match=r"1 cell\(s\) have an impossible value .*infinite"):
+        ip = intrinsic_from_ephys(cells, "family", min_cells=3)
+    j = list(ip.params).index("tau_m")
+    assert ip.median[0, j] == 12.0 and ip.n_cells[0, j] == 3  # the three finite values
 
 
 def test_missing_feature_column_is_named():

@@ -103,6 +103,23 @@ def test_duplicate_sample_names_in_metadata(tmp_path):
         read(p, metadata=m, join="Cell", progress=False)
 
 
+def test_repeated_column_names_are_refused(tmp_path):
+    # pandas would rename the second copy to 'x.1' and every later step would use the first one
+    m = tmp_path / "m.csv"
+    m.write_text("Cell,type,type\ns1,A,B\ns2,B,A\n")
+    c = tmp_path / "c.csv"
+    c.write_text(",s1,s2\nVip,1,2\nSst,0,3\n")
+    with pytest.raises(FormatError, match=r"m\.csv.*column 'type' appears more than once"):
+        read(c, metadata=m, join="Cell", progress=False)
+    e = tmp_path / "explorer.csv"
+    e.write_text("sample_name,cluster_label,Vip_log10_cpm,Sst_log10_cpm,Vip_log10_cpm\na,X,1,2,3\n")
+    with pytest.raises(FormatError, match=r"explorer\.csv.*column 'Vip_log10_cpm' appears more"):
+        read(e, progress=False)
+    # a column really named 'type.1' next to 'type' is not a copy
+    m.write_text("Cell,type,type.1\ns1,A,B\ns2,B,A\n")
+    assert read(c, metadata=m, join="Cell", progress=False).obs["type.1"].tolist() == ["B", "A"]
+
+
 @pytest.mark.parametrize(
     "value, what",
     [
