@@ -579,7 +579,8 @@ def _types(
         raise CellTypeError(
             f"{where}: no cell labelled {absent} in column {label!r} (labels there: "
             f"{', '.join(present[:20])}{' ...' if len(present) > 20 else ''}); pick the label column "
-            "the types come from, or pass missing='default' to give them the paper's values"
+            "the types come from, or give them the paper's values (missing='default'; on the command "
+            "line --missing-types default)"
         )
     return types, absent
 

@@ -133,8 +133,9 @@ def check_unique_genes(
     shown = ", ".join(map(str, dups[:10])) + (" ..." if len(dups) > 10 else "")
     if not make_unique:
         raise DataValueError(
-            f"{where}: {len(dups)} duplicated gene name(s): {shown}. Pass make_unique=True to append "
-            "-1, -2, ... to the repeats (anndata's var_names_make_unique)"
+            f"{where}: {len(dups)} duplicated gene name(s): {shown}. Rename them, or read the "
+            "file in Python with make_unique=True to append -1, -2, ... to the repeats (anndata's "
+            "var_names_make_unique)"
         )
     warn(f"{where}: {len(dups)} duplicated gene name(s) made unique: {shown}")
     record["genes_made_unique"] = [str(d) for d in dups]
