@@ -111,6 +111,18 @@ def save_checkpoint(
     return path
 
 
+def _first_difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    """The first setting (dotted into nested dicts, keys in sorted order) whose values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new), key=str):
+            sub = f"{key}.{k}" if key else str(k)
+            found = _first_difference(old.get(k), new.get(k), sub)
+            if found is not None:
+                return found
+        return None
+    return None if old == new else (key, old, new)
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     *,
@@ -136,13 +148,13 @@ def load_checkpoint(
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise TrainingError(f"{p} is not a neuromod checkpoint (format {_FORMAT})")
     if settings is not None:
-        old, new = payload.get("settings", {}), _normalise(settings)
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
-                raise TrainingError(
-                    f"{p} was written with {key}={old.get(key)!r} but this run has "
-                    f"{key}={new.get(key)!r}; use another output directory to train with new settings"
-                )
+        diff = _first_difference(payload.get("settings", {}), _normalise(settings))
+        if diff is not None:
+            key, was, now = diff
+            raise TrainingError(
+                f"{p} was written with {key}={was!r} but this run has {key}={now!r}; use another "
+                "output directory to train with new settings"
+            )
     try:
         net.load_state_dict(payload["network"])
         if optimizer is not None:

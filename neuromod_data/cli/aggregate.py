@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         table.to_csv(tmp)
     rec = agg.uns["neuromod_aggregate"]
     print(
-        f"neuromod aggregate: {agg.n_obs} {args.groupby} types × {agg.n_vars} genes "
+        f"neuromod aggregate: {agg.n_obs} types (by {args.groupby!r}) × {agg.n_vars} genes "
         f"({args.stat}; {len(rec['dropped_types'])} type(s) dropped, "
         f"{len(rec['missing_genes'])} gene(s) missing) → {args.out}",
         file=sys.stderr,

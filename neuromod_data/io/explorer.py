@@ -59,7 +59,7 @@ def read_explorer(
         r, c = np.argwhere(bad)[0]
         raise DataValueError(
             f"{p}: {int(bad.sum())} missing, non-finite or negative log10(CPM+1) value(s), first for "
-            f"gene {gene_cols[c][: -len(_SUFFIX)]!r} in cell {df[id_col].iloc[r]!r} ({df[gene_cols[c]].iloc[r]!r})"
+            f"gene {gene_cols[c][: -len(_SUFFIX)]!r} in cell {df[id_col].iloc[r]!r} ({_shown(df[gene_cols[c]].iloc[r])})"
         )
     cpm = np.power(10.0, logv) - 1.0
     np.maximum(cpm, 0.0, out=cpm)  # 10**0 - 1 is exactly 0; guard against rounding below it
@@ -89,3 +89,8 @@ def read_explorer(
             adata, meta, join=join, where=sources[-1], record=record, missing=missing
         )
     return _common.finish(adata, x="cpm", source=sources, reader="explorer", record=record)
+
+
+def _shown(value: object) -> str:
+    """A table value as the file has it: an empty field is 'empty', not NaN."""
+    return "empty" if pd.isna(value) else repr(str(value))

@@ -92,8 +92,21 @@ def test_finished_run_does_nothing_and_settings_are_checked(tmp_path):
     net_b, res_b = _run(tmp_path, 4)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
     assert res_b.history == res_a.history
-    with pytest.raises(TrainingError, match="lr"):
+    with pytest.raises(TrainingError, match=r"with lr=0\.\d+ but this run has lr=0\.01;"):
         _run(tmp_path, 6, lr=1e-2)
+    with pytest.raises(TrainingError, match="more than the 3 asked for"):
+        _run(tmp_path, 3)
+
+
+def test_changed_nested_setting_is_named_by_its_path():
+    from neuromod_models.checkpoint import _first_difference
+
+    old = {"lr": 0.1, "network": {"n_rec": 20, "seed": 0}, "seed": 0}
+    assert _first_difference(old, old) is None
+    new = {"lr": 0.1, "network": {"n_rec": 20, "seed": 1}, "seed": 1}
+    assert _first_difference(old, new) == ("network.seed", 0, 1)
+    assert _first_difference(old, {**old, "gate": "data"}) == ("gate", None, "data")
+    assert _first_difference({"a": {"b": 1}}, {"a": 2}) == ("a", {"b": 1}, 2)
 
 
 def test_non_finite_loss_stops_with_clear_error(tmp_path):

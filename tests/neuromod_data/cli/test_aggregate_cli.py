@@ -44,7 +44,8 @@ def test_mean_table_layout_and_values(toy_h5ad, tmp_path, capsys):
     dense = pd.DataFrame(a[:, GENES].X.toarray(), columns=GENES)
     ref = dense.groupby(a.obs["subclass_label"].astype(str).to_numpy()).mean()
     np.testing.assert_allclose(table.to_numpy(), ref.loc[table.index].to_numpy(), rtol=1e-5)
-    assert "types × 4 genes" in capsys.readouterr().err
+    n_types = a.obs["subclass_label"].nunique()
+    assert f"{n_types} types (by 'subclass_label') × 4 genes" in capsys.readouterr().err
 
 
 def test_smith2019_against_hand_computation(toy_h5ad, tmp_path):
