@@ -241,66 +241,6 @@ def _physiology_paths(shared_data):
     }
 
 
-TAU, SFA, THR, RMP, WIDTH = (
-    "Membrane time constant (ms)",
-    "Spike frequency adaptation",
-    "AP threshold (mV)",
-    "Resting membrane potential (mV)",
-    "AP width (ms)",
-)
-
-
-def _pandas_family_parameters(features: str, meta: str, families) -> pd.DataFrame:
-    """Per-family parameters by the documented mapping (design.md, "Intrinsic parameters from
-    electrophysiology"), with pandas: the median feature of the family's valid cells, mapped with
-    references = medians over all cells, clipped to the bounds."""
-    d = pd.read_csv(features).merge(
-        pd.read_csv(meta, sep="\t"), left_on="cell id", right_on="Cell", how="left"
-    )
-    d["gap"] = (d[THR] - d[RMP]).where(lambda x: x > 0)
-    d[SFA] = d[SFA].where(d[SFA] >= 0)
-    d[TAU] = d[TAU].where(d[TAU] > 0)
-    d[WIDTH] = d[WIDTH].where(d[WIDTH] > 0)
-    ref_gap, ref_w, ref_s = d["gap"].median(), d[WIDTH].median(), d[SFA].median()
-    rows = {}
-    for fam in families:
-        f = d[d["RNA family"] == fam]
-        s = f[SFA].median()
-        rows[fam] = {
-            "tau_m": float(np.clip(f[TAU].median(), 2, 100)),
-            "tau_a": 2000.0,
-            "beta": float(np.clip(1.8 * (1 / s - 1) / (1 / ref_s - 1), 0, 9)),
-            "adaptive": float((f[SFA].dropna() < 0.9).mean()),
-            "v_th": float(np.clip(0.01 * f["gap"].median() / ref_gap, 0.0025, 0.04)),
-            "n_ref": float(np.clip(5 * f[WIDTH].median() / ref_w, 1, 20)),
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def _pandas_billeh_mix(meta: str, conn: str, types, classes: dict[str, str]):
-    """probability[a, b] = Σ u_a(i) u_b(j) P(i, j) and the P-weighted mean strength, u being a
-    type's fraction of cells per layer (layers the table lacks left out)."""
-    cells = pd.read_csv(meta, sep="\t")
-    raw = pd.read_csv(conn)
-    P = raw.set_index(["pre", "post"])["p_connect_75um"]
-    S = raw.set_index(["pre", "post"])["unitary_psp_mV"]
-    table_layers = {pop.lstrip("EPVST") for pop in raw["pre"]}
-    kept = cells[cells["Inferred layer"].astype(str).isin(table_layers)]
-    frac = pd.crosstab(kept["RNA family"], kept["Inferred layer"].astype(str), normalize="index")
-    k = len(types)
-    prob, strength = np.zeros((k, k)), np.zeros((k, k))
-    for a, ta in enumerate(types):
-        for b, tb in enumerate(types):
-            p = ps = 0.0
-            for la, wa in frac.loc[ta].items():
-                for lb, wb in frac.loc[tb].items():
-                    key = (f"{classes[ta]}{la}", f"{classes[tb]}{lb}")
-                    p += wa * wb * P[key]
-                    ps += wa * wb * P[key] * S[key]
-            prob[a, b], strength[a, b] = p, (ps / p if p else 0.0)
-    return prob, strength
-
-
 def test_dry_run_local_h5ad_is_used_in_place(tmp_path):
     from neuromod_data.datasets import toy_cortex
 
@@ -512,7 +452,7 @@ def test_more_iterations_resume_and_changed_settings_are_refused(tiny_run, tmp_p
 
 
 @pytest.mark.slow
-def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path):
+def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path, m1_by_pandas):
     """The M1 Patch-seq config on the real files, up to the graphs (training is the toy run's job)."""
     m1 = shared_data / "allen_m1_patchseq"
     results = tmp_path / "results"
@@ -557,7 +497,7 @@ def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path):
     phys = _physiology_paths(shared_data)
     names = list(derived.names)
     # intrinsic parameters: pandas per family on the 1,328-cell electrophysiology files
-    want = _pandas_family_parameters(phys["ephys"], phys["ephys_metadata"], names)
+    want = m1_by_pandas.family_parameters(phys["ephys"], phys["ephys_metadata"], names)
     assert derived.intrinsic.types == derived.names
     for j, p in enumerate(PARAMETERS):
         np.testing.assert_allclose(
@@ -571,7 +511,7 @@ def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path):
     # connectivity: the layer-weighted mix of the Billeh populations, in pandas
     classes = {"ET": "E", "IT": "E", "NP": "E", "CT": "E", "Pvalb": "PV", "Sst": "SST"}
     assert set(names) <= set(classes)
-    prob, strength = _pandas_billeh_mix(
+    prob, strength, _ = m1_by_pandas.billeh_mix(
         phys["ephys_metadata"], phys["connectivity"], names, classes
     )
     np.testing.assert_allclose(derived.connectivity.probability, prob, rtol=1e-12)

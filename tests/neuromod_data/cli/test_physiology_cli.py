@@ -18,69 +18,6 @@ OUTPUTS = ("structure.npz", "intrinsic.csv", "ephys_summary.csv", "connectivity.
            "physiology.json", "intrinsic.png", "connectivity.png")  # fmt: skip
 
 
-TAU, SFA, THR, RMP, WIDTH = (
-    "Membrane time constant (ms)",
-    "Spike frequency adaptation",
-    "AP threshold (mV)",
-    "Resting membrane potential (mV)",
-    "AP width (ms)",
-)
-
-
-def _pandas_family_parameters(features: str, meta: str, families) -> pd.DataFrame:
-    """Per-family parameters by the documented mapping (ephys module docstring, design.md
-    "Intrinsic parameters from electrophysiology"), computed with pandas from the files: the median
-    feature of the family's valid cells mapped with references = medians over all cells."""
-    d = pd.read_csv(features).merge(
-        pd.read_csv(meta, sep="\t"), left_on="cell id", right_on="Cell", how="left"
-    )
-    d["gap"] = (d[THR] - d[RMP]).where(lambda x: x > 0)
-    d[SFA] = d[SFA].where(d[SFA] >= 0)
-    d[TAU] = d[TAU].where(d[TAU] > 0)
-    d[WIDTH] = d[WIDTH].where(d[WIDTH] > 0)
-    ref_gap, ref_w, ref_s = d["gap"].median(), d[WIDTH].median(), d[SFA].median()
-    rows = {}
-    for fam in families:
-        f = d[d["RNA family"] == fam]
-        s = f[SFA].median()
-        rows[fam] = {
-            "tau_m": float(np.clip(f[TAU].median(), 2, 100)),
-            "tau_a": 2000.0,
-            "beta": float(np.clip(1.8 * (1 / s - 1) / (1 / ref_s - 1), 0, 9)),
-            "adaptive": float((f[SFA].dropna() < 0.9).mean()),
-            "v_th": float(np.clip(0.01 * f["gap"].median() / ref_gap, 0.0025, 0.04)),
-            "n_ref": float(np.clip(5 * f[WIDTH].median() / ref_w, 1, 20)),
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def _pandas_billeh_mix(meta: str, conn: str, types, classes: dict[str, str]):
-    """probability[a, b] = Σ u_a(i) u_b(j) P(i, j) and the P-weighted mean strength, with u a
-    type's fraction of cells per layer (``Inferred layer``; layers the table lacks left out)."""
-    cells = pd.read_csv(meta, sep="\t")
-    raw = pd.read_csv(conn)
-    P = raw.set_index(["pre", "post"])["p_connect_75um"]
-    S = raw.set_index(["pre", "post"])["unitary_psp_mV"]
-    table_layers = {pop.lstrip("EPVST") for pop in raw["pre"]}
-    layer = cells["Inferred layer"].astype(str)
-    kept = cells[layer.isin(table_layers)]
-    frac = pd.crosstab(kept["RNA family"], kept["Inferred layer"].astype(str), normalize="index")
-    k = len(types)
-    prob, strength = np.zeros((k, k)), np.zeros((k, k))
-    for a, ta in enumerate(types):
-        for b, tb in enumerate(types):
-            p = ps = 0.0
-            for la, wa in frac.loc[ta].items():
-                for lb, wb in frac.loc[tb].items():
-                    key = (f"{classes[ta]}{la}", f"{classes[tb]}{lb}")
-                    p += wa * wb * P[key]
-                    ps += wa * wb * P[key] * S[key]
-            prob[a, b], strength[a, b] = p, (ps / p if p else 0.0)
-    out = cells.loc[~layer.isin(table_layers)]
-    left_out = out.groupby(["RNA family", out["Inferred layer"].astype(str)]).size()
-    return prob, strength, left_out
-
-
 @pytest.fixture(scope="module")
 def files(shared_data):
     d = shared_data / "allen_m1_patchseq"
@@ -91,7 +28,7 @@ def files(shared_data):
     }
 
 
-def test_adds_both_to_a_format_1_structure(files, tmp_path, capsys):
+def test_adds_both_to_a_format_1_structure(files, tmp_path, capsys, m1_by_pandas):
     """The committed format-1 structure (IT, Pvalb, Sst; groupby 'RNA family') gains intrinsic
     parameters and connectivity; values checked against pandas on the files."""
     out = tmp_path / "phys"
@@ -108,7 +45,7 @@ def test_adds_both_to_a_format_1_structure(files, tmp_path, capsys):
         assert int(z["format_version"]) == 2
     names = list(s.names)
     # intrinsic parameters: every parameter of every type against pandas on the files
-    want = _pandas_family_parameters(files["features"], files["meta"], names)
+    want = m1_by_pandas.family_parameters(files["features"], files["meta"], names)
     ip = s.intrinsic
     assert ip.types == s.names and ip.params == PARAMETERS
     for j, p in enumerate(PARAMETERS):
@@ -125,7 +62,7 @@ def test_adds_both_to_a_format_1_structure(files, tmp_path, capsys):
     np.testing.assert_allclose(values[list(PARAMETERS)], want[list(PARAMETERS)], rtol=1e-12)
     # connectivity: every entry against the layer-weighted Billeh mix computed with pandas
     classes = {"IT": "E", "Pvalb": "PV", "Sst": "SST"}  # the documented class-by-name rule
-    prob, strength, left_out = _pandas_billeh_mix(files["meta"], files["conn"], names, classes)
+    prob, strength, left_out = m1_by_pandas.billeh_mix(files["meta"], files["conn"], names, classes)
     np.testing.assert_allclose(s.connectivity.probability, prob, rtol=1e-12)
     np.testing.assert_allclose(s.connectivity.strength, strength, rtol=1e-12)
     conn = pd.read_csv(out / "connectivity.csv")
