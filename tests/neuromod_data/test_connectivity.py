@@ -81,32 +81,23 @@ def test_billeh_pairs_land_where_they_should(billeh, billeh_path):
     assert c.strength[e23, pv23] == pytest.approx(1.49)
 
 
-def test_m1_types_against_pandas(billeh, shared_data):
+def test_m1_types_against_pandas(billeh, shared_data, m1_by_pandas):
     """M1 families with their cells' layers: each entry is the layer-fraction-weighted mix of the
-    Billeh populations, computed here with pandas from the files (layer-1 cells left out)."""
-    meta = pd.read_csv(shared_data / "allen_m1_patchseq" / "m1_patchseq_meta_data.csv", sep="\t")
+    Billeh populations, computed with pandas from the files (layer-1 cells left out)."""
+    meta_file = shared_data / "allen_m1_patchseq" / "m1_patchseq_meta_data.csv"
+    meta = pd.read_csv(meta_file, sep="\t")
     types = ["ET", "IT", "NP", "Pvalb", "Sst"]
     with pytest.warns(NeuromodWarning, match="IT: 1 in L1; Sst: 1 in L1"):
         c = type_connectivity(
             billeh, types, layers=meta, label="RNA family", layer_column="Inferred layer",
             signs=[1, 1, 1, -1, -1],
         )  # fmt: skip
-    raw = pd.read_csv(shared_data / "billeh2020_connectivity" / "connectivity_long.csv")
-    P = raw.set_index(["pre", "post"])["p_connect_75um"]
-    S = raw.set_index(["pre", "post"])["unitary_psp_mV"]
-    kept = meta[meta["Inferred layer"].astype(str) != "1"]
-    frac = pd.crosstab(kept["RNA family"], kept["Inferred layer"].astype(str), normalize="index")
+    conn_file = shared_data / "billeh2020_connectivity" / "connectivity_long.csv"
     cls = {"ET": "E", "IT": "E", "NP": "E", "Pvalb": "PV", "Sst": "SST"}
-    for a, ta in enumerate(types):
-        for b, tb in enumerate(types):
-            p = ps = 0.0
-            for la, wa in frac.loc[ta].items():
-                for lb, wb in frac.loc[tb].items():
-                    key = (f"{cls[ta]}{la}", f"{cls[tb]}{lb}")
-                    p += wa * wb * P[key]
-                    ps += wa * wb * P[key] * S[key]
-            assert c.probability[a, b] == pytest.approx(p), (ta, tb)
-            assert c.strength[a, b] == pytest.approx(ps / p if p else 0.0), (ta, tb)
+    prob, strength, left_out = m1_by_pandas.billeh_mix(meta_file, conn_file, types, cls)
+    np.testing.assert_allclose(c.probability, prob, rtol=1e-12)
+    np.testing.assert_allclose(c.strength, strength, rtol=1e-12)
+    assert {(t, n) for (t, _), n in left_out.items() if t in types} == {("IT", 1), ("Sst", 1)}
     # M1 has no layer 4: no layer-4 population is used
     used = {pop for w in c.meta["type_populations"].values() for pop in w}
     assert used and not any(pop.endswith("4") for pop in used)
