@@ -132,3 +132,21 @@ def test_unmapped_type_is_named_and_type_map_resolves_it(files, tmp_path, capsys
     assert main([*args, "--type-map", "Vip=SST"]) == 0
     c = CellTypeStructure.load(tmp_path / "o" / "structure.npz").connectivity
     assert c.meta["type_classes"]["Vip"] == "type_map: SST"
+
+
+def test_layer_mix_counts_metadata_cells_without_features(files, tmp_path, m1_by_pandas):
+    # a Pvalb cell in layer 6 that has a metadata row but no features: the layer mix counts it
+    meta = pd.read_csv(files["meta"], sep="\t")
+    extra = dict.fromkeys(meta.columns, np.nan)
+    extra.update({"Cell": "no_features_cell", "RNA family": "Pvalb", "Inferred layer": "6"})
+    meta_file = tmp_path / "meta.tsv"
+    pd.concat([meta, pd.DataFrame([extra])]).to_csv(meta_file, sep="\t", index=False)
+    out = tmp_path / "phys"
+    assert main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata",
+                 str(meta_file), "--connectivity", files["conn"], "--layer", "Inferred layer",
+                 "--out", str(out)]) == 0  # fmt: skip
+    s = CellTypeStructure.load(out / "structure.npz")
+    classes = {"IT": "E", "Pvalb": "PV", "Sst": "SST"}
+    prob, strength, _ = m1_by_pandas.billeh_mix(str(meta_file), files["conn"], s.names, classes)
+    np.testing.assert_allclose(s.connectivity.probability, prob, rtol=1e-12)
+    np.testing.assert_allclose(s.connectivity.strength, strength, rtol=1e-12)
