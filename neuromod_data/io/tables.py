@@ -144,9 +144,22 @@ def read_counts_table(
         X = X + _reorder(X2, c2, g2, cells, genes, str(ip))
         sources.append(str(ip))
         record["counts"] = "exon+intron"
-    adata = _common.counts_to_adata(
-        X, cells, genes, where=str(p), make_unique=make_unique, record=record
-    )
+    try:
+        adata = _common.counts_to_adata(
+            X, cells, genes, where=str(p), make_unique=make_unique, record=record
+        )
+    except DataValueError as exc:
+        if record.get("orientation_from") != "more genes than cells":
+            raise
+        # The size rule is only a guess: say so, since a name repeated in the other direction
+        # (a gene read as a cell) is then reported under the wrong kind.
+        rows, cols = ("genes", "cells") if orientation == "genes_x_cells" else ("cells", "genes")
+        raise DataValueError(
+            f"{exc} (with no metadata the longer side is taken as genes, so this table of "
+            f"{len(m.row_names)} rows × {len(m.col_names)} columns was read as {rows} × {cols}; "
+            "if that is wrong, pass the cells' metadata (--metadata) or orientation="
+            f"{'cells_x_genes' if rows == 'genes' else 'genes_x_cells'!r})"
+        ) from None
     if meta is not None:
         msrc = "metadata" if isinstance(metadata, pd.DataFrame) else str(metadata)
         if not isinstance(metadata, pd.DataFrame):

@@ -103,6 +103,24 @@ def test_duplicate_sample_names_in_metadata(tmp_path):
         read(p, metadata=m, join="Cell", progress=False)
 
 
+def test_a_wrong_orientation_guess_is_named_with_its_fix(tmp_path):
+    # 3 cells x 2 genes, one gene repeated: with no metadata the longer side (the cells) is taken
+    # as genes, so the repeat shows up as a duplicated *sample*; the message must say it guessed
+    p = tmp_path / "c.csv"
+    p.write_text("cell,Sst,Sst\nc1,1,2\nc2,3,4\nc3,0,1\n")
+    with pytest.raises(
+        DataValueError,
+        match=r"duplicated sample name\(s\): Sst \(with no metadata the longer side is taken as "
+        r"genes, so this table of 3 rows × 2 columns was read as genes × cells; .*--metadata.*"
+        r"orientation='cells_x_genes'\)",
+    ):
+        read(p, progress=False)
+    # following the advice gives the real problem, named as a gene
+    with pytest.raises(DataValueError, match=r"duplicated gene name\(s\): Sst") as info:
+        read(p, orientation="cells_x_genes", progress=False)
+    assert "longer side" not in str(info.value)  # a declared orientation is not a guess
+
+
 def test_repeated_column_names_are_refused(tmp_path):
     # pandas would rename the second copy to 'x.1' and every later step would use the first one
     m = tmp_path / "m.csv"
