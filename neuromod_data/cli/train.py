@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from neuromod_data.errors import (
     FormatError,
     InputFileError,
     NeuromodError,
+    NeuromodWarning,
     OutputError,
     TrainingError,
     UsageError,
@@ -268,9 +270,16 @@ def _read_config(path: str | Path) -> dict[str, Any]:
         raise FormatError(f"{p}: cannot parse config: {' '.join(str(exc).split())}") from None
     except Exception as exc:  # yaml.YAMLError and friends
         raise FormatError(f"{p}: cannot parse config: {' '.join(str(exc).split())}") from None
-    cfg = {} if cfg is None else cfg
-    if not isinstance(cfg, dict):
+    if not isinstance(cfg, dict) and cfg is not None:
         raise FormatError(f"{p}: config must be a mapping of setting → value")
+    if not cfg:
+        # an empty file is most likely the wrong file: training on defaults is hours of the wrong run
+        warnings.warn(
+            f"{p} sets nothing; every setting not given as a flag keeps its default",
+            NeuromodWarning,
+            stacklevel=2,
+        )
+        cfg = {}
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         k = str(key).replace("-", "_")

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -327,3 +328,27 @@ def test_new_run_refuses_a_folder_of_other_files(tmp_path, tiny_config, capsys):
     marked.mkdir()
     (marked / "started.json").write_text("{}")
     assert main([*argv, str(marked)]) == 0 and (marked / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing set yet\n", "{}\n"])
+def test_an_empty_config_file_is_warned_about(tmp_path, text, capsys):
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text(text)
+    out = tmp_path / "run"
+    # the warning comes before anything else, so a missing --task still shows why nothing was set
+    assert main(["train", "--config", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert (
+        err[0]
+        == f"neuromod train: warning: {cfg} sets nothing; every setting not given as a flag keeps its default"
+    )
+    assert "give --task and --rule" in err[1]
+    assert not out.exists()
+
+
+def test_a_config_that_sets_something_is_not_warned_about(tmp_path, tiny_config, capsys):
+    from neuromod_data.cli.train import _read_config
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _read_config(tiny_config)["batch_size"] == 4
