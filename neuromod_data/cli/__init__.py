@@ -5,7 +5,8 @@ adds its parser and sets ``func`` (a callable taking the parsed ``argparse.Names
 exit code). Modules are imported only when the parser is built; ``train`` imports torch only when run.
 
 Whatever goes wrong ends in one line on stderr, ``neuromod <command>: error: <what and where>``, and
-a non-zero exit code: 2 for bad input or options, 1 for a file-system failure, 130 / 143 when
+a non-zero exit code: 2 for bad input or options (an output place refused before any work counts
+here), 1 for a file-system failure during the work, 130 / 143 when
 interrupted by SIGINT / SIGTERM (temporaries are removed on the way out), 70 for an internal error
 (a bug: ``NEUROMOD_DEBUG=1`` shows its traceback). Warnings print as one line each.
 """
