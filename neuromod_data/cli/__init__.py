@@ -6,9 +6,9 @@ exit code). Modules are imported only when the parser is built; ``train`` import
 
 Whatever goes wrong ends in one line on stderr, ``neuromod <command>: error: <what and where>``, and
 a non-zero exit code: 2 for bad input or options (an output place refused before any work counts
-here), 1 for a file-system failure during the work, 130 / 143 when
-interrupted by SIGINT / SIGTERM (temporaries are removed on the way out), 70 for an internal error
-(a bug: ``NEUROMOD_DEBUG=1`` shows its traceback). Warnings print as one line each.
+here), 1 for a file-system failure during the work, 130 / 143 when interrupted by SIGINT / SIGTERM
+(temporaries are removed on the way out), 70 for an internal error (a bug: ``NEUROMOD_DEBUG=1``
+shows its traceback). Warnings print as one line each.
 """
 
 from __future__ import annotations
