@@ -55,8 +55,8 @@ not, unless given)
     which is the σ of the per-neuron log-normal draws of
     :meth:`~neuromod_data.structure.CellTypeStructure.sample_intrinsic`. Invalid per-cell values
     (a time constant, width or threshold distance ≤ 0, a negative SFA or rheobase, any infinite
-    value) count as missing, with a warning. The same rules are written down in docs/design.md, "Intrinsic
-    parameters from electrophysiology".
+    value) count as missing, with a warning. The same rules are written down in docs/design.md,
+    "Intrinsic parameters from electrophysiology".
 
 Examples
 --------
