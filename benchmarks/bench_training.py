@@ -658,7 +658,7 @@ def write_report(path, paper, growth, large, B, T0, wall, args) -> None:
         '- **Ours** (`neuromod_models`): the model of docs/design.md ("Neuron model") — LIF/ALIF '
         "neurons with refractory period, Dale's law (W = sign ⊙ relu(θ)), sparse synapses, sign "
         "constraint after each Adam step; fused sequence code with a hand-written backward. On the "
-        "CPU the time loops are compiled numba kernels (`models/_kernels.py`): event-driven input and "
+        "CPU the time loops are compiled numba kernels (`neuromod_models/_kernels.py`): event-driven input and "
         "recurrent currents over the sampled synapses only, spikes stored as bytes, the adjoints and "
         "weight gradients computed step by step (BPTT's recurrent adjoint as a gather over each "
         "neuron's synapses, batched over trials; local MDGL's modulation as the same gather, or, "

@@ -635,7 +635,7 @@ def _provenance_section(
     dirty = [r for r in found if (r.summary.get("uncommitted_files_in_models_at_start") or 0) > 0]
     if found:
         L += [
-            f"- runs that started while files under models/ or neuromod_data/ had uncommitted "
+            f"- runs that started while files under neuromod_models/ or neuromod_data/ had uncommitted "
             f"changes: {len(dirty)} of {len(found)} (see each summary.json)"
         ]
     L += ["", "Example training command of each group (every run's own is in its `summary.json`):"]

@@ -29,7 +29,7 @@ __all__ = ["STARTED", "git_commit", "machine", "record", "started"]
 #: file in the training folder that holds the state of the code when the job (last) started
 STARTED = "started.json"
 #: folders whose uncommitted changes make a run's code differ from its commit
-CODE_FOLDERS = ("models", "neuromod_data")
+CODE_FOLDERS = ("neuromod_models", "neuromod_data")
 
 
 def machine() -> dict[str, Any]:
@@ -70,7 +70,7 @@ def _uncommitted() -> int | None:
 
 def started(run_dir: str | os.PathLike) -> Path:
     """Write ``run_dir/started.json``: the commit and the number of uncommitted files under
-    ``models/`` and ``neuromod_data/`` now (call it right before training starts)."""
+    ``neuromod_models/`` and ``neuromod_data/`` now (call it right before training starts)."""
     path = Path(run_dir) / STARTED
     state = {
         "git_commit": git_commit(),

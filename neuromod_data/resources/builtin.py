@@ -1,4 +1,4 @@
-"""The curated tables shipped with the package (``data/``, installed as ``neuromod_data._shipped``).
+"""The curated tables shipped with the package (``neuromod_data/_shipped/``).
 
 - :func:`neuropeptides`: Smith et al. 2019's 37 cognate neuropeptide-precursor → NP-GPCR pairs
   (18 NPP genes, 29 GPCR genes) with the GPCR's Gα class.
