@@ -2,7 +2,10 @@
 the type-to-type connectivity (matplotlib).
 
 Each function returns the :class:`matplotlib.figure.Figure` and, given ``save=PATH``, also writes it
-there (atomically; the format follows the suffix).
+there (atomically; the format follows the suffix). Figures are bare ``Figure`` objects, never pyplot
+ones: no backend is selected and nothing is registered with pyplot, so a notebook's backend and
+figure list stay as they were (docs/design.md, "Reproducibility": library calls do not change
+process-wide state); a ``Figure`` still displays inline in Jupyter.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from neuromod_data._files import atomic_path
 from neuromod_data.structure import PARAMETER_UNITS, Connectivity, IntrinsicParameters
@@ -29,21 +33,7 @@ _TITLES = {
 }
 
 
-def _pyplot():
-    import matplotlib
-
-    if not os.environ.get("MPLBACKEND") and matplotlib.get_backend().lower() not in (
-        "agg",
-        "pdf",
-        "svg",
-    ):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, save: str | os.PathLike | None, dpi: int = 150):
+def _save(fig: Figure, save: str | os.PathLike | None, dpi: int = 150) -> Figure:
     if save is not None:
         path = Path(save)
         with atomic_path(path, suffix=path.suffix or ".png") as tmp:
@@ -67,7 +57,7 @@ def plot_intrinsic(
     params: Sequence[str] = ("tau_m", "beta", "adaptive", "v_th", "n_ref"),
     seed: int = 0,
     save: str | os.PathLike | None = None,
-):
+) -> Figure:
     """One panel per parameter: each type's value (diamond) over the cells behind it.
 
     Parameters
@@ -88,13 +78,11 @@ def plot_intrinsic(
     Type labels carry the number of cells and, where the value comes from a parent level or from
     the paper, an arrow to that group (``"→ IT"``, ``"→ paper"``).
     """
-    plt = _pyplot()
     rng = np.random.default_rng(seed)
     params = [p for p in params if p in intrinsic.params]
     k = len(intrinsic.types)
-    fig, axes = plt.subplots(
-        len(params), 1, figsize=(max(6.0, 0.55 * k + 2), 2.4 * len(params)), squeeze=False
-    )
+    fig = Figure(figsize=(max(6.0, 0.55 * k + 2), 2.4 * len(params)))
+    axes = fig.subplots(len(params), 1, squeeze=False)
     x = np.arange(k)
     for ax, p in zip(axes[:, 0], params):
         j = intrinsic.params.index(p)
@@ -153,15 +141,15 @@ def plot_connectivity(
     *,
     annotate: bool | None = None,
     save: str | os.PathLike | None = None,
-):
+) -> Figure:
     """Heatmaps of the connection probability and strength, presynaptic type (rows) → postsynaptic
     type (columns); values written in the cells when ``annotate`` (default: up to 12 types)."""
-    plt = _pyplot()
     names = list(connectivity.types)
     k = len(names)
     annotate = k <= 12 if annotate is None else annotate
     units = connectivity.meta.get("units", {})
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.1 * k + 4), max(3.5, 0.5 * k + 2)))
+    fig = Figure(figsize=(max(8.0, 1.1 * k + 4), max(3.5, 0.5 * k + 2)))
+    axes = fig.subplots(1, 2)
     for ax, (mat, title, cmap, fmt) in zip(
         axes,
         (

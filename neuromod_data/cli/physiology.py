@@ -384,17 +384,11 @@ def _connectivity(args, structure, label: str, cells):
 
 
 def _figures(structure, cells, folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    # The plotters draw on bare Figures (no pyplot, no backend switch), so nothing needs closing
+    # and a caller's backend is left as it was.
     from neuromod_data import plotting_physiology as pp
 
-    figs = []
     if structure.intrinsic is not None:
-        figs.append(pp.plot_intrinsic(structure.intrinsic, cells, save=folder / "intrinsic.png"))
+        pp.plot_intrinsic(structure.intrinsic, cells, save=folder / "intrinsic.png")
     if structure.connectivity is not None:
-        figs.append(pp.plot_connectivity(structure.connectivity, save=folder / "connectivity.png"))
-    for f in figs:
-        plt.close(f)
+        pp.plot_connectivity(structure.connectivity, save=folder / "connectivity.png")
