@@ -30,6 +30,7 @@ MDGL_VARIANTS: tuple[str, ...] = ("local", "nonlocal", "exact")
 #: of the data by a gate of the same size built from it
 CONTROLS: tuple[str, ...] = ("label-permuted", "grid-shuffled", "uniform", "ei")
 
-#: MDGL gates: ``data`` (the neuropeptide graph), ``binary`` (its support), the controls, or
-#: ``none`` (every type pair coupled with weight 1, the types of the structure)
-GATES: tuple[str, ...] = ("data", "binary", *CONTROLS, "none")
+#: MDGL gates: ``data`` (the neuropeptide graph), ``binary`` (its support), the controls, ``ones``
+#: (G = 1 over the structure's K types: every type pair coupled with weight 1, MDGL's derivation;
+#: the positive anchor of the controls) or ``none`` (a synonym of ``ones``, kept for earlier runs)
+GATES: tuple[str, ...] = ("data", "binary", *CONTROLS, "ones", "none")

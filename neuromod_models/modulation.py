@@ -156,7 +156,10 @@ def resolve_gate(
 ) -> tuple[np.ndarray | None, bool]:
     """Turn a gate name (:data:`neuromod_data.names.GATES`) into ``(G, use_ei_types)``.
 
-    ``None`` / ``"none"``: no gate (types of the structure, all couplings 1); ``"data"``: the
+    ``"ones"``: G = 1 over the structure's K types (every type pair coupled with weight 1: MDGL's
+    derivation, the positive anchor of the controls; docs/design.md, "Gate controls"), returned as
+    an explicit K × K matrix of ones; ``None`` / ``"none"``: the same modulation as ``"ones"``
+    without a matrix (``G = None`` means all ones; kept as a synonym); ``"data"``: the
     weighted gate of the structure (largest entry 1); ``"binary"``: 1 where any ligand-receptor pair
     couples the types; ``"label-permuted"``, ``"grid-shuffled"``, ``"uniform"``, ``"ei"``: the
     controls of :mod:`neuromod_data.controls` (``seed`` draws the permutation).
@@ -166,9 +169,14 @@ def resolve_gate(
     >>> g, ei = resolve_gate(CellTypeStructure.ei(), "data")
     >>> g.tolist(), ei
     ([[1.0, 1.0], [1.0, 1.0]], False)
+    >>> resolve_gate(CellTypeStructure.ei(), "ones")[0].tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
     """
     if gate is None or gate == "none":
         return None, False
+    if gate == "ones":
+        # multiplying W̄ by exact ones changes no bit: the same gradient as "none"
+        return np.ones((structure.n_types, structure.n_types)), False
     if gate == "data":
         return structure.gate(kind="weighted"), False
     if gate == "binary":

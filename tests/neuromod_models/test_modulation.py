@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from neuromod_models import modulatory_matrix, resolve_gate, type_averaged_weights
 
 from neuromod_data.structure import CellTypeStructure
+from neuromod_models import modulatory_matrix, resolve_gate, type_averaged_weights
 
 
 def random_sparse(n=12, seed=0):
@@ -102,3 +102,40 @@ def test_resolve_gate_options():
         resolve_gate(st, "diffuse")
     with pytest.raises(ValueError, match="grid-shuffled"):
         resolve_gate(st, "shuffled")
+
+
+def _three_type_structure() -> CellTypeStructure:
+    mod = np.zeros((2, 3, 3))
+    mod[0, 0, 1] = 4.0
+    mod[1, 2, 0] = 1.0
+    mod[1, 0, 1] = 1.0
+    mod[0, 1, 1] = 2.0
+    return CellTypeStructure(
+        names=("a", "b", "c"),
+        abundances=np.array([0.5, 0.3, 0.2]),
+        signs=np.array([1, -1, 1]),
+        modulation=mod,
+        pairs=("p", "q"),
+    )
+
+
+@pytest.mark.parametrize("variant", ["local", "nonlocal", "exact"])
+def test_ones_gate_is_none_and_not_data(variant, sequence_backend):
+    """``ones`` (G = 1 over the K types) is the explicit name of ``none``: the same gradient to the
+    bit; the data gate, which has zeros, gives another one."""
+    from neuromod_models import SpikingNetwork, make_rule
+
+    st = _three_type_structure()
+    g, ei = resolve_gate(st, "ones")
+    assert g.tolist() == np.ones((3, 3)).tolist() and not ei
+    x = (torch.rand(60, 3, 5, generator=torch.Generator().manual_seed(0)) < 0.3).double()
+    grads = {}
+    for gate in ("none", "ones", "data"):
+        net = SpikingNetwork(
+            5, 16, 2, structure=st, seed=3, p_rec=0.3, p_out=0.5, dtype=torch.float64
+        )
+        rule = make_rule("mdgl", variant=variant, gate=gate)
+        rule.backward(net, x, lambda y: (y**2).sum())
+        grads[gate] = torch.cat([net.theta_rec.grad, net.theta_in.grad.ravel()])
+    assert torch.equal(grads["ones"], grads["none"])
+    assert (grads["data"] - grads["ones"]).abs().max() > 1e-4 * grads["ones"].abs().max()
