@@ -4,6 +4,11 @@ Every function returns the :class:`matplotlib.figure.Figure` and, given ``save=P
 there (atomically; the format follows the suffix). Inputs may be the long table, the aggregate returned
 by :func:`~neuromod_data.score.score_interactions` (its table and type annotations are used), or a
 graph from :func:`~neuromod_data.graph.build_graph`.
+
+Figures are bare :class:`~matplotlib.figure.Figure` objects, never pyplot ones: no backend is
+selected and nothing is registered with pyplot, so a notebook's backend and figure list stay as
+they were (docs/design.md, "Reproducibility": library calls do not change process-wide state). A
+``Figure`` still displays inline in Jupyter when it is a cell's value.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from neuromod_data._files import atomic_path
 from neuromod_data.errors import ColumnError
@@ -25,21 +31,7 @@ from neuromod_data.labels import GABA, GLUT
 _CLASS_ORDER = {GABA: 0, GLUT: 1}
 
 
-def _pyplot():
-    import matplotlib
-
-    if not os.environ.get("MPLBACKEND") and matplotlib.get_backend().lower() not in (
-        "agg",
-        "pdf",
-        "svg",
-    ):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, save: str | os.PathLike | None, dpi: int = 150):
+def _save(fig: Figure, save: str | os.PathLike | None, dpi: int = 150) -> Figure:
     if save is not None:
         path = Path(save)
         with atomic_path(path, suffix=path.suffix or ".png") as tmp:
@@ -98,7 +90,7 @@ def plot_pair_heatmap(
     key: str = "neuromod_interactions",
     cmap: str = "viridis",
     save: str | os.PathLike | None = None,
-):
+) -> Figure:
     """Sender × receiver heatmap of one ligand–receptor pair's score (types ordered by class).
 
     Parameters
@@ -132,7 +124,6 @@ def plot_pair_heatmap(
     >>> fig.axes[0].get_title()
     'Sst→Sstr2'
     """
-    plt = _pyplot()
     table, nodes = _table_nodes(obj, key)
     if interaction not in set(table["interaction"]):
         raise ColumnError(
@@ -142,7 +133,8 @@ def plot_pair_heatmap(
     names = _ordered(list(nd.index), nd)
     tensor, _, _ = to_tensor(table, names=names, pairs=[interaction])
     k = len(names)
-    fig, ax = plt.subplots(figsize=(2 + 0.25 * k, 1.5 + 0.25 * k))
+    fig = Figure(figsize=(2 + 0.25 * k, 1.5 + 0.25 * k))
+    ax = fig.subplots()
     _heatmap(ax, tensor[0], names, names, interaction, cmap, "score")
     _color_ticks(ax, names, nd)
     return _save(fig, save)
@@ -155,7 +147,7 @@ def plot_type_heatmap(
     interactions: Sequence[str] | None = None,
     cmap: str = "magma",
     save: str | os.PathLike | None = None,
-):
+) -> Figure:
     """Type × type heatmap of the scores summed over pairs (all, or ``interactions``), ordered by class.
 
     Parameters
@@ -183,7 +175,6 @@ def plot_type_heatmap(
     >>> [x.get_text() for x in plot_type_heatmap(t).axes[0].get_yticklabels()]
     ['Sst', 'L5 IT']
     """
-    plt = _pyplot()
     if isinstance(obj, nx.MultiDiGraph):
         nd = pd.DataFrame.from_dict(dict(obj.nodes(data=True)), orient="index")
         names = _ordered([str(n) for n in obj.nodes], nd)
@@ -197,7 +188,8 @@ def plot_type_heatmap(
         sel = [pairs.index(p) for p in interactions if p in pairs]
         tensor = tensor[sel]
     k = len(names)
-    fig, ax = plt.subplots(figsize=(2 + 0.25 * k, 1.5 + 0.25 * k))
+    fig = Figure(figsize=(2 + 0.25 * k, 1.5 + 0.25 * k))
+    ax = fig.subplots()
     _heatmap(ax, tensor.sum(axis=0), names, names, f"summed over {tensor.shape[0]} pairs", cmap,
              "summed score")  # fmt: skip
     _color_ticks(ax, names, nd)
@@ -211,7 +203,7 @@ def plot_graph(
     seed: int = 0,
     max_width: float = 6.0,
     save: str | os.PathLike | None = None,
-):
+) -> Figure:
     """Draw the graph: nodes in their type colours (size ∝ √n_cells), one arrow per linked type pair
     with width ∝ summed edge weight.
 
@@ -246,7 +238,6 @@ def plot_graph(
     >>> plot_graph(build_graph(t)).axes[0].get_title()
     '2 types, 1 edges'
     """
-    plt = _pyplot()
     if not isinstance(g, nx.MultiDiGraph):
         raise TypeError(f"expected a MultiDiGraph, got {type(g)}")
     simple = nx.DiGraph()
@@ -267,7 +258,8 @@ def plot_graph(
     else:
         raise ValueError(f"layout must be 'circular' or 'spring', got {layout!r}")
     k = g.number_of_nodes()
-    fig, ax = plt.subplots(figsize=(4 + 0.12 * k, 4 + 0.12 * k))
+    fig = Figure(figsize=(4 + 0.12 * k, 4 + 0.12 * k))
+    ax = fig.subplots()
     cells = np.array([float(g.nodes[n].get("n_cells", 1)) for n in simple.nodes])
     sizes = 100 + 900 * np.sqrt(cells / cells.max()) if len(cells) else []
     colors = [g.nodes[n].get("color", "#808080") for n in simple.nodes]
@@ -298,7 +290,7 @@ def plot_dotplot(
     max_columns: int | None = 40,
     cmap: str = "viridis",
     save: str | os.PathLike | None = None,
-):
+) -> Figure:
     """LIANA-style dot plot: one column per sender → receiver, one row per interaction; colour = score,
     size = −log10 p-value (or the product of ligand and receptor props when there are no p-values).
 
@@ -336,7 +328,6 @@ def plot_dotplot(
     >>> plot_dotplot(t).axes[0].get_title()
     'dot size: −log10 p'
     """
-    plt = _pyplot()
     table, _ = _table_nodes(obj, key)
     t = table
     if sources is not None:
@@ -373,7 +364,8 @@ def plot_dotplot(
         {c: i for i, c in enumerate(cols)}
     )
     y = t["interaction"].astype(str).map({r: i for i, r in enumerate(rows)})
-    fig, ax = plt.subplots(figsize=(2.5 + 0.22 * len(cols), 1.5 + 0.25 * len(rows)))
+    fig = Figure(figsize=(2.5 + 0.22 * len(cols), 1.5 + 0.25 * len(rows)))
+    ax = fig.subplots()
     smax = size_val.max() if size_val.max() > 0 else 1.0
     sc = ax.scatter(x, y, c=t["score"].to_numpy(float), s=10 + 90 * size_val / smax, cmap=cmap,
                     edgecolors="black", linewidths=0.3)  # fmt: skip

@@ -158,74 +158,29 @@ def summarise(history: list[dict[str, Any]], *, threshold: float = 0.8) -> dict[
 def plot_learning_curve(
     history: list[dict[str, Any]], path: str | Path, *, title: str = ""
 ) -> Path:
-    """Loss (and accuracy where defined) against iteration, training and validation, as a PNG."""
-    import matplotlib
+    """Loss (and accuracy where defined) against iteration, training and validation, as a PNG.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Drawn by :func:`neuromod_data.experiments.curves.history_figure`, the package's one
+    learning-curve plotter, on a bare matplotlib ``Figure``: no backend is selected and no pyplot
+    figure is left open (docs/design.md, "Reproducibility").
+    """
+    import pandas as pd
 
-    train = [r for r in history if r["split"] == "train"]
-    val = [r for r in history if r["split"] == "validation"]
-    has_acc = any(r["accuracy"] is not None for r in history)
-    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5.5, 3.6))
-    axes = np.atleast_1d(axes)
-    ax = axes[0]
-    if train:
-        it = np.array([r["iteration"] for r in train])
-        lo = np.array([r["loss"] for r in train])
-        ax.plot(it, lo, color="0.75", lw=0.8, label="training batch")
-        if len(lo) >= 10:
-            k = max(len(lo) // 50, 5)
-            smooth = np.convolve(lo, np.ones(k) / k, mode="valid")
-            ax.plot(it[k - 1 :], smooth, color="C0", lw=1.5, label=f"training (mean of {k})")
-    if val:
-        ax.plot(
-            [r["iteration"] for r in val],
-            [r["loss"] for r in val],
-            "o-",
-            color="C3",
-            ms=3,
-            label="validation",
-        )
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    losses = [r["loss"] for r in history]
-    if losses and min(losses) > 0 and max(losses) / min(losses) > 20:  # log only over a wide range
-        ax.set_yscale("log")
-    ax.legend(frameon=False, fontsize=8)
-    if has_acc:
-        ax = axes[1]
-        tr = [r for r in train if r["accuracy"] is not None]
-        va = [r for r in val if r["accuracy"] is not None]
-        if tr:
-            ax.plot(
-                [r["iteration"] for r in tr],
-                [r["accuracy"] for r in tr],
-                color="0.75",
-                lw=0.8,
-                label="training batch",
-            )
-        if va:
-            ax.plot(
-                [r["iteration"] for r in va],
-                [r["accuracy"] for r in va],
-                "o-",
-                color="C3",
-                ms=3,
-                label="validation",
-            )
-        ax.axhline(0.8, color="0.5", ls=":", lw=0.8)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("accuracy")
-        ax.legend(frameon=False, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # imported here: matplotlib is only needed when a figure is written
+    from neuromod_data.experiments.curves import history_figure
+
+    metrics = pd.DataFrame(
+        {
+            "iteration": [r["iteration"] for r in history],
+            "split": [r["split"] for r in history],
+            "loss": [float(r["loss"]) for r in history],
+            "accuracy": [np.nan if r["accuracy"] is None else r["accuracy"] for r in history],
+        }
+    )
+    fig = history_figure(metrics, title=title)
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
     return path
 
 

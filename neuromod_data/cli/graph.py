@@ -281,20 +281,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _figures(agg, g, table, folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    # The plotters draw on bare Figures (no pyplot, no backend switch), so nothing needs closing
+    # and a caller's backend is left as it was.
     from neuromod_data import plotting
 
     strongest = table.groupby("interaction")["score"].sum().idxmax() if len(table) else None
-    figs = [
-        plotting.plot_type_heatmap(agg, save=folder / "type_heatmap.png"),
-        plotting.plot_graph(g, save=folder / "graph.png"),
-    ]
+    plotting.plot_type_heatmap(agg, save=folder / "type_heatmap.png")
+    plotting.plot_graph(g, save=folder / "graph.png")
     if strongest is not None:
-        figs.append(plotting.plot_pair_heatmap(agg, strongest, save=folder / "pair_heatmap.png"))
-        figs.append(plotting.plot_dotplot(agg, save=folder / "dotplot.png"))
-    for f in figs:
-        plt.close(f)
+        plotting.plot_pair_heatmap(agg, strongest, save=folder / "pair_heatmap.png")
+        plotting.plot_dotplot(agg, save=folder / "dotplot.png")

@@ -77,3 +77,39 @@ def test_panels_figure_one_panel_per_condition(runs):
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
         "bptt (n=3)", "eprop (n=1)", "mdgl-data (n=1)", "mdgl-label-permuted (n=1)",
     ]  # fmt: skip
+
+
+def test_history_figure_draws_one_runs_batches_running_mean_and_validation():
+    # one run as training logs it: 20 noisy training batches, validation every 5 iterations
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    it = np.arange(1, 21)
+    train_loss = 1.0 / it + rng.uniform(0, 0.05, it.size)
+    val_it = np.array([0, 5, 10, 15, 20])
+    val_loss, val_acc = np.array([0.9, 0.4, 0.3, 0.2, 0.1]), np.array([0.5, 0.6, 0.7, 0.8, 0.9])
+    m = pd.concat(
+        [
+            pd.DataFrame({"iteration": it, "split": "train", "loss": train_loss,
+                          "accuracy": rng.uniform(0, 1, it.size)}),
+            pd.DataFrame({"iteration": val_it, "split": "validation", "loss": val_loss,
+                          "accuracy": val_acc}),
+        ]
+    )  # fmt: skip
+    fig = curves.history_figure(m.sample(frac=1, random_state=0), title="t")  # any row order
+    loss_ax, acc_ax = fig.axes
+    lines = {ln.get_label(): ln for ln in loss_ax.lines}
+    assert set(lines) == {"training batch", "training (mean of 5)", "validation"}
+    np.testing.assert_allclose(lines["training batch"].get_ydata(), train_loss)
+    # the running mean of 5 batches by pandas, placed at the last batch of each window
+    rolled = pd.Series(train_loss, index=it).rolling(5).mean().dropna()
+    np.testing.assert_allclose(lines["training (mean of 5)"].get_xdata(), rolled.index)
+    np.testing.assert_allclose(lines["training (mean of 5)"].get_ydata(), rolled.to_numpy())
+    np.testing.assert_allclose(lines["validation"].get_xdata(), val_it)
+    np.testing.assert_allclose(lines["validation"].get_ydata(), val_loss)
+    val = {ln.get_label(): ln for ln in acc_ax.lines}["validation"]
+    np.testing.assert_allclose(val.get_ydata(), val_acc)
+    assert loss_ax.get_ylabel() == "loss" and acc_ax.get_ylim() == (0, 1.02)
+    # without accuracy (pattern generation logs none): one panel
+    assert len(curves.history_figure(m.assign(accuracy=None)).axes) == 1
