@@ -92,8 +92,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the results page (Markdown + figures) from committed runs",
         description=(
             "Build the results page: runs against the published numbers, every group both ways, "
-            "Welch tests with effect sizes and confidence intervals, the smallest detectable "
-            "effect, learning curves, pending jobs of each reproduction grid, provenance."
+            "comparisons paired by seed where arms share seeds (paired t, Wilcoxon, Holm within "
+            "a family, the difference the data exclude) and Welch tests with effect sizes where "
+            "they do not, the smallest detectable effect, learning curves, pending jobs of each "
+            "reproduction grid, provenance (commits and arithmetic versions)."
         ),
         epilog="example: neuromod results page   (experiments/runs → docs/results.md)",
     )

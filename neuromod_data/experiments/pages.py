@@ -4,9 +4,12 @@ Runs are read with :func:`~neuromod_data.experiments.runs.find_runs` (layout
 ``<grid>/<task>/<rule>/<structure>/seed<k>``), grouped by (grid, task, rule, structure) and
 summarised over seeds both ways (:mod:`neuromod_data.experiments.summary`); comparisons between
 rules on one network, between one rule's runs on two datasets' networks (a grid's ``contrasts``)
-and between MDGL gates use :func:`neuromod_data.experiments.stats.compare` on the authors'
-definition of the final loss. The page also lists what each grid still lacks (from the grid
-configs, the YAML files with a ``reproduction`` section) with an estimate of its CPU time.
+and between MDGL gates are made on the authors' definition of the final loss: paired by seed
+(:func:`neuromod_data.experiments.stats.paired`, Holm within each family) where the two arms have
+the same seeds, unpaired (:func:`neuromod_data.experiments.stats.compare`) where they do not. The
+page also lists what each grid still lacks (from the grid configs, the YAML files with a
+``reproduction`` section) with an estimate of its CPU time, and the commits and arithmetic
+versions each grid's runs ran under.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from neuromod_data.errors import InputFileError
 from neuromod_data.experiments import grid as repro_grid
 from neuromod_data.experiments.curves import curves_figure
 from neuromod_data.experiments.runs import REPRODUCTION, Run, find_runs, group_runs
-from neuromod_data.experiments.stats import compare, detectable_effect, versus_published
+from neuromod_data.experiments.stats import (
+    compare,
+    detectable_effect,
+    detectable_effect_paired,
+    holm,
+    paired,
+    versus_published,
+)
 from neuromod_data.experiments.summary import (
     SMOOTHING,
     THRESHOLD,
@@ -364,8 +374,8 @@ def build_page(
             ]
         else:
             L += [f"| {g} | — | — | {sum(r['grid'] == g for r in found)} | — | — |"]
+    L += ["", *_code_versions(found, grid_names)]
     L += [
-        "",
         "Complete a grid (finished jobs are never rerun; an interrupted job resumes from its "
         "checkpoint in `results/reproduction/<grid>/train/` if that folder is still there; "
         "`publish=true` copies each finished run into `experiments/runs/` and writes this page):",
@@ -550,13 +560,194 @@ def _groups_section(keys: list[Key], summary: dict, threshold: float) -> list[st
     return L
 
 
+def _family(a: Key, b: Key) -> tuple[str, ...]:
+    """The family of tests a comparison belongs to, for Holm's correction: the rule pairs on one
+    network, one contrast of two datasets' networks (its rules), or one data gate's controls."""
+    grid, task = a[0], a[1]
+    if a[2] != b[2]:
+        return ("rules", grid, task, str(_neurons(a[2], a[3])))
+    if _neurons(b[2], b[3]) is not None:
+        first = _neurons(a[2], a[3])
+        return ("contrast", grid, task, f"{first} vs {_neurons(b[2], b[3])}")
+    dataset, _ = repro_grid.parse_structure(a[3])
+    return ("gate", grid, task, str(dataset))
+
+
+def _family_name(f: tuple[str, ...]) -> str:
+    kind, grid, task, what = f
+    if kind == "rules":
+        return f"`{grid}` · {task} · rules on the {what} network"
+    if kind == "contrast":
+        return f"`{grid}` · {task} · each rule on the {what} network"
+    return f"`{grid}` · {task} · {what} data gate against its controls"
+
+
+def _pair_name(a: Key, b: Key) -> str:
+    return f"{a[2]} · {a[3]} vs {b[2]} · {b[3]}"
+
+
+def _by_seed(runs: Sequence[Run], opts: dict[str, Any], field: str) -> dict[int, float]:
+    return {r.seed: p[field] for r, p in zip(runs, _per_run(runs, opts), strict=True)}
+
+
 def _statistics_section(
     keys: list[Key], groups: dict, opts: dict[str, Any], contrasts: dict[str, list[list[str]]]
 ) -> list[str]:
-    L = ["## Statistics (final loss, authors' definition)", ""]
+    """Two sections: the comparisons whose arms share seeds (paired, docs/design.md, "Summary
+    statistics"), and those whose arms do not (Welch, Hedges' g, Mann–Whitney)."""
     pairs = _comparisons(keys, contrasts)
+    head = "## Statistics, paired: arms that share seeds (final loss, authors' definition)"
     if not pairs:
-        return L + ["No pairs of groups to compare yet.", ""]
+        return [head, "", "No pairs of groups to compare yet.", ""]
+    paired_rows, unpaired_pairs = [], []
+    for a, b in pairs:
+        la = _by_seed(groups[a], opts, "window_loss")
+        lb = _by_seed(groups[b], opts, "window_loss")
+        # seed k of either arm saw the same batches (and, on one network, the same initial
+        # weights), so the arms' values are paired by seed when both have the same seeds
+        if set(la) == set(lb) and len(la) >= 2:
+            seeds = sorted(la)
+            c = paired([la[k] for k in seeds], [lb[k] for k in seeds])
+            paired_rows.append((a, b, c, _family(a, b)))
+        else:
+            unpaired_pairs.append((a, b))
+    L: list[str] = [head, ""]
+    if paired_rows:
+        holm_p: dict[int, float] = {}
+        families: dict[tuple[str, ...], list[int]] = {}
+        for i, (_, _, _, f) in enumerate(paired_rows):
+            families.setdefault(f, []).append(i)
+        for members in families.values():
+            for i, q in zip(members, holm([paired_rows[i][2]["p_t"] for i in members])):
+                holm_p[i] = q
+        L += [
+            "| grid | task | A | B | pairs | mean A | mean B | A − B, paired [95 % CI] | r "
+            "| p (paired t) | p (Wilcoxon) | p (Holm, family) | excluded: \\|A − B\\| ≥ "
+            "| smallest detectable difference |",
+            "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for i, (a, b, c, f) in enumerate(paired_rows):
+            L += [
+                f"| {a[0]} | {a[1]} | {a[2]} · {a[3]} | {b[2]} · {b[3]} | {c['n']} | "
+                f"{_fmt(c['mean_a'], math.nan, 4)} | {_fmt(c['mean_b'], math.nan, 4)} | "
+                f"{_fmt_ci(c['diff'], c['diff_low'], c['diff_high'], 4)} | "
+                f"{_fmt(c['r'], math.nan, 2)} | {_fmt_p(c['p_t'])} | "
+                f"{_fmt_p(c['p_wilcoxon'])} | {_fmt_p(holm_p[i])} ({len(families[f])}) | "
+                f"{_fmt(c['excluded'], math.nan, 4)} | {_fmt(c['detectable'], math.nan, 4)} |"
+            ]
+        ns = sorted({c["n"] for _, _, c, _ in paired_rows})
+        L += [
+            "",
+            "Seed k of every arm of a grid draws the same training and validation batches, and "
+            "arms on one network start from the same weights, so two arms' final losses are "
+            "compared seed by seed: A − B is the mean of the per-seed differences with its t "
+            "interval; r the correlation of the two arms across seeds (what pairing gains: the "
+            "SD of a difference shrinks with r). Two-sided paired t-test (`scipy.stats."
+            "ttest_rel`) and Wilcoxon signed-rank test (exact for few pairs without ties: its "
+            "smallest p is 0.0625 at 5 pairs, so it cannot reach 0.05 there). p (Holm, family): "
+            "the paired t p adjusted by Holm's step-down method within its family (in brackets "
+            "the family's size): the rule pairs on one network, the rules of one contrast of two "
+            "networks, or the controls of one data gate. **Excluded**: the smallest difference "
+            "δ that two one-sided paired t-tests (TOST, α = 0.05) reject, i.e. the larger "
+            "absolute end of the 90 % interval of A − B: the data exclude |A − B| ≥ δ, not "
+            "smaller differences. Smallest detectable difference: what a two-sided paired t-test "
+            "at α = 0.05 finds with probability 0.8 ("
+            + ", ".join(f"{detectable_effect_paired(n):.2f} SDs of the differences at {n} pairs"
+                        for n in ns)
+            + "), in loss units.",
+            "",
+            "Per family (family-wise α = 0.05 by Holm):",
+            "",
+        ]  # fmt: skip
+        for f, members in families.items():
+            differ = [i for i in members if holm_p[i] <= 0.05]
+            same = [i for i in members if i not in differ]
+            parts = []
+            if differ:
+                parts.append(
+                    "differ after Holm: "
+                    + ", ".join(_pair_name(paired_rows[i][0], paired_rows[i][1]) for i in differ)
+                )
+            if same:
+                bounds = [paired_rows[i][2]["excluded"] for i in same]
+                bounds = [v for v in bounds if not math.isnan(v)]
+                low = min(holm_p[i] for i in same)
+                text = (
+                    f"{'no comparison differs' if not differ else 'the others do not'} "
+                    f"(smallest adjusted p {_fmt_p(low)})"
+                )
+                if bounds:
+                    # the bound that holds for every comparison of the family is the largest
+                    text += f"; the data exclude differences of {max(bounds):.2g} or more" + (
+                        f" (per comparison {min(bounds):.2g}–{max(bounds):.2g})"
+                        if len(bounds) > 1
+                        else ""
+                    )
+                parts.append(text)
+            L += [f"- {_family_name(f)} ({len(members)} comparisons): {'; '.join(parts)}."]
+        L += [""]
+        L += _iterations_table(paired_rows, groups, opts)
+    else:
+        L += ["No two arms share their seeds.", ""]
+    L += _unpaired_section(unpaired_pairs, groups, opts)
+    return L
+
+
+def _iterations_table(paired_rows: list, groups: dict, opts: dict[str, Any]) -> list[str]:
+    """Iterations to the threshold (authors' definition), seed by seed, for the paired
+    comparisons of tasks with an accuracy; tested only where every seed of both arms gets there
+    (a seed that never does has no finite difference), Holm-adjusted in the same families."""
+    rows = [(a, b, f) for a, b, _, f in paired_rows if _has_accuracy(groups[a])]
+    if not rows:
+        return []
+    tests = []
+    for a, b, f in rows:
+        ia = _by_seed(groups[a], opts, "smoothed_iters")
+        ib = _by_seed(groups[b], opts, "smoothed_iters")
+        seeds = sorted(ia)
+        xa, xb = [ia[k] for k in seeds], [ib[k] for k in seeds]
+        never = sum(not math.isfinite(v) for v in (*xa, *xb))
+        tests.append((a, b, f, xa, xb, never, None if never else paired(xa, xb)))
+    adjusted: dict[int, float] = {}
+    for f in {t[2] for t in tests}:
+        members = [i for i, t in enumerate(tests) if t[2] == f and t[6] is not None]
+        for i, q in zip(members, holm([tests[i][6]["p_t"] for i in members])):
+            adjusted[i] = q
+    L = [
+        f"Iterations to {opts['threshold']:.0%} (authors' definition: the first crossing of the "
+        f"{opts['points']}-point smoothed accuracy), seed by seed, for the same pairs; tested "
+        "where every seed of both arms gets there, Holm-adjusted within the same families "
+        "(among the comparisons tested), not across the two measures:",
+        "",
+        "| grid | task | A | B | pairs | median A | median B | A − B, paired [95 % CI] "
+        "| p (paired t) | p (Wilcoxon) | p (Holm, family) |",
+        "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for i, (a, b, _, xa, xb, never, c) in enumerate(tests):
+        med = (_fmt(float(np.median(xa)), math.nan, 0), _fmt(float(np.median(xb)), math.nan, 0))
+        if c is None:
+            cells = f"— ({never} of {2 * len(xa)} runs never get there) | — | — | —"
+        else:
+            cells = (
+                f"{_fmt_ci(c['diff'], c['diff_low'], c['diff_high'], 0)} | {_fmt_p(c['p_t'])} | "
+                f"{_fmt_p(c['p_wilcoxon'])} | {_fmt_p(adjusted.get(i, math.nan))}"
+            )
+        L += [
+            f"| {a[0]} | {a[1]} | {a[2]} · {a[3]} | {b[2]} · {b[3]} | {len(xa)} | {med[0]} "
+            f"| {med[1]} | {cells} |"
+        ]
+    return L + [""]
+
+
+def _unpaired_section(
+    pairs: list[tuple[Key, Key]], groups: dict, opts: dict[str, Any]
+) -> list[str]:
+    L = [
+        "## Statistics, unpaired: arms that do not share seeds (final loss, authors' definition)",
+        "",
+    ]
+    if not pairs:
+        return L + ["Every comparison above pairs its arms by seed; none is left unpaired.", ""]
     L += [
         "| grid | task | A | B | n A | n B | mean A − mean B [95 % CI] | Welch t (df) | p (Welch) "
         "| Hedges' g [95 % CI] | p (Mann–Whitney) | smallest detectable difference |",
@@ -577,10 +768,12 @@ def _statistics_section(
         ]
     L += [
         "",
+        "These arms do not have the same seeds, so their runs are independent samples. "
         "Two-sided tests over seeds (one final loss per seed), no correction for the number of "
-        "comparisons. CI of the difference: Welch; Hedges' g: difference over the pooled SD, "
-        "small-sample corrected, interval from the noncentral t distribution. The smallest "
-        "possible two-sided Mann–Whitney p is 0.1 at 3 against 3 and 0.008 at 5 against 5.",
+        "comparisons. CI of the difference: Welch (`scipy.stats.ttest_ind`, unequal "
+        "variances); Hedges' g: difference over the pooled SD, small-sample corrected, interval "
+        "from the noncentral t distribution. The smallest possible two-sided Mann–Whitney p is "
+        "0.1 at 3 against 3 and 0.008 at 5 against 5.",
         "",
     ]
     for n_a, n_b in sorted(sizes):
@@ -600,6 +793,49 @@ def _statistics_section(
 
 def _per_run(runs: Sequence[Run], opts: dict[str, Any]) -> list[dict[str, Any]]:
     return [run_summary(r, **opts) for r in runs]
+
+
+def arithmetic_version(run: Run) -> int | None:
+    """The arithmetic version a run was trained under (``metrics.arithmetic_version`` of its
+    ``summary.json``, written by ``neuromod train``); None for runs from before versioning."""
+    for where in (run.summary.get("metrics") or {}, run.summary):
+        value = where.get("arithmetic_version")
+        if value is not None:
+            return int(value)
+    return None
+
+
+def _code_versions(found: Sequence[Run], grid_names: Sequence[str]) -> list[str]:
+    """Per grid, the commits its runs started from and the arithmetic version(s) they ran
+    under (docs/design.md, "Reproducibility")."""
+    L = [
+        "Code each grid's runs ran under: the git commit a job started from and its *arithmetic "
+        "version* (`neuromod_models.ARITHMETIC_VERSION`, raised whenever a change to the kernels "
+        "alters floating-point results; the number of runs in brackets). A run is reproduced "
+        "bit for bit by its command under its arithmetic version; under another one the losses "
+        "can drift apart, so rerun a run from before versioning at its own commit, and "
+        "`neuromod train` refuses to resume a checkpoint of another arithmetic version.",
+        "",
+    ]
+    for g in grid_names:
+        runs = [r for r in found if r["grid"] == g]
+        if not runs:
+            continue
+        by_version: dict[int | None, dict[str, int]] = {}
+        for r in runs:
+            commit = str(r.summary.get("git_commit") or "unknown")[:7]
+            commits = by_version.setdefault(arithmetic_version(r), {})
+            commits[commit] = commits.get(commit, 0) + 1
+        parts = []
+        for version in sorted(by_version, key=lambda v: -1 if v is None else v):
+            commits = by_version[version]
+            listed = ", ".join(
+                f"`{c}` ({n})" for c, n in sorted(commits.items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+            label = "before versioning" if version is None else f"arithmetic version {version}"
+            parts.append(f"{label}, commit{'s' if len(commits) > 1 else ''} {listed}")
+        L += [f"- `{g}` ({len(runs)} runs): {'; '.join(parts)}"]
+    return L + [""]
 
 
 def _provenance_section(

@@ -1,8 +1,22 @@
 """Statistics for comparing groups of runs (docs/design.md, "Summary statistics").
 
 With five seeds a side the question is less "is p < 0.05" than "how large is the difference, how
-sure are we of it, and what could five against five have detected at all". So every comparison
-reports:
+sure are we of it, and what could five against five have detected at all".
+
+Arms of a grid share seeds: seed k of every arm draws the same batches and, on one network, starts
+from the same weights, so their runs correlate across seeds. Such comparisons are **paired**
+(:func:`paired`):
+
+* the mean of the per-seed differences with its t confidence interval, the paired t-test and the
+  Wilcoxon signed-rank test;
+* the equivalence bound: the smallest difference that two one-sided paired t-tests (TOST,
+  :func:`tost_paired`) exclude, so that "no difference" always comes with the size it rules out;
+* the smallest difference a paired t-test detects with the given power, from the SD of the
+  differences;
+* :func:`holm` adjusts the p-values of one family of comparisons (e.g. one data gate against
+  each of its controls).
+
+Groups that do not share seeds are compared **unpaired** (:func:`compare`):
 
 * the difference of means with its Welch 95 % confidence interval, and Welch's t-test;
 * Hedges' g (the difference in pooled-SD units, small-sample corrected) with a 95 % interval
@@ -26,10 +40,14 @@ import numpy as np
 __all__ = [
     "compare",
     "detectable_effect",
+    "detectable_effect_paired",
     "hedges_g",
+    "holm",
     "mann_whitney",
     "mean_sd",
+    "paired",
     "pooled_sd",
+    "tost_paired",
     "versus_published",
     "welch",
 ]
@@ -68,12 +86,21 @@ def pooled_sd(a: Iterable[float], b: Iterable[float]) -> float:
 
 def welch(a: Iterable[float], b: Iterable[float], *, confidence: float = 0.95) -> dict[str, float]:
     """Welch's unequal-variance t-test of mean(a) − mean(b), with the confidence interval of the
-    difference on the Welch–Satterthwaite degrees of freedom.
+    difference on the Welch–Satterthwaite degrees of freedom (``scipy.stats.ttest_ind`` with
+    ``equal_var=False``).
+
+    Use it where the two groups do not share seeds; where they do, :func:`paired` is the test.
 
     Returns
     -------
     dict with ``diff``, ``t``, ``df``, ``p`` (two-sided), ``ci_low``, ``ci_high``; NaN where
     either side has fewer than two values or both have no spread.
+
+    Examples
+    --------
+    >>> w = welch([0.20, 0.25, 0.30], [0.50, 0.55, 0.60])
+    >>> round(w["diff"], 3), round(w["df"], 1), round(w["p"], 4)
+    (-0.3, 4.0, 0.0018)
     """
     from scipy import stats
 
@@ -81,18 +108,14 @@ def welch(a: Iterable[float], b: Iterable[float], *, confidence: float = 0.95) -
     diff = float(x.mean() - y.mean()) if x.size and y.size else math.nan
     out = {"diff": diff, "t": math.nan, "df": math.nan, "p": math.nan,
            "ci_low": math.nan, "ci_high": math.nan}  # fmt: skip
-    if x.size < 2 or y.size < 2:
+    # scipy returns NaN (with a warning) for these; say so without the warning
+    if x.size < 2 or y.size < 2 or x.var(ddof=1) + y.var(ddof=1) == 0:
         return out
-    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return out
-    df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
-    t = diff / se
-    half = stats.t.ppf(0.5 + confidence / 2, df) * se
+    res = stats.ttest_ind(x, y, equal_var=False)
+    ci = res.confidence_interval(confidence)
     out.update(
-        t=float(t), df=float(df), p=float(2 * stats.t.sf(abs(t), df)),
-        ci_low=diff - float(half), ci_high=diff + float(half),
+        t=float(res.statistic), df=float(res.df), p=float(res.pvalue),
+        ci_low=float(ci.low), ci_high=float(ci.high),
     )  # fmt: skip
     return out
 
@@ -250,4 +273,174 @@ def versus_published(values: Iterable[float], mean: float, sd: float, n: int) ->
     if x.size >= 2 and n >= 2 and (s > 0 or sd > 0):
         res = stats.ttest_ind_from_stats(m, s, x.size, mean, sd, n, equal_var=False)
         out.update(t=float(res.statistic), p=float(res.pvalue))
+    return out
+
+
+# ----------------------------------------------------------------------------- shared seeds
+def _pairs(a: Iterable[float | None], b: Iterable[float | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (a_i, b_i) where both values are there (not None, not NaN)."""
+    la, lb = list(a), list(b)
+    if len(la) != len(lb):
+        raise ValueError(f"paired values need equal lengths, got {len(la)} and {len(lb)}")
+    x = np.asarray([math.nan if v is None else v for v in la], dtype=float)
+    y = np.asarray([math.nan if v is None else v for v in lb], dtype=float)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    return x[keep], y[keep]
+
+
+def detectable_effect_paired(n: int, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest mean difference, in SDs of the paired differences, that a two-sided paired
+    t-test at level ``alpha`` detects with probability ``power`` on ``n`` pairs.
+
+    Power is P(|T| > t_crit) for T noncentral t with df = n − 1 and noncentrality δ √n (the
+    one-sample t-test of the differences). Multiplied by the SD of the differences it is in the
+    units of the values.
+
+    Examples
+    --------
+    >>> round(detectable_effect_paired(5), 2)     # five seeds, each in both arms
+    1.68
+    """
+    from scipy import optimize, stats
+
+    if n < 2:
+        return math.nan
+    df = n - 1
+    crit = stats.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(delta: float) -> float:
+        lam = delta * math.sqrt(n)
+        # far in the opposite tail scipy's noncentral t returns NaN for what is ~0
+        other = float(np.nan_to_num(stats.nct.cdf(-crit, df, lam), nan=0.0))
+        return float(stats.nct.sf(crit, df, lam)) + other - power
+
+    hi = 1.0
+    while shortfall(hi) < 0:
+        hi *= 2
+    return float(optimize.brentq(shortfall, 0.0, hi, xtol=1e-10))
+
+
+def tost_paired(
+    a: Iterable[float | None], b: Iterable[float | None], bound: float
+) -> dict[str, float]:
+    """Two one-sided paired t-tests (TOST) of |mean(a − b)| < ``bound``.
+
+    The lower test has H0: mean difference ≤ −bound, the upper one H0: mean difference ≥ +bound;
+    the equivalence p is the larger of the two (small p: the data exclude differences of
+    ``bound`` or more in either direction).
+
+    Returns
+    -------
+    dict with ``p_lower``, ``p_upper`` and ``p``; NaN for fewer than two pairs or no spread.
+
+    Examples
+    --------
+    >>> a, b = [0.30, 0.28, 0.33, 0.25, 0.29], [0.29, 0.29, 0.31, 0.26, 0.27]
+    >>> round(tost_paired(a, b, 0.05)["p"], 4)
+    0.0015
+    """
+    from scipy import stats
+
+    x, y = _pairs(a, b)
+    out = {"p_lower": math.nan, "p_upper": math.nan, "p": math.nan}
+    if x.size < 2 or np.var(x - y) == 0:
+        return out
+    low = stats.ttest_rel(x + bound, y, alternative="greater").pvalue
+    high = stats.ttest_rel(x - bound, y, alternative="less").pvalue
+    out.update(p_lower=float(low), p_upper=float(high), p=float(max(low, high)))
+    return out
+
+
+def holm(pvalues: Iterable[float | None]) -> list[float]:
+    """Holm's step-down adjustment of the p-values of one family of tests.
+
+    The i-th smallest of m p-values becomes max_{j ≤ i} min(1, (m − j + 1) p_(j)); a test is
+    rejected at family-wise level α when its adjusted p is ≤ α. Missing values (None, NaN) stay
+    NaN and do not count in m.
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03, 0.005])
+    [0.03, 0.06, 0.06, 0.02]
+    """
+    ps = [math.nan if p is None else float(p) for p in pvalues]
+    order = sorted((i for i, p in enumerate(ps) if not math.isnan(p)), key=lambda i: ps[i])
+    m = len(order)
+    out = [math.nan] * len(ps)
+    running = 0.0
+    for rank, i in enumerate(order):
+        # the running maximum keeps the adjusted values in the order of the raw ones
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        out[i] = round(running, 15)
+    return out
+
+
+def paired(
+    a: Iterable[float | None],
+    b: Iterable[float | None],
+    *,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> dict[str, Any]:
+    """Everything the results page reports for A against B when the i-th value of each comes from
+    the same seed (same data, same initial network): the tests use the differences a_i − b_i.
+
+    Pairs with a missing value on either side are dropped.
+
+    * the mean difference with its t ``confidence`` interval and the paired t-test
+      (``scipy.stats.ttest_rel``);
+    * the Wilcoxon signed-rank test (``scipy.stats.wilcoxon``; exact for small n without ties:
+      its smallest two-sided p is 0.0625 at 5 pairs);
+    * the equivalence bound ``excluded``: the smallest δ at which the two one-sided tests
+      (:func:`tost_paired`, level ``alpha``) reject |difference| ≥ δ, i.e. the larger absolute
+      end of the (1 − 2 ``alpha``) interval of the difference. Differences of that size or more
+      are excluded; smaller ones are not;
+    * the smallest difference the paired t-test detects with probability ``power``
+      (:func:`detectable_effect_paired`), in SDs of the differences and in the values' units;
+    * the Pearson correlation of the two arms across seeds (what pairing gains).
+
+    Returns
+    -------
+    dict with ``n``, ``mean_a``, ``mean_b``, ``diff``, ``sd_diff``, ``diff_low``, ``diff_high``,
+    ``t``, ``df``, ``p_t``, ``w``, ``p_wilcoxon``, ``excluded``, ``r``, ``detectable_sd`` and
+    ``detectable``.
+
+    Examples
+    --------
+    >>> c = paired([0.30, 0.28, 0.33, 0.25, 0.29], [0.29, 0.29, 0.31, 0.26, 0.27])
+    >>> c["n"], round(c["diff"], 3), round(c["p_t"], 2), round(c["p_wilcoxon"], 3)
+    (5, 0.006, 0.43, 0.375)
+    >>> round(c["excluded"], 4)                        # |difference| >= 0.0205 is excluded
+    0.0205
+    """
+    from scipy import stats
+
+    x, y = _pairs(a, b)
+    d = x - y
+    n = int(d.size)
+    nan = math.nan
+    out: dict[str, Any] = {
+        "n": n, "mean_a": float(x.mean()) if n else nan, "mean_b": float(y.mean()) if n else nan,
+        "diff": float(d.mean()) if n else nan, "sd_diff": float(d.std(ddof=1)) if n > 1 else nan,
+        "diff_low": nan, "diff_high": nan, "t": nan, "df": nan, "p_t": nan,
+        "w": nan, "p_wilcoxon": nan, "excluded": nan, "r": nan,
+        "detectable_sd": detectable_effect_paired(n, alpha=alpha, power=power),
+    }  # fmt: skip
+    out["detectable"] = out["detectable_sd"] * out["sd_diff"]
+    if n < 2 or not out["sd_diff"] > 0:
+        return out
+    res = stats.ttest_rel(x, y)
+    ci = res.confidence_interval(confidence)
+    wide = res.confidence_interval(1 - 2 * alpha)
+    out.update(
+        t=float(res.statistic), df=float(res.df), p_t=float(res.pvalue),
+        diff_low=float(ci.low), diff_high=float(ci.high),
+        excluded=float(max(abs(wide.low), abs(wide.high))),
+    )  # fmt: skip
+    if np.any(d != 0):
+        wil = stats.wilcoxon(x, y)
+        out.update(w=float(wil.statistic), p_wilcoxon=float(wil.pvalue))
+    if x.std() > 0 and y.std() > 0:
+        out["r"] = float(stats.pearsonr(x, y).statistic)
     return out

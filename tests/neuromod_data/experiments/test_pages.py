@@ -52,9 +52,16 @@ def runs(tmp_path, make_run):
 
 
 def table_rows(text: str, heading: str) -> list[list[str]]:
-    block = text[text.index(heading) :].split("\n## ", 1)[0]
-    rows = [line for line in block.splitlines() if line.startswith("| ")]
-    return [[c.strip() for c in r.strip("|").split("|")] for r in rows[1:]]  # header dropped
+    """The cells of the first table after ``heading`` (its header dropped)."""
+    block = text[text.index(heading) :].split("\n## ", 1)[0].splitlines()
+    first = next(i for i, line in enumerate(block) if line.startswith("| "))
+    rows = []
+    for line in block[first:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    cells = [[c.strip() for c in r.replace("\\|", "¦").strip("|").split("|")] for r in rows]
+    return [c for c in cells[1:] if not c[0].startswith("---")]
 
 
 def window_means(rule_or_structure: str, runs_root) -> np.ndarray:
@@ -63,6 +70,15 @@ def window_means(rule_or_structure: str, runs_root) -> np.ndarray:
     for path in sorted(runs_root.glob(f"g/{EA}/*/{rule_or_structure}/seed*/metrics.csv")):
         m = pd.read_csv(path)
         v = m[m.split == "validation"]
+        out.append(v.loc[v.iteration >= v.iteration.max() - 100, "total_loss"].mean())
+    return np.array(out)
+
+
+def window_means_of(rule: str, structure: str, runs_root) -> np.ndarray:
+    """The authors' final loss of each seed of one rule on one structure, with pandas."""
+    out = []
+    for path in sorted(runs_root.glob(f"g/{EA}/{rule}/{structure}/seed*/metrics.csv")):
+        v = pd.read_csv(path).query("split == 'validation'")
         out.append(v.loc[v.iteration >= v.iteration.max() - 100, "total_loss"].mean())
     return np.array(out)
 
@@ -150,24 +166,72 @@ def test_iterations_to_80_both_ways(runs, tmp_path):
     assert rows["eprop"][12] == "never" and rows["eprop"][14] == "not reached (0/3)"
 
 
-def test_statistics_rows_against_scipy(runs, tmp_path):
+def holm_by_hand(ps):
+    """Holm's adjustment written out for a family (independent of the module's)."""
+    order = np.argsort(ps)
+    m, out, running = len(ps), [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        out[i] = running
+    return out
+
+
+def check_paired_row(row, a, b, holm_p):
+    """A row of the paired table against scipy on the per-seed values ``a`` and ``b``."""
+    d = a - b
+    ref = sps.ttest_rel(a, b)
+    ci = ref.confidence_interval()
+    assert row[4] == str(len(a))
+    assert row[7] == f"{d.mean():+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
+    assert row[8] == f"{np.corrcoef(a, b)[0, 1]:.2f}"
+    assert row[9] == f"{ref.pvalue:.2g}"
+    assert row[10] == f"{sps.wilcoxon(a, b).pvalue:.2g}"
+    assert row[11].split(" (")[0] == f"{holm_p:.2g}"
+    # the excluded bound: the larger absolute end of the 90 % interval of the mean difference
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    half = sps.t.ppf(0.95, len(d) - 1) * se
+    assert float(row[12]) == pytest.approx(
+        max(abs(d.mean() - half), abs(d.mean() + half)), abs=1e-4
+    )
+    from neuromod_data.experiments.stats import detectable_effect_paired
+
+    assert float(row[13]) == pytest.approx(
+        detectable_effect_paired(len(d)) * d.std(ddof=1), abs=1e-4
+    )
+
+
+def test_statistics_rows_against_scipy(runs, tmp_path, make_run):
+    # a control run at other seeds than the data gate's: compared unpaired
+    for seed, f in zip((7, 8, 9), (0.52, 0.47, 0.50)):
+        make_run(runs / f"g/{EA}/mdgl/toy-uniform/seed{seed}", curve(f, 0.8))
     text = pages.build_page(runs, tmp_path / "r.md", tmp_path / "f")
-    stats_rows = table_rows(text, "## Statistics")
-    pairs = [(r[2], r[3]) for r in stats_rows]
-    assert pairs == [
+    rows = table_rows(text, "## Statistics, paired")
+    assert [(r[2], r[3]) for r in rows] == [
         ("bptt · ei", "mdgl · ei"),
         ("mdgl · ei", "eprop · ei"),
         ("bptt · ei", "eprop · ei"),
         ("mdgl · toy-data", "mdgl · toy-label-permuted"),
     ]
+    rules = [(window_means_of(x, "ei", runs), window_means_of(y, "ei", runs))
+             for x, y in (("bptt", "mdgl"), ("mdgl", "eprop"), ("bptt", "eprop"))]  # fmt: skip
+    holm_rules = holm_by_hand([sps.ttest_rel(x, y).pvalue for x, y in rules])
+    for row, (x, y), q in zip(rows[:3], rules, holm_rules):
+        assert row[11].endswith("(3)")
+        check_paired_row(row, x, y, q)
     a, b = window_means("toy-data", runs), window_means("toy-label-permuted", runs)
-    row = stats_rows[3]
-    ref = sps.ttest_ind(a, b, equal_var=False)
+    check_paired_row(rows[3], a, b, sps.ttest_rel(a, b).pvalue)  # a family of one: no change
+    assert rows[3][11].endswith("(1)")
+
+    unpaired = table_rows(text, "## Statistics, unpaired")
+    assert [(r[2], r[3]) for r in unpaired] == [("mdgl · toy-data", "mdgl · toy-uniform")]
+    u = window_means("toy-uniform", runs)
+    ref = sps.ttest_ind(a, u, equal_var=False)
     ci = ref.confidence_interval()
-    assert row[6] == f"{a.mean() - b.mean():+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
+    row = unpaired[0]
+    assert row[6] == f"{a.mean() - u.mean():+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
     assert row[7].startswith(f"{ref.statistic:.2f} (")
     assert row[8] == f"{ref.pvalue:.2g}"
-    sp = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    sp = math.sqrt((a.var(ddof=1) + u.var(ddof=1)) / 2)
     from neuromod_data.experiments.stats import detectable_effect
 
     assert float(row[11]) == pytest.approx(detectable_effect(3, 3) * sp, abs=1e-4)
@@ -176,7 +240,8 @@ def test_statistics_rows_against_scipy(runs, tmp_path):
 def test_rules_on_a_dataset_network_and_contrasts_against_scipy(tmp_path, make_run):
     """Rules compared on a dataset's network (MDGL with its data gate, never with a control),
     and each rule on one dataset's network against the same rule on another's, from the grid
-    config's ``contrasts`` (a config found under any file name)."""
+    config's ``contrasts`` (a config found under any file name); all share seeds, so all are
+    paired, Holm-adjusted within their family."""
     root = tmp_path / "runs"
     finals = {
         ("bptt", "derived"): [0.10, 0.14, 0.12],
@@ -203,7 +268,7 @@ def test_rules_on_a_dataset_network_and_contrasts_against_scipy(tmp_path, make_r
     (configs / "not_a_grid.yaml").write_text(yaml.safe_dump({"results": "x"}))
     assert list(pages.grid_configs(configs)) == ["h"]
     text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f", config_dir=configs)
-    rows = table_rows(text, "## Statistics")
+    rows = table_rows(text, "## Statistics, paired")
     assert [(r[2], r[3]) for r in rows] == [
         ("bptt · base", "mdgl · base-data"),
         ("bptt · derived", "mdgl · derived-data"),
@@ -223,12 +288,15 @@ def test_rules_on_a_dataset_network_and_contrasts_against_scipy(tmp_path, make_r
         assert len(out) == 3
         return np.array(out)
 
-    for row in rows:
-        a, b = window_loss(row[2]), window_loss(row[3])
-        ref = sps.ttest_ind(a, b, equal_var=False)
-        ci = ref.confidence_interval()
-        assert row[6] == f"{a.mean() - b.mean():+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
-        assert row[8] == f"{ref.pvalue:.2g}"
+    values = [(window_loss(r[2]), window_loss(r[3])) for r in rows]
+    p = [sps.ttest_rel(a, b).pvalue for a, b in values]
+    # families: rules on base (1), rules on derived (3), the contrast's rules (2), the gate (1)
+    adjusted = [p[0], *holm_by_hand(p[1:4]), *holm_by_hand(p[4:6]), p[6]]
+    sizes = ["1", "3", "3", "3", "2", "2", "1"]
+    for row, (a, b), q, k in zip(rows, values, adjusted, sizes):
+        assert row[11].endswith(f"({k})")
+        check_paired_row(row, a, b, q)
+    assert "Every comparison above pairs its arms by seed" in text
     figs = sorted(p.name for p in (tmp_path / "f").glob("*.png"))
     assert figs == [
         f"h_{EA}_base_gates.png",
@@ -239,8 +307,59 @@ def test_rules_on_a_dataset_network_and_contrasts_against_scipy(tmp_path, make_r
     # without the config, no contrast
     plain = pages.build_page(root, tmp_path / "r2.md", tmp_path / "f2")
     assert ("bptt · derived", "bptt · base") not in [
-        (r[2], r[3]) for r in table_rows(plain, "## Statistics")
+        (r[2], r[3]) for r in table_rows(plain, "## Statistics, paired")
     ]
+
+
+def test_iterations_to_80_paired_where_every_seed_gets_there(tmp_path, make_run):
+    root = tmp_path / "runs"
+    # accuracy reaching 0.8 at a chosen validation point: seeds of B get there later, one never
+    its = list(range(0, 2001, 100))
+
+    def reaching(at):
+        return [(it, 0.3, 0.9 if at is not None and it >= at else 0.5) for it in its]
+
+    arms = {"toy-data": [300, 500, 700], "toy-uniform": [400, 700, 800], "toy-ei": [300, None, 700]}
+    for structure, ats in arms.items():
+        for seed, at in enumerate(ats):
+            make_run(root / f"k/{EA}/mdgl/{structure}/seed{seed}", reaching(at))
+    text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f")
+    rows = table_rows(text, "Iterations to 80% (authors' definition: the first crossing")
+    assert [(r[2], r[3]) for r in rows] == [
+        ("mdgl · toy-data", "mdgl · toy-uniform"),
+        ("mdgl · toy-data", "mdgl · toy-ei"),
+    ]
+    # a 5-point mean of 0.5s and 0.9s reaches 0.8 with four 0.9s: at the centre one point after
+    # the jump (0.82), not on it (0.74)
+    a, b = np.array([400.0, 600.0, 800.0]), np.array([500.0, 800.0, 900.0])
+    ref = sps.ttest_rel(a, b)
+    ci = ref.confidence_interval()
+    assert rows[0][5:7] == ["600", "800"]
+    assert rows[0][7] == f"{(a - b).mean():+.0f} [{ci.low:+.0f}, {ci.high:+.0f}]"
+    assert rows[0][8] == f"{ref.pvalue:.2g}" and rows[0][10] == f"{ref.pvalue:.2g}"
+    assert rows[1][7].startswith("— (1 of 6 runs never get there)")
+
+
+def test_each_grid_names_its_commits_and_arithmetic_versions(tmp_path, make_run):
+    import json
+
+    root = tmp_path / "runs"
+    for seed, (commit, version) in enumerate(
+        [("aaaaaaa1", None), ("aaaaaaa1", None), ("bbbbbbb2", 3), ("ccccccc3", 3)]
+    ):
+        run = make_run(root / f"v/{EA}/bptt/ei/seed{seed}", curve(0.1, 0.9))
+        summary = json.loads((run / "summary.json").read_text())
+        summary["git_commit"] = commit
+        if version is not None:
+            summary["metrics"] = {"arithmetic_version": version}
+        (run / "summary.json").write_text(json.dumps(summary))
+    text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f")
+    line = next(x for x in text.splitlines() if x.startswith("- `v` "))
+    assert "(4 runs)" in line
+    before, versioned = line.split("; ")
+    assert "before versioning" in before and "`aaaaaaa` (2)" in before
+    assert "arithmetic version 3" in versioned
+    assert "`bbbbbbb` (1)" in versioned and "`ccccccc` (1)" in versioned
 
 
 def test_figures(runs, tmp_path):

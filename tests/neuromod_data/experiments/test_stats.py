@@ -131,3 +131,93 @@ def test_versus_published_by_hand():
     va, vb = np.var(ours, ddof=1) / 5, 0.016**2 / 5
     df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 4)
     assert r["p"] == pytest.approx(2 * sps.t.sf(abs(0.08 - 0.081) / se, df))
+
+
+# ----------------------------------------------------------------------------- shared seeds
+# arm A and arm B at five seeds: B tracks A closely (as runs sharing data and initial network do)
+PA = [0.262, 0.301, 0.229, 0.318, 0.275]
+PB = [0.281, 0.315, 0.243, 0.340, 0.280]
+
+
+def test_paired_against_scipy_and_by_hand():
+    c = stats.paired(PA, PB)
+    d = np.subtract(PA, PB)
+    assert c["n"] == 5 and c["df"] == 4
+    assert c["diff"] == pytest.approx(d.mean())
+    assert c["sd_diff"] == pytest.approx(d.std(ddof=1))
+    ref = sps.ttest_rel(PA, PB)
+    assert c["t"] == pytest.approx(ref.statistic) and c["p_t"] == pytest.approx(ref.pvalue)
+    # written out: one-sample t of the differences and its interval
+    se = d.std(ddof=1) / math.sqrt(5)
+    assert c["t"] == pytest.approx(d.mean() / se)
+    assert c["p_t"] == pytest.approx(2 * sps.t.sf(abs(d.mean() / se), 4))
+    half = sps.t.ppf(0.975, 4) * se
+    assert (c["diff_low"], c["diff_high"]) == (
+        pytest.approx(d.mean() - half),
+        pytest.approx(d.mean() + half),
+    )
+    # every difference negative: the exact signed-rank p is 2 / 2^5, W = 0
+    assert c["w"] == 0 and c["p_wilcoxon"] == pytest.approx(2 / 32)
+    assert c["p_wilcoxon"] == pytest.approx(sps.wilcoxon(PA, PB).pvalue)
+    assert c["r"] == pytest.approx(np.corrcoef(PA, PB)[0, 1])
+    # pairing helps here: the unpaired test of the same values is far from significant
+    assert c["p_t"] < 0.01 < 0.3 < stats.welch(PA, PB)["p"]
+
+
+def test_wilcoxon_by_hand_with_mixed_signs():
+    # differences +1, -2, +3, +4, +5 (ranks 1..5): W = min(1+3+4+5, 2) = 2; the exact two-sided
+    # p counts the sign patterns whose negative rank sum is <= 2: {}, {1}, {2} -> 3 of 32, doubled
+    c = stats.paired([1.0, 0.0, 3.0, 4.0, 5.0], [0.0, 2.0, 0.0, 0.0, 0.0])
+    assert c["w"] == 2
+    assert c["p_wilcoxon"] == pytest.approx(2 * 3 / 32)
+
+
+def test_paired_drops_incomplete_pairs_and_refuses_unequal_lengths():
+    c = stats.paired([1.0, None, 3.0, 2.5], [1.5, 2.0, math.nan, 2.0])
+    assert c["n"] == 2 and c["diff"] == pytest.approx(((1.0 - 1.5) + (2.5 - 2.0)) / 2)
+    with pytest.raises(ValueError, match="equal lengths"):
+        stats.paired([1.0, 2.0], [1.0])
+    flat = stats.paired([1.0, 2.0], [1.0, 2.0])  # no spread of the differences: no test
+    assert flat["diff"] == 0 and math.isnan(flat["p_t"]) and math.isnan(flat["excluded"])
+
+
+def test_tost_by_hand_and_the_excluded_bound():
+    d = np.subtract(PA, PB)
+    se = d.std(ddof=1) / math.sqrt(5)
+    r = stats.tost_paired(PA, PB, 0.03)
+    assert r["p_lower"] == pytest.approx(sps.t.sf((d.mean() + 0.03) / se, 4))
+    assert r["p_upper"] == pytest.approx(sps.t.cdf((d.mean() - 0.03) / se, 4))
+    assert r["p"] == max(r["p_lower"], r["p_upper"])
+    c = stats.paired(PA, PB)
+    # the excluded bound is |mean| + t_0.95 · se: TOST there gives exactly p = 0.05
+    assert c["excluded"] == pytest.approx(abs(d.mean()) + sps.t.ppf(0.95, 4) * se)
+    assert stats.tost_paired(PA, PB, c["excluded"])["p"] == pytest.approx(0.05)
+    assert stats.tost_paired(PA, PB, 1.01 * c["excluded"])["p"] < 0.05
+    assert stats.tost_paired(PA, PB, 0.99 * c["excluded"])["p"] > 0.05
+
+
+def test_holm_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # Bonferroni would give 0.16 for the largest; Holm lets it keep its own p when it is the max
+    assert stats.holm([0.5, 0.2]) == pytest.approx([0.5, 0.4])
+    assert stats.holm([0.6, 0.7, 0.9]) == pytest.approx([1.0, 1.0, 1.0])  # capped at 1
+    out = stats.holm([0.02, None, math.nan, 0.04])  # missing values do not count in m
+    assert out[0] == pytest.approx(0.04) and out[3] == pytest.approx(0.04)
+    assert math.isnan(out[1]) and math.isnan(out[2])
+    assert stats.holm([]) == []
+
+
+def test_paired_detectable_effect_matches_simulation():
+    delta = stats.detectable_effect_paired(5)
+    assert delta == pytest.approx(1.682, abs=2e-3)
+    # large n: the normal approximation (z_0.975 + z_0.8) / sqrt(n)
+    z = sps.norm.ppf(0.975) + sps.norm.ppf(0.8)
+    assert stats.detectable_effect_paired(400) == pytest.approx(z / 20, rel=0.01)
+    assert math.isnan(stats.detectable_effect_paired(1))
+    rng = np.random.default_rng(2)
+    d = rng.normal(delta, 1, (40_000, 5))
+    t = d.mean(axis=1) / (d.std(axis=1, ddof=1) / math.sqrt(5))
+    assert np.mean(np.abs(t) > sps.t.ppf(0.975, 4)) == pytest.approx(0.8, abs=0.01)
+    c = stats.paired(PA, PB)
+    assert c["detectable"] == pytest.approx(delta * np.std(np.subtract(PA, PB), ddof=1))
