@@ -16,7 +16,16 @@ and changes only the gate (docs/design.md, "Gate controls"):
     every entry equal to the mean of ``G``: the same total strength, no specificity at all.
 ``ei``
     not a K × K gate: MDGL groups the neurons by sign only (two types, E and I, all pairs coupled with
-    weight 1), the modulation of the paper. :func:`control_gate` returns ``(None, True)`` for it.
+    weight 1), the modulation of the paper. :func:`control_gate` returns ``(None, True)`` for it;
+    the caller changes the *types* instead of the gate (the structure pools its abundances by sign
+    in :meth:`~neuromod_data.structure.CellTypeStructure.control`, the model groups its neurons by
+    sign in ``neuromod_models.rules.MDGL``), because a K × K matrix cannot say that.
+
+:func:`control_gate` is the one door to the controls: it works on the gate as a plain array, so
+:meth:`CellTypeStructure.control <neuromod_data.structure.CellTypeStructure.control>` and the
+models' ``resolve_gate`` (behind ``make_rule(gate=...)``) both hand it the structure's weighted gate
+and get the same matrix. This module never imports :mod:`neuromod_data.structure` (the structure
+imports it).
 
 Examples
 --------
@@ -30,15 +39,10 @@ True
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from neuromod_data.errors import CellTypeError
 from neuromod_data.names import CONTROLS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from neuromod_data.structure import CellTypeStructure
 
 __all__ = ["control_gate", "grid_shuffled", "label_permuted", "label_permutation", "uniform"]
 
@@ -102,21 +106,54 @@ def uniform(gate: np.ndarray) -> np.ndarray:
     return np.full_like(g, float(g.mean()))
 
 
-def control_gate(
-    structure: CellTypeStructure, name: str, *, seed: int = 0
-) -> tuple[np.ndarray | None, bool]:
-    """The gate of control ``name`` for ``structure``, as ``(G, use_ei_types)``.
+def control_gate(gate: np.ndarray, kind: str, *, seed: int = 0) -> tuple[np.ndarray | None, bool]:
+    """The gate of control ``kind`` built from the data gate ``gate``, as ``(G, use_ei_types)``.
 
-    ``G`` is built from the structure's weighted data gate; for ``ei`` it is ``(None, True)``: no
-    K × K gate, MDGL groups the neurons into excitatory and inhibitory.
+    Parameters
+    ----------
+    gate
+        The data gate, K × K, sender type → receiver type: the weighted gate of a structure
+        (``structure.gate()``, largest entry 1). An object with a ``gate()`` method (a
+        :class:`~neuromod_data.structure.CellTypeStructure`) is read for its weighted gate, as
+        earlier versions took it.
+    kind
+        A name of :data:`neuromod_data.names.CONTROLS`.
+    seed
+        Seed of the random draw (the permutation of ``label-permuted``, the order of
+        ``grid-shuffled``); ``uniform`` and ``ei`` draw nothing.
+
+    Returns
+    -------
+    tuple
+        ``(G, False)`` with ``G`` the control's K × K gate (float64) for ``label-permuted``,
+        ``grid-shuffled`` and ``uniform``; ``(None, True)`` for ``ei``: no K × K gate, MDGL groups
+        the neurons into excitatory and inhibitory instead (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is not a control.
+    CellTypeError
+        ``gate`` is not square, or admits no such control (one type; a constant gate shuffled).
+
+    Examples
+    --------
+    >>> g = np.array([[1.0, 0.5], [0.0, 0.25]])
+    >>> control_gate(g, "uniform")[0].tolist()
+    [[0.4375, 0.4375], [0.4375, 0.4375]]
+    >>> control_gate(g, "label-permuted", seed=0)[0].tolist()  # the only other order of 2 types
+    [[0.25, 0.0], [0.5, 1.0]]
+    >>> control_gate(g, "ei")
+    (None, True)
     """
-    if name not in CONTROLS:
-        raise ValueError(f"unknown control {name!r}; choose one of {', '.join(CONTROLS)}")
-    if name == "ei":
+    if kind not in CONTROLS:
+        raise ValueError(f"unknown control {kind!r}; choose one of {', '.join(CONTROLS)}")
+    if kind == "ei":
         return None, True
-    data = structure.gate(kind="weighted")
-    if name == "label-permuted":
-        return label_permuted(data, seed=seed), False
-    if name == "grid-shuffled":
-        return grid_shuffled(data, seed=seed), False
-    return uniform(data), False
+    if hasattr(gate, "gate"):  # duck-typed: importing the structure here would close a circle
+        gate = gate.gate(kind="weighted")
+    if kind == "label-permuted":
+        return label_permuted(gate, seed=seed), False
+    if kind == "grid-shuffled":
+        return grid_shuffled(gate, seed=seed), False
+    return uniform(gate), False

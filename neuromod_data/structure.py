@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from neuromod_data._files import atomic_path, require_file
+from neuromod_data.controls import control_gate
 from neuromod_data.errors import CellTypeError, FormatError
 
 #: version written by :meth:`CellTypeStructure.save`; 2 added intrinsic parameters and connectivity
@@ -626,13 +627,13 @@ class CellTypeStructure:
         """
         if kind == "data":
             return self
-        if kind == "ei":
+        # the one door to the controls (names checked there); "ei" has no K × K gate: it pools
+        # the types by sign instead
+        g, by_sign = control_gate(self.gate(kind="weighted"), kind, seed=seed)
+        if by_sign:
             exc = float(self.abundances[self.signs > 0].sum())
             ei = CellTypeStructure.ei(frac_excitatory=exc, meta={**self.meta, "control": "ei"})
             return self._pooled_by_sign(ei)
-        from neuromod_data.controls import control_gate  # the controls import this module
-
-        g, _ = control_gate(self, kind, seed=seed)
         scale = float(self.modulation.sum(axis=0).max())
         return self._replace(
             modulation=(g * scale)[None],

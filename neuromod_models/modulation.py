@@ -182,7 +182,9 @@ def resolve_gate(
     if gate == "binary":
         return structure.gate(kind="binary"), False
     check_gate(gate)
-    return control_gate(structure, gate, seed=seed)
+    # the controls' one door, on the same weighted gate as "data" (so a control is built from
+    # exactly the matrix the data run uses); "ei" comes back as (None, True)
+    return control_gate(structure.gate(kind="weighted"), gate, seed=seed)
 
 
 def check_gate(gate: str | None) -> None:

@@ -45,34 +45,14 @@ from neuromod_data.errors import (
     UsageError,
 )
 from neuromod_data.names import GATES, MDGL_VARIANTS, RULES, TASKS
+from neuromod_data.training_defaults import TRAINING_DEFAULTS
 
 #: gate names of earlier versions → what they are called now
 RENAMED_GATES = {"shuffled": "grid-shuffled"}
 
-#: every setting and its default (``None``: decided from the others)
-DEFAULTS: dict[str, Any] = {
-    "task": None,
-    "rule": None,
-    "structure": None,
-    "gate": None,
-    "feedback": "symmetric",
-    "variant": "local",
-    "online": False,
-    "iterations": 2000,
-    "batch_size": 64,
-    "lr": 2.5e-3,
-    "seed": 0,
-    "device": "cpu",
-    "validate_every": 25,
-    "validation_batches": 1,
-    "validation_batch_size": None,
-    "l1": 0.0,
-    "rate_reg": 0.0,
-    "rate_target_hz": 10.0,
-    "checkpoint_every": None,
-    "task_options": {},
-    "network": {},
-}
+#: every setting and its default (``None``: decided from the others); the one table, shared with
+#: the reproduction grid (:mod:`neuromod_data.training_defaults`)
+DEFAULTS = TRAINING_DEFAULTS
 
 
 def _choice(name: str, choices: tuple[str, ...], renamed: dict[str, str] | None = None):

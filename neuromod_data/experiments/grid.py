@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from neuromod_data import names
+from neuromod_data.training_defaults import TRAINING_DEFAULTS
 
 __all__ = [
     "FLAGS",
@@ -81,10 +82,9 @@ def load(config: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _train_settings() -> set[str]:
-    """Settings ``neuromod train --config`` accepts (read from the command, not repeated here)."""
-    from neuromod_data.cli.train import DEFAULTS
-
-    return set(DEFAULTS)
+    """Settings ``neuromod train --config`` accepts (the table the command reads, not repeated
+    here; a library module never imports a command)."""
+    return set(TRAINING_DEFAULTS)
 
 
 def validate(rc: dict[str, Any]) -> None:

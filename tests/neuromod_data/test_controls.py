@@ -108,6 +108,38 @@ def test_control_gate_of_a_structure_and_the_ei_control(gate):
         controls.control_gate(st, "shuffled")
 
 
+def test_control_gate_is_one_door_on_the_plain_gate(gate):
+    # the array form is what the structure and the models both call: given the weighted gate it
+    # returns the same matrix as the structure route, bit for bit, and is the control it names
+    st = CellTypeStructure(
+        names=list("abcde"),
+        abundances=np.ones(K),
+        signs=np.array([1, 1, 1, -1, -1]),
+        modulation=np.stack([gate * 2.0, gate]),  # two pairs: the gate is their normalised sum
+        pairs=("p", "q"),
+    )
+    data = st.gate()
+    np.testing.assert_allclose(data, gate)  # (2 G + G) / max(3 G), G's largest entry being 1
+    for seed in range(3):
+        for name in ("label-permuted", "grid-shuffled", "uniform"):
+            g, ei = controls.control_gate(data, name, seed=seed)
+            assert not ei and g.shape == (K, K) and g.dtype == np.float64
+            assert np.array_equal(g, controls.control_gate(st, name, seed=seed)[0])
+            assert (name == "label-permuted") == is_label_permutation_of(g, data)
+            assert (name == "grid-shuffled") == is_grid_shuffle_of(g, data)
+            assert (name == "uniform") == is_uniform_of(g, data)
+            # the structure's control carries that gate on the data's scale
+            np.testing.assert_allclose(st.control(name, seed=seed).gate(), g, rtol=1e-15)
+    # a plain list of lists is a gate too; "ei" needs no gate at all (it changes the types)
+    assert np.array_equal(
+        controls.control_gate(data.tolist(), "uniform")[0], np.full((K, K), data.mean())
+    )
+    assert controls.control_gate(data, "ei") == (None, True)
+    assert controls.control_gate(None, "ei") == (None, True)
+    with pytest.raises(ValueError, match="unknown control 'data'"):
+        controls.control_gate(data, "data")  # the data gate is not a control of itself
+
+
 def test_bad_gates():
     with pytest.raises(CellTypeError, match="square"):
         controls.uniform(np.ones((2, 3)))
