@@ -4,6 +4,11 @@ The default follows the authors' code (Liu et al. 2021, after the LSNN code): in
 output weights are all drawn by :func:`balanced_signed` from the signs of their presynaptic
 population (input channels 80 % excitatory in random order, recurrent neurons by cell type) — dense,
 balanced per postsynaptic neuron, spectral radius 1 — and then masked to the sparse connectivity.
+
+Recurrent synapses drawn from a structure's type-to-type connectivity are balanced after the mask
+instead (:func:`balance_masked`): balancing a dense matrix and then keeping type-dependent subsets of
+it leaves whatever E/I ratio the connection probabilities imply (docs/design.md, "Networks from
+data").
 """
 
 from __future__ import annotations
@@ -12,7 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["allocate_types", "balanced_signed", "random_mask", "spectral_radius"]
+__all__ = [
+    "allocate_types",
+    "balance_masked",
+    "balanced_signed",
+    "random_mask",
+    "spectral_radius",
+]
 
 
 def allocate_types(abundances: np.ndarray, n: int) -> np.ndarray:
@@ -118,6 +129,10 @@ def balanced_signed(
     one sign of input gets none); then scaled to spectral radius ``radius``. Rows are the first
     ``n_post`` neurons, or drawn with replacement when ``n_post > n_pre``. The caller applies the sparse
     mask afterwards (so the masked matrix has a smaller radius, as in the authors' networks).
+
+    The balance holds for the dense matrix only: a mask that keeps a fraction of the synapses that
+    depends on the pre- and postsynaptic type (a structure's connectivity) changes the E/I ratio
+    of what is kept; such matrices are balanced after the mask by :func:`balance_masked`.
     """
     sg = pre_signs.to(torch.float64).reshape(-1)
     n = sg.numel()
@@ -142,3 +157,68 @@ def balanced_signed(
         return w[:n_post].clone()
     rows = torch.randint(0, n, (n_post,), generator=generator)
     return w[rows]
+
+
+def balance_masked(
+    w: Tensor, mask: Tensor, pre_signs: Tensor, *, radius: float | None = None
+) -> Tensor:
+    """The authors' E/I balance applied to the synapses that exist: ``w`` ``[post, pre]`` signed,
+    nonzero only where ``mask`` is.
+
+    The steps of :func:`balanced_signed`, restricted to the synapses of ``mask``: inhibitory
+    magnitudes scaled so that total excitation equals total inhibition; then every postsynaptic
+    neuron that receives both signs balanced exactly, its summed input made zero; finally, when
+    ``radius`` is given, the matrix scaled to that spectral radius.
+
+    One step differs from :func:`balanced_signed`: a neuron is balanced by scaling its inhibitory
+    synapses (by the ratio of its excitatory to its inhibitory input) rather than by adding the
+    difference evenly to one side. In a dense matrix of ``|N(0, 1)|`` magnitudes the additive shift
+    is a small correction; with type-pair strengths the rows are unbalanced systematically and the
+    shift would rewrite the strengths (the excitatory synapses onto a neuron whose inhibition
+    dominates would grow until they balance it). Scaling keeps every excitatory magnitude and the
+    ratios among the inhibitory inputs of each neuron as the strengths set them, and no weight
+    changes sign. A neuron that receives one sign only keeps its inputs as the first step left them;
+    total excitation equals total inhibition exactly when there is no such neuron.
+
+    Parameters
+    ----------
+    w
+        Signed weights ``[post, pre]`` (column ``p`` has the sign of ``pre_signs[p]``), e.g.
+        ``|N(0, 1)|`` magnitudes times type-pair strengths on the sampled synapses.
+    mask
+        Where synapses exist, ``[post, pre]`` (boolean or 0/1).
+    pre_signs
+        ±1 per presynaptic neuron.
+    radius
+        Spectral radius of the result (``None``: not rescaled).
+
+    Returns
+    -------
+    Tensor
+        The balanced weights (float64), zero outside ``mask``.
+
+    Examples
+    --------
+    >>> w = torch.tensor([[0.0, 2.0, -1.0], [1.0, 0.0, -1.0], [3.0, 1.0, 0.0]])
+    >>> b = balance_masked(w, w != 0, torch.tensor([1.0, 1.0, -1.0]))
+    >>> b.tolist()    # rows 0 and 1 balanced by their inhibition; row 2 has no inhibitory input
+    [[0.0, 2.0, -2.0], [1.0, 0.0, -1.0], [3.0, 1.0, 0.0]]
+    """
+    sg = pre_signs.to(torch.float64).reshape(-1)
+    m = mask.to(torch.bool)
+    w = (w.to(torch.float64) * m).clone()
+    exc, inh = sg > 0, sg < 0
+    total_e = float(w[:, exc].sum())
+    total_i = -float(w[:, inh].sum())
+    if total_e > 0 and total_i > 0:
+        w[:, inh] *= total_e / total_i
+    row_e = w[:, exc].sum(1)
+    row_i = -w[:, inh].sum(1)
+    both = (row_e > 0) & (row_i > 0)
+    factor = torch.where(both, row_e / torch.where(both, row_i, 1.0), 1.0)
+    w[:, inh] *= factor[:, None]
+    if radius is not None:
+        rad = spectral_radius(w)
+        if rad > 0:
+            w = w * (float(radius) / rad)
+    return w

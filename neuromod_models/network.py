@@ -12,19 +12,23 @@ What the structure carries decides the rest (docs/design.md, "Networks from data
 intrinsic parameters or connectivity the network is the paper's:
 
 * intrinsic parameters (``structure.intrinsic``, from Patch-seq electrophysiology): every neuron
-  takes its type's τ_m, τ_a, β, threshold and refractory period, and adapts if its type does
-  (``heterogeneity=True`` draws each neuron's values from the type's spread); otherwise all neurons
+  draws its τ_m, τ_a, β, threshold and refractory period from its type's per-cell distribution and
+  adapts with the probability of its type's adapting fraction (``heterogeneity=False``: every
+  neuron takes its type's median and adapts if most of its type does); otherwise all neurons
   share the constants given here and ``n_adaptive`` of them adapt;
 * connectivity (``structure.connectivity``, e.g. from Billeh et al. 2020): the recurrent synapse
   from a neuron of type ``a`` onto one of type ``b`` exists with probability ``probability[a, b]``
   and its initial magnitude is scaled by ``strength[a, b]`` (relative to the mean over the sampled
-  synapses); otherwise every pair is connected with probability ``p_rec``.
+  synapses); the authors' E/I balance is applied to these synapses, after they are drawn, and the
+  matrix scaled to the spectral radius of the uniform network of the same seed; otherwise every
+  pair is connected with probability ``p_rec``.
 
 Recurrent weights are stored for the sampled synapses only (:class:`~neuromod_models._fast.Synapses`,
 ``theta_rec`` has one entry per synapse); :attr:`SpikingNetwork.w_rec` gives the dense matrix.
 A weight that would flip sign is cut (:meth:`SpikingNetwork.apply_constraints` sets its θ to 0).
 Initialisation: :func:`neuromod_models.init.balanced_signed` (the authors' balanced, spectral-radius-1
-recipe) for all three matrices, then the sparse masks.
+recipe) for all three matrices, then the sparse masks; recurrent synapses from the structure's
+connectivity: :func:`neuromod_models.init.balance_masked` after the mask.
 Time-major tensors: ``x`` ``[T, B, n_in]`` → ``y`` ``[T, B, n_out]``, ``z`` ``[T, B, N]``.
 """
 
@@ -49,7 +53,13 @@ from ._fast import (
     flush_denormal,
     run_sequence,
 )
-from .init import allocate_types, balanced_signed, random_mask
+from .init import (
+    allocate_types,
+    balance_masked,
+    balanced_signed,
+    random_mask,
+    spectral_radius,
+)
 from .neurons import NeuronParameters, NeuronState, initial_state, make_parameters, step
 
 __all__ = ["NetworkOutput", "SpikingNetwork"]
@@ -88,11 +98,17 @@ class SpikingNetwork(nn.Module):
     intrinsic
         Use the structure's intrinsic parameters (default: when it has them).
     heterogeneity
-        With intrinsic parameters: draw every neuron's values from its type's spread instead of
-        giving it the type's median.
+        With intrinsic parameters, draw every neuron's values from its type's per-cell distribution
+        (log-normal around the type's median with the spread of its cells; adaptive with the
+        probability of the type's adapting fraction; see
+        :meth:`~neuromod_data.structure.IntrinsicParameters.sample`) instead of giving all of the
+        type's neurons its median. Default (``None``): on when the intrinsic parameters are used;
+        ``True`` without them is an error.
     connectivity
         Use the structure's type-to-type connectivity for the recurrent synapses (default: when it
-        has it).
+        has it). Those synapses are then balanced after they are drawn (docs/design.md, "Networks
+        from data"): :func:`~neuromod_models.init.balance_masked` with the spectral radius of the
+        uniform network the same seed gives, whose input and output weights it shares.
     p_in, p_rec, p_out
         Connection probabilities (``p_rec``: without the structure's connectivity).
     mask_sampling
@@ -142,7 +158,7 @@ class SpikingNetwork(nn.Module):
         dt: float = 1.0,
         gamma: float = 0.3,
         intrinsic: bool | None = None,
-        heterogeneity: bool = False,
+        heterogeneity: bool | None = None,
         connectivity: bool | None = None,
         p_in: float = 0.1,
         p_rec: float = 0.1,
@@ -181,6 +197,13 @@ class SpikingNetwork(nn.Module):
             )
         use_intrinsic = _use(intrinsic, structure.intrinsic, "intrinsic parameters")
         use_connectivity = _use(connectivity, structure.connectivity, "connectivity")
+        if heterogeneity and not use_intrinsic:
+            raise CellTypeError(
+                "heterogeneity=True draws each neuron's intrinsic parameters from its type's "
+                "spread: it needs the structure's intrinsic parameters (and intrinsic not False)"
+            )
+        # derived neurons differ within a type by default: the spread is part of what the data say
+        use_heterogeneity = use_intrinsic if heterogeneity is None else bool(heterogeneity)
         self.structure = structure
         self.n_in, self.n_rec, self.n_out = int(n_in), int(n_rec), int(n_out)
         n = self.n_rec
@@ -203,7 +226,7 @@ class SpikingNetwork(nn.Module):
             dt=dt,
             gamma=gamma,
             intrinsic=use_intrinsic,
-            heterogeneity=bool(heterogeneity),
+            heterogeneity=use_heterogeneity,
             connectivity=use_connectivity,
             p_in=p_in,
             p_rec=p_rec,
@@ -213,6 +236,10 @@ class SpikingNetwork(nn.Module):
             w_in_scale=w_in_scale,
             surrogate=surrogate,
         )
+        if use_connectivity:
+            # recorded only here, so that the paper's networks keep the settings their
+            # checkpoints hold (a resume compares them)
+            self.config["rec_balance"] = "after mask"
         gen = torch.Generator().manual_seed(int(seed))
 
         counts = allocate_types(structure.abundances, n)
@@ -221,7 +248,7 @@ class SpikingNetwork(nn.Module):
         )
         signs = torch.as_tensor(structure.signs.astype(np.float64))[type_index]
         if use_intrinsic:
-            values = structure.sample_intrinsic(counts, heterogeneity=heterogeneity, seed=seed)
+            values = structure.sample_intrinsic(counts, heterogeneity=use_heterogeneity, seed=seed)
             adaptive = torch.as_tensor(values["adaptive"], dtype=torch.bool)
             neuron = {k: torch.as_tensor(values[k]) for k in ("tau_m", "tau_a", "beta", "v_th")}
             neuron["n_ref"] = torch.as_tensor(values["n_ref"], dtype=torch.int64)
@@ -229,15 +256,13 @@ class SpikingNetwork(nn.Module):
             adaptive = _adaptive_set(n, n_adaptive, adaptive_placement, signs, gen)
             neuron = {"tau_m": tau_m, "tau_a": tau_a, "beta": beta, "v_th": v_th, "n_ref": n_ref}
 
+        # The paper's draws, in the paper's order. A network whose recurrent synapses come from the
+        # structure's connectivity makes the same draws first, so that its input and output
+        # weights are those of the uniform network of the same seed, whose recurrent matrix then
+        # sets the spectral radius it is scaled to; its own synapses are drawn afterwards.
         draws = mask_sampling == "draws"
         in_mask = random_mask(n, self.n_in, p_in, gen, draws=draws)
-        if use_connectivity:
-            prob = torch.as_tensor(structure.connectivity.probability)  # [pre type, post type]
-            p_pair = prob[type_index][:, type_index].T  # [post, pre]
-            rec_mask = torch.rand(n, n, generator=gen, dtype=torch.float64) < p_pair
-            rec_mask.fill_diagonal_(False)
-        else:
-            rec_mask = random_mask(n, n, p_rec, gen, no_diagonal=True, draws=draws)
+        rec_mask = random_mask(n, n, p_rec, gen, no_diagonal=True, draws=draws)
         out_mask = random_mask(
             self.n_out, n, p_out, gen, min_per_row=0 if draws else 1, draws=draws
         )
@@ -249,14 +274,14 @@ class SpikingNetwork(nn.Module):
         out_sign = signs if dale_output else torch.ones(n, dtype=torch.float64)
 
         w_rec0 = balanced_signed(signs, n, gen) * rec_mask
-        if use_connectivity:
-            strength = torch.as_tensor(structure.connectivity.strength)[type_index][:, type_index].T
-            mean = float(strength[rec_mask].mean()) if bool(rec_mask.any()) else 1.0
-            w_rec0 = w_rec0 * (strength / mean if mean > 0 else strength)
         w_in0 = balanced_signed(in_sign, n, gen) * in_mask * float(w_in_scale)
         w_out0 = balanced_signed(signs, self.n_out, gen) * out_mask
         if not dale_output:
             w_out0 = w_out0 * torch.where(torch.rand(w_out0.shape, generator=gen) < 0.5, -1.0, 1.0)
+        if use_connectivity:
+            rec_mask, w_rec0 = _recurrent_from_connectivity(
+                structure, type_index, signs, gen, radius=spectral_radius(w_rec0)
+            )
 
         syn = Synapses.from_mask(rec_mask)
         fkw = dict(device=device, dtype=dtype)
@@ -442,6 +467,36 @@ class SpikingNetwork(nn.Module):
             f"types={self.n_types}, adaptive={int(self.adaptive.sum())}, "
             f"synapses={self.synapses.nnz}"
         )
+
+
+def _recurrent_from_connectivity(
+    structure: CellTypeStructure,
+    type_index: Tensor,
+    signs: Tensor,
+    gen: torch.Generator,
+    *,
+    radius: float,
+) -> tuple[Tensor, Tensor]:
+    """Recurrent mask and initial weights ``[post, pre]`` from the structure's connectivity
+    (docs/design.md, "Networks from data").
+
+    A synapse from a neuron of type ``a`` onto one of type ``b`` exists with probability
+    ``probability[a, b]``; its magnitude is ``|N(0, 1)|`` times ``strength[a, b]`` (relative to the
+    mean strength over the sampled synapses), signed by the presynaptic neuron. The authors' E/I
+    balance is then applied to these synapses (:func:`~neuromod_models.init.balance_masked`) and
+    the matrix scaled to ``radius``, the spectral radius of the uniform network's masked matrix.
+    """
+    n = len(type_index)
+    conn = structure.connectivity
+    prob = torch.as_tensor(conn.probability)  # [pre type, post type]
+    p_pair = prob[type_index][:, type_index].T  # [post, pre]
+    mask = torch.rand(n, n, generator=gen, dtype=torch.float64) < p_pair
+    mask.fill_diagonal_(False)
+    strength = torch.as_tensor(conn.strength)[type_index][:, type_index].T
+    mean = float(strength[mask].mean()) if bool(mask.any()) else 1.0
+    mag = torch.randn(n, n, generator=gen, dtype=torch.float64).abs()
+    w = mag * signs[None, :] * (strength / mean if mean > 0 else strength) * mask
+    return mask, balance_masked(w, mask, signs, radius=radius)
 
 
 def _use(asked: bool | None, available: object, what: str) -> bool:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from neuromod_models import SpikingNetwork, make_rule
-from neuromod_models.init import allocate_types, balanced_signed, spectral_radius
 
 from neuromod_data.errors import CellTypeError
 from neuromod_data.structure import CellTypeStructure
+from neuromod_models import SpikingNetwork, make_rule
+from neuromod_models.init import allocate_types, balanced_signed, spectral_radius
 
 
 def five_types() -> CellTypeStructure:
@@ -338,3 +338,111 @@ def test_loaded_synapses_of_the_same_size_replace_the_tiling():
     assert torch.equal(net.rec_post, post)
     for a, b in zip(got[:-1], want[:-1]):
         assert torch.equal(a, b)
+
+
+def _balance_by_hand(w: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """The balance of docs/design.md, "Networks from data", written out with loops: inhibition
+    scaled to the total excitation, then each neuron's inhibition to its own excitation."""
+    w = w.copy()
+    exc, inh = signs > 0, signs < 0
+    w[:, inh] *= w[:, exc].sum() / -w[:, inh].sum()
+    for r in range(w.shape[0]):
+        e, i = w[r, exc].sum(), -w[r, inh].sum()
+        if e > 0 and i > 0:
+            w[r, inh] *= e / i
+    return w
+
+
+def test_balance_masked_against_a_hand_computation():
+    from neuromod_models.init import balance_masked
+
+    rng = np.random.default_rng(0)
+    signs = np.array([1, 1, 1, 1, -1, -1])
+    mask = rng.random((6, 6)) < 0.6
+    mask[0, 4:] = False  # neuron 0 receives excitation only
+    mask[1, :4] = False  # neuron 1 inhibition only
+    mask[1, 4] = True
+    w = np.abs(rng.standard_normal((6, 6))) * signs[None, :] * mask
+    got = balance_masked(torch.as_tensor(w), torch.as_tensor(mask), torch.as_tensor(signs))
+    want = _balance_by_hand(w, signs)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=0)
+    assert bool((got[~torch.as_tensor(mask)] == 0).all())
+    assert torch.equal(torch.sign(got), torch.sign(torch.as_tensor(w)))  # no weight flips sign
+    scaled = balance_masked(torch.as_tensor(w), torch.as_tensor(mask), torch.as_tensor(signs),
+                            radius=0.5)  # fmt: skip
+    assert spectral_radius(scaled) == pytest.approx(0.5, rel=1e-12)
+
+
+def test_connectivity_network_is_balanced_after_the_mask():
+    """Recurrent synapses from an asymmetric connectivity: every neuron's summed input is zero,
+    total inhibition equals total excitation, the spectral radius is that of the uniform network of
+    the same seed (with which the input and output weights are shared), and the excitatory
+    magnitudes keep the type-pair strengths. Balancing the dense matrix before the mask (as before
+    issue 21) leaves I/E at whatever the probabilities imply."""
+    from neuromod_data.structure import Connectivity
+
+    names = ("E", "P", "S")
+    prob = np.array([[0.1, 0.4, 0.3], [0.45, 0.3, 0.1], [0.25, 0.35, 0.05]])  # [pre, post]
+    strength = np.array([[0.4, 1.5, 0.8], [0.5, 0.7, 0.2], [0.3, 0.4, 0.3]])
+    st = CellTypeStructure(names, [0.6, 0.25, 0.15], [1, -1, -1], np.ones((1, 3, 3)), ("p",))
+    st = st.with_connectivity(Connectivity(names, prob, strength))
+    net = SpikingNetwork(5, 300, 2, structure=st, seed=1, dtype=torch.float64)
+    uni = SpikingNetwork(5, 300, 2, structure=st, connectivity=False, seed=1, dtype=torch.float64)
+    w, sg, ti = net.w_rec.detach().numpy(), net.signs.numpy(), net.type_index.numpy()
+    mask = net.rec_mask.numpy().astype(bool)
+    exc, inh = sg > 0, sg < 0
+    assert (mask[:, exc].any(1) & mask[:, inh].any(1)).all()  # premise: every row has both signs
+    np.testing.assert_allclose(w.sum(1), 0.0, atol=1e-12 * np.abs(w).sum(1).max())
+    assert -w[:, inh].sum() / w[:, exc].sum() == pytest.approx(1.0, rel=1e-12)
+    assert spectral_radius(net.w_rec) == pytest.approx(spectral_radius(uni.w_rec), rel=1e-9)
+    assert torch.equal(net.w_in, uni.w_in) and torch.equal(net.w_out, uni.w_out)
+    assert net.config["rec_balance"] == "after mask" and "rec_balance" not in uni.config
+    # excitatory weight / strength is |N(0, 1)| times one constant: equal means for every pair
+    # (standard error of a mean of |N(0,1)|: 0.60/sqrt(n); 5 of them allowed)
+    unit = [w[ti == b][:, ti == 0][mask[ti == b][:, ti == 0]] / strength[0, b] for b in range(3)]
+    pooled = np.concatenate(unit).mean()
+    for vals in unit:
+        assert abs(vals.mean() - pooled) < 5 * 0.6 * pooled / 0.8 / np.sqrt(len(vals))
+    # the recipe before: the dense balanced matrix, masked by type pair, is inhibition-dominated
+    gen = torch.Generator().manual_seed(1)
+    old = balanced_signed(torch.as_tensor(sg, dtype=torch.float64), 300, gen).numpy() * mask
+    assert -old[:, inh].sum() / old[:, exc].sum() > 1.2
+
+
+def test_neurons_of_a_type_draw_from_its_distribution_by_default():
+    """With intrinsic parameters each neuron draws its constants from its type's per-cell
+    distribution (docs/design.md, "Networks from data"): the network's neurons are the structure's
+    draws for its type counts and seed (whose statistics tests/neuromod_data/test_structure.py
+    checks on a large type); the neurons of one type differ. heterogeneity=False gives every
+    neuron its type's median; without intrinsic parameters it is off, and asking for it fails."""
+    from neuromod_data.structure import BOUNDS, PARAMETERS, IntrinsicParameters
+
+    names = ("E", "I")
+    # tau_m, tau_a, beta, adaptive, v_th, n_ref
+    med = np.array([[20.0, 2000.0, 1.8, 0.7, 0.010, 5.0], [10.0, 2000.0, 1.0, 0.2, 0.015, 3.0]])
+    spread = np.array([[0.3, 0.0, 0.4, 0.0, 0.25, 0.2], [0.2, 0.0, 0.3, 0.0, 0.2, 0.15]])
+    ip = IntrinsicParameters(
+        names, PARAMETERS, med, spread, np.full(med.shape, 50), np.full(med.shape, "RNA family"),
+        np.repeat(np.array(names)[:, None], 6, axis=1), np.array([BOUNDS[p] for p in PARAMETERS]),
+    )  # fmt: skip
+    st = CellTypeStructure(names, [0.8, 0.2], [1, -1], np.ones((1, 2, 2)), ("p",))
+    st = st.with_intrinsic(ip)
+    net = SpikingNetwork(5, 200, 2, structure=st, seed=3, dtype=torch.float64)
+    assert net.config["heterogeneity"] is True
+    want = st.sample_intrinsic([160, 40], heterogeneity=True, seed=3)
+    np.testing.assert_allclose((-1.0 / torch.log(net.alpha)).numpy(), want["tau_m"], rtol=1e-12)
+    np.testing.assert_allclose(net.v_th.numpy(), want["v_th"], rtol=1e-15)
+    np.testing.assert_allclose(net.beta.numpy(), want["beta"], rtol=1e-15)
+    assert net.adaptive.tolist() == want["adaptive"].tolist()
+    assert net.n_ref.tolist() == want["n_ref"].tolist()
+    e = net.type_index == 0
+    assert net.v_th[e].unique().numel() == 160 and 0 < int(net.adaptive[e].sum()) < 160
+    # switched off: every neuron takes its type's median; adapts when most of its type does
+    same = SpikingNetwork(5, 200, 2, structure=st, heterogeneity=False, seed=3)
+    assert same.config["heterogeneity"] is False
+    assert torch.equal(same.v_th, torch.tensor([0.010] * 160 + [0.015] * 40, dtype=same.v_th.dtype))
+    assert bool(same.adaptive[e].all()) and not bool(same.adaptive[~e].any())
+    # without intrinsic parameters there is nothing to draw: off by default, an error when asked
+    assert SpikingNetwork(5, 50, 2, structure=st, intrinsic=False).config["heterogeneity"] is False
+    with pytest.raises(CellTypeError, match="needs the structure's intrinsic parameters"):
+        SpikingNetwork(5, 50, 2, structure=st, intrinsic=False, heterogeneity=True)
