@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from neuromod_models import MDGL, make_rule
 
 from neuromod_data.structure import CellTypeStructure
+from neuromod_models import MDGL, make_rule
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_eprop import (  # noqa: E402
@@ -246,3 +246,66 @@ def test_nonlocal_equals_the_authors_type_sum_formula(impl, sequence_backend):
     exp_rec, exp_in = theta_grads(ref_net, torch.einsum("tbp,tbpq->pq", ltil, ref["e"]))
     assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
     assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)
+
+
+# an asymmetric gate with distinct, nonzero entries: G[a, b] ≠ G[b, a] for every a ≠ b, so a gate
+# read the wrong way round (receiver → sender) gives another W̃ on every pair of types
+ASYMMETRIC_GATE = np.array([[0.2, 1.0, 0.05], [0.6, 0.3, 0.9], [0.1, 0.45, 0.75]])
+
+
+def hand_written_wtil(
+    w: np.ndarray, types: np.ndarray, gate: np.ndarray, variant: str
+) -> np.ndarray:
+    """W̃ from docs/design.md, "MDGL", with numpy: ``W̃_jp = G[type(j), type(p)] · W̄_{type(j)←type(p)}``
+    (local: over p's synaptic targets only, W̄ the mean of the nonzero weights of the block;
+    nonlocal: every pair, W̄ the block mean with zeros) and ``G[type(j), type(p)] · W^rec_jp``
+    (exact). ``w`` is ``[post j, pre p]``: W^rec_jp is the synapse p → j, and j, which receives
+    p's spike, is the one that broadcasts the modulatory signal back to p."""
+    g_pair = gate[types[:, None], types[None, :]]  # G[type(j), type(p)], rows j, columns p
+    if variant == "exact":
+        return g_pair * w
+    k = gate.shape[0]
+    wbar = np.zeros((k, k))
+    for a in range(k):
+        for b in range(k):
+            block = w[np.ix_(types == a, types == b)]
+            if variant == "local":
+                nonzero = block[block != 0]
+                wbar[a, b] = nonzero.mean() if nonzero.size else 0.0
+            else:
+                wbar[a, b] = block.mean()
+    out = g_pair * wbar[types[:, None], types[None, :]]
+    return out * (w != 0) if variant == "local" else out
+
+
+@pytest.mark.parametrize("variant", ["local", "nonlocal", "exact"])
+def test_asymmetric_gate_gradient_against_a_hand_written_wtil(variant):
+    # the gate reaches the rule through the structure ("data": its weighted gate, largest entry 1)
+    st = CellTypeStructure(
+        names=("Exc", "Sst", "Pvalb"),
+        abundances=np.array([0.4, 0.3, 0.3]),
+        signs=np.array([1, -1, -1]),
+        modulation=ASYMMETRIC_GATE[None],
+        pairs=("p",),
+    )
+    np.testing.assert_array_equal(st.gate(), ASYMMETRIC_GATE)
+    net = small_net(structure=st)
+    rule = make_rule("mdgl", variant=variant, gate="data")
+    rule.backward(net, X, LOSS)
+
+    ref_net = small_net(structure=st)
+    types = ref_net.type_index.numpy()
+    assert set(types.tolist()) == {0, 1, 2}  # every type present, so every G entry is used
+    w = ref_net.w_rec.detach().numpy()
+    wtil = hand_written_wtil(w, types, ASYMMETRIC_GATE, variant)
+    # the transposed gate must give another W̃ (else this test could not tell the orientation)
+    assert np.abs(hand_written_wtil(w, types, ASYMMETRIC_GATE.T, variant) - wtil).max() > 1e-3
+    got = rule.modulation(ref_net).dense(ref_net.synapses).numpy()
+    np.testing.assert_allclose(got, wtil, rtol=0, atol=1e-14)
+    exp_rec, exp_in = explicit_mdgl(ref_net, X, LOSS, torch.as_tensor(wtil))
+    assert torch.allclose(net.theta_rec.grad, exp_rec, atol=1e-10, rtol=0)
+    assert torch.allclose(net.theta_in.grad, exp_in, atol=1e-10, rtol=0)
+    # and the gradient of the transposed gate is measurably another one
+    wrong_rec, _ = explicit_mdgl(ref_net, X, LOSS, torch.as_tensor(
+        hand_written_wtil(w, types, ASYMMETRIC_GATE.T, variant)))  # fmt: skip
+    assert (wrong_rec - exp_rec).abs().max() > 1e-6

@@ -446,3 +446,35 @@ def test_neurons_of_a_type_draw_from_its_distribution_by_default():
     assert SpikingNetwork(5, 50, 2, structure=st, intrinsic=False).config["heterogeneity"] is False
     with pytest.raises(CellTypeError, match="needs the structure's intrinsic parameters"):
         SpikingNetwork(5, 50, 2, structure=st, intrinsic=False, heterogeneity=True)
+
+
+def test_connectivity_table_is_read_pre_to_post():
+    # docs/design.md, "Orientation": probability[a, b] is presynaptic type a → postsynaptic type b,
+    # the network's matrices are [post, pre]. A cyclic table with probabilities 0 and 1 makes the
+    # synapses certain: E → P, P → S and S → E exist, nothing else (read transposed it would be
+    # E → S, P → E and S → P: not one synapse in common)
+    from neuromod_data.structure import Connectivity
+
+    names = ("E", "P", "S")
+    prob = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])  # [pre, post]
+    strength = prob * np.array([[0.0, 1.5, 0.0], [0.0, 0.0, 0.7], [0.4, 0.0, 0.0]])
+    st = CellTypeStructure(names, [0.5, 0.3, 0.2], [1, -1, -1], np.ones((1, 3, 3)), ("p",))
+    st = st.with_connectivity(Connectivity(names, prob, strength))
+    net = SpikingNetwork(3, 30, 2, structure=st, seed=2, dtype=torch.float64)
+    ti = net.type_index.numpy()
+    assert sorted(set(ti.tolist())) == [0, 1, 2]
+    # by hand: neuron p (pre) → neuron j (post) exists iff prob[type(p), type(j)] == 1
+    expected = np.array([[prob[ti[p], ti[j]] == 1.0 for p in range(30)] for j in range(30)])
+    np.testing.assert_array_equal(net.rec_mask.numpy().astype(bool), expected)
+    w = net.w_rec.detach().numpy()
+    np.testing.assert_array_equal(w != 0, expected)
+    # the synapse list the kernels run on holds the same (pre, post) pairs
+    pairs = {
+        (int(a), int(b))
+        for a, b in zip(ti[net.synapses.pre.numpy()], ti[net.synapses.post.numpy()])
+    }
+    assert pairs == {(0, 1), (1, 2), (2, 0)}
+    assert len(net.synapses.pre) == int(expected.sum())
+    # Dale's law follows the presynaptic type: E's synapses excite, P's and S's inhibit
+    sign_of_pre = np.array([1, -1, -1])[ti]
+    assert (np.sign(w[expected]) == np.broadcast_to(sign_of_pre, w.shape)[expected]).all()
