@@ -52,5 +52,7 @@ TRAINING_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "checkpoint_every": None,
         "task_options": MappingProxyType({}),
         "network": MappingProxyType({}),
+        # None: each neuron draws its intrinsic parameters when the structure carries them
+        "heterogeneity": None,
     }
 )

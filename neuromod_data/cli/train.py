@@ -119,6 +119,7 @@ CHECKS: dict[str, Any] = {
     "checkpoint_every": _optional(int_at_least(1)),
     "task_options": _mapping,
     "network": _mapping,
+    "heterogeneity": _optional(_flag),
 }
 
 
@@ -218,6 +219,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int_at_least(1),
         metavar="K",
         help="iterations between checkpoints (default: --validate-every)",
+    )
+    a(
+        "--no-heterogeneity",
+        dest="heterogeneity",
+        action="store_const",
+        const=False,
+        default=None,
+        help="every neuron of a type takes the type's median intrinsic parameters (default: with "
+        "a structure that carries them, each neuron draws its own from its type's per-cell "
+        "distribution; docs/design.md, 'Networks from data')",
     )
     a("--config", metavar="FILE", help="YAML or JSON settings (flags given here override them)")
     a(
@@ -461,6 +472,13 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         raise UsageError(f"task_options: {exc}") from None
     net_kw = {**task.network_kwargs(), **settings["network"]}
+    if settings["heterogeneity"] is not None:
+        if net_kw.get("heterogeneity", settings["heterogeneity"]) != settings["heterogeneity"]:
+            raise UsageError(
+                f"heterogeneity is {settings['heterogeneity']} but network.heterogeneity is "
+                f"{net_kw['heterogeneity']}: give it once"
+            )
+        net_kw["heterogeneity"] = settings["heterogeneity"]
     try:
         net = SpikingNetwork(
             **net_kw, structure=structure, seed=int(settings["seed"]), device=device

@@ -66,6 +66,8 @@ FLAGS: dict[str, Any] = {
     "validation_batches": 1,
 }
 _MAPPINGS = ("task_options", "network")
+#: settings whose default is on and whose flag switches them off
+_NEGATED = {"heterogeneity": "--no-heterogeneity"}
 
 
 def load(config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -304,7 +306,9 @@ def _flag_args(settings: dict[str, Any]) -> list[str]:
         if key in _MAPPINGS or isinstance(value, dict) or value is None:
             continue
         flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
+        if key in _NEGATED:  # on by default: only switching it off has a flag
+            args += [] if value else [_NEGATED[key]]
+        elif isinstance(value, bool):
             args += [flag] if value else []
         else:
             args += [flag, str(value)]
@@ -321,6 +325,9 @@ def train_command(rc: dict[str, Any], job: dict[str, Any]) -> str:
         if job["rule"] == "mdgl":
             args += ["--gate", gate or "data"]
     args += _flag_args(s)
+    if dataset is not None and rc["structures"][dataset].get("heterogeneity") is False:
+        # the dataset's neurons take their type's median (docs/design.md, "Networks from data")
+        args += [] if _NEGATED["heterogeneity"] in args else [_NEGATED["heterogeneity"]]
     args += [
         "--seed", str(job["seed"]),
         "--config", options_file(rc, job["task"]),

@@ -178,6 +178,21 @@ def test_values_reaching_the_shell_are_quoted(tmp_path):
     assert "--title 'it'\"'\"'s $(touch HACKED)'" in out
 
 
+def test_heterogeneity_key_switches_it_off_in_every_training_command(tmp_path):
+    """`train.heterogeneity: false` gives each `neuromod train` --no-heterogeneity; by default
+    (true) the option is absent and derived neurons draw their own parameters."""
+    on = write_config(tmp_path / "on.yaml", results=str(tmp_path / "r"))
+    off = write_config(
+        tmp_path / "off.yaml", results=str(tmp_path / "r"), train={"heterogeneity": False}
+    )
+    trains = lambda cfg: [  # noqa: E731
+        line for line in run_snakemake("-n", "-p", "--configfile", str(cfg)).stdout.splitlines()
+        if "neuromod train" in line
+    ]  # fmt: skip
+    assert trains(on) and not any("--no-heterogeneity" in line for line in trains(on))
+    assert trains(off) and all("--no-heterogeneity" in line for line in trains(off))
+
+
 def test_bad_config_is_refused(tmp_path):
     cfg = write_config(tmp_path / "bad.yaml", results=str(tmp_path / "r"), train={"rules": ["sgd"]})
     proc = run_snakemake("-n", "--configfile", str(cfg), check=False)

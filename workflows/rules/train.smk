@@ -44,6 +44,7 @@ rule train:
         batch_size=q(TRAIN["batch_size"]),
         device=q(TRAIN["device"]),
         extra=q_args(TRAIN["extra_args"]),
+        heterogeneity="" if TRAIN.get("heterogeneity", True) else "--no-heterogeneity",
     threads: TRAIN["threads"]
     resources:
         gpu=TRAIN["gpus"],
@@ -60,4 +61,5 @@ rule train:
         "--rule {params.rule} {params.gate} "
         "--structure {input.structure:q} --iterations {params.iterations} "
         "--batch-size {params.batch_size} --seed {wildcards.seed} --device $device "
-        "--no-progress --config {input.options:q} {params.extra} --out {params.outdir} > {log:q} 2>&1"
+        "--no-progress --config {input.options:q} {params.heterogeneity} {params.extra} "
+        "--out {params.outdir} > {log:q} 2>&1"

@@ -130,6 +130,7 @@ def test_train_with_structure_and_data_gate(tmp_path, tiny_config, capsys):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["gate"] == "data"
     import torch
+
     from neuromod_models.init import allocate_types
 
     net = torch.load(out / "checkpoint.pt", weights_only=False)["network"]
@@ -289,8 +290,9 @@ def test_threads_default_to_one_and_follow_the_environment(monkeypatch):
 
 def test_threads_flag_reaches_training(tmp_path, tiny_config, monkeypatch):
     # train() defaults to one thread; the command's choice must hold while it trains
-    import neuromod_models.training as training
     import torch
+
+    import neuromod_models.training as training
 
     seen = []
     real_train = training.train
@@ -352,3 +354,44 @@ def test_a_config_that_sets_something_is_not_warned_about(tmp_path, tiny_config,
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _read_config(tiny_config)["batch_size"] == 4
+
+
+def test_heterogeneity_is_on_for_intrinsic_parameters_and_the_flag_turns_it_off(
+    tmp_path, tiny_config, capsys
+):
+    """A structure with intrinsic parameters trains neurons that each draw their own (the
+    network's setting and its thresholds differ within a type); --no-heterogeneity gives every
+    neuron its type's median, and is refused with a contradicting network.heterogeneity."""
+    import torch
+
+    from neuromod_data.structure import BOUNDS, PARAMETERS, IntrinsicParameters
+
+    names = ("IT", "Sst")
+    med = np.array([[20.0, 2000.0, 1.8, 0.7, 0.010, 5.0], [10.0, 2000.0, 1.0, 0.2, 0.015, 3.0]])
+    ip = IntrinsicParameters(
+        names, PARAMETERS, med, np.full(med.shape, 0.3), np.full(med.shape, 40),
+        np.full(med.shape, "RNA family"), np.repeat(np.array(names)[:, None], 6, axis=1),
+        np.array([BOUNDS[p] for p in PARAMETERS]),
+    )  # fmt: skip
+    st = CellTypeStructure(names, [0.8, 0.2], [1, -1], np.ones((1, 2, 2)), ("p",))
+    path = st.with_intrinsic(ip).save(tmp_path / "structure.npz")
+    base = ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--structure", str(path)]
+    base += ["--config", str(tiny_config), "--no-progress", "--iterations", "1"]
+
+    def network(out, *extra):
+        assert main([*base, *extra, "--out", str(out)]) == 0
+        ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+        return ckpt["settings"]["network"], ckpt["network"]["v_th"]
+
+    config, v_th = network(tmp_path / "on")
+    assert config["heterogeneity"] is True and v_th[:16].unique().numel() == 16
+    config, v_th = network(tmp_path / "off", "--no-heterogeneity")
+    assert config["heterogeneity"] is False
+    assert v_th.tolist() == pytest.approx([0.010] * 16 + [0.015] * 4)
+    assert json.loads((tmp_path / "off" / "config.json").read_text())["heterogeneity"] is False
+    # the same switch from a config file's network section; a contradiction is refused
+    both = tmp_path / "both.yaml"
+    both.write_text(tiny_config.read_text().replace("n_adaptive: 10}", "heterogeneity: true}"))
+    argv = [*base[:-5], "--config", str(both), "--no-progress", "--iterations", "1"]
+    assert main([*argv, "--no-heterogeneity", "--out", str(tmp_path / "x")]) == 2
+    assert "network.heterogeneity" in capsys.readouterr().err

@@ -219,3 +219,33 @@ def test_physiology_step_of_a_structure(rc):
     rc["structures"]["m1"]["physiology"] = {"label": "RNA family"}
     with pytest.raises(ValueError, match="physiology needs"):
         grid.validate(rc)
+
+
+def test_heterogeneity_switched_off_per_dataset_or_per_task(rc):
+    """`heterogeneity: false` on a dataset (or a task) gives its training commands
+    --no-heterogeneity once; without it nothing is added (each neuron draws its own parameters);
+    the schema takes a boolean only."""
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    job = {"task": "evidence_accumulation", "rule": "mdgl", "structure": "toy-data", "seed": 0}
+    assert "--no-heterogeneity" not in shlex.split(grid.train_command(rc, job))
+    rc["structures"]["toy"]["heterogeneity"] = False
+    assert shlex.split(grid.train_command(rc, job)).count("--no-heterogeneity") == 1
+    ei = {**job, "structure": "ei", "rule": "bptt"}
+    assert "--no-heterogeneity" not in shlex.split(grid.train_command(rc, ei))
+    rc["tasks"]["evidence_accumulation"]["heterogeneity"] = False
+    assert shlex.split(grid.train_command(rc, job)).count("--no-heterogeneity") == 1
+    assert shlex.split(grid.train_command(rc, ei)).count("--no-heterogeneity") == 1
+    rc["tasks"]["evidence_accumulation"]["heterogeneity"] = True
+    assert "--heterogeneity" not in shlex.split(grid.train_command(rc, ei))  # no such flag
+    grid.validate(rc)
+    schema = yaml.safe_load(
+        (Path(__file__).parents[3] / "workflows/schemas/reproduction.schema.yaml").read_text()
+    )
+    jsonschema.validate({"reproduction": rc}, schema)
+    rc["structures"]["toy"]["heterogeneity"] = "no"
+    with pytest.raises(jsonschema.ValidationError, match="heterogeneity"):
+        jsonschema.validate({"reproduction": rc}, schema)
