@@ -89,6 +89,24 @@ def test_smith2019_both_forms_by_hand():
     assert _row(tf, "B", "A").score == pytest.approx(0.5 * 0.5)
 
 
+def test_smith2019_is_log10_of_the_product_plus_one_by_hand():
+    # docs/design.md, "Interaction table": smith2019 = log10(L·R + 1). CPM chosen so that L·R + 1
+    # is a power of ten: the expected scores are plain numbers, no logarithm computed here, and a
+    # natural log (6.91 for 1000), a log1p or a missing "+ 1" (log10 999 = 2.9996) all differ
+    X = np.array([[8.0, 0.0], [10.0, 2.0], [0.0, 100.0], [0.0, 122.0]])  # columns L, R
+    a = ad.AnnData(
+        X=X, obs=pd.DataFrame({"t": list("AABB")}, index=list("wxyz")),
+        var=pd.DataFrame(index=["L", "R"]),
+    )  # fmt: skip
+    a.uns["neuromod"] = {"X": "cpm"}
+    t = _table(a, "t", resource=RES, method="smith2019")
+    # two cells per type: the 5 % trim cuts none; L_A = 9, R_A = 1, L_B = 0, R_B = 111
+    expected = {("A", "B"): 3.0, ("A", "A"): 1.0, ("B", "A"): 0.0, ("B", "B"): 0.0}
+    for (s, tg), score in expected.items():
+        assert _row(t, s, tg).score == pytest.approx(score, rel=1e-12, abs=1e-12), (s, tg)
+    assert (_row(t, "A", "B").ligand_means, _row(t, "A", "B").receptor_means) == (9.0, 111.0)
+
+
 def test_trimmed_mean_cuts_five_percent_each_end():
     rng = np.random.default_rng(0)
     n = 40  # 5% of 40 = 2 cells cut at each end
