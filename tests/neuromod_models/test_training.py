@@ -7,12 +7,12 @@ import json
 
 import pytest
 import torch
+
+from neuromod_data.errors import TrainingError
 from neuromod_models import SpikingNetwork, make_rule
 from neuromod_models.checkpoint import load_checkpoint
 from neuromod_models.tasks import make_task
 from neuromod_models.training import batch_seed, train
-
-from neuromod_data.errors import TrainingError
 
 
 def _tiny_evidence():
@@ -234,3 +234,37 @@ def test_threads_hold_while_training_and_are_restored_even_on_failure(tmp_path):
     with pytest.raises(ValueError, match="iterations"):
         _run(tmp_path / "b", -1, threads=want)
     assert torch.get_num_threads() == before
+
+
+def test_validation_batches_are_never_training_batches(tmp_path):
+    # docs/design.md, "Reproducibility" and "Our training loop": training batches come from seeds
+    # derived from (seed, "train", iteration), validation batches from (seed, "validation",
+    # iteration, k) and are fresh trials. Record every batch the loop draws and compare the trials
+    # themselves: no validation trial may be one the network was trained on.
+    import sys
+
+    task = _tiny_evidence()
+    draws = {"train": [], "validation": []}
+    sample = task.sample
+
+    def recording_sample(batch_size, *, seed, **kw):
+        batch = sample(batch_size, seed=seed, **kw)
+        # evaluate() draws the validation batches; the loop itself draws the training ones
+        split = "validation" if sys._getframe(1).f_code.co_name == "evaluate" else "train"
+        draws[split].append((seed, batch.x.detach().clone()))
+        return batch
+
+    task.sample = recording_sample
+    train(_tiny_net(task), make_rule("eprop"), task, iterations=6, batch_size=4, seed=3,
+          validate_every=2, validation_batches=2, progress=False, figure=False)  # fmt: skip
+    # one batch per iteration; two per validation, at iterations 0, 2, 4 and 6
+    assert len(draws["train"]) == 6 and len(draws["validation"]) == 8
+
+    def trials(split):
+        return [x[:, b].numpy().tobytes() for _, x in draws[split] for b in range(x.shape[1])]
+
+    train_trials, val_trials = trials("train"), trials("validation")
+    assert len(set(train_trials)) == len(train_trials) == 24  # premise: trials are distinguishable
+    assert set(val_trials).isdisjoint(train_trials)
+    assert len(set(val_trials)) == len(val_trials) == 32  # every validation draws fresh trials
+    assert {s for s, _ in draws["validation"]}.isdisjoint(s for s, _ in draws["train"])
