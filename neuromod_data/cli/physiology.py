@@ -2,7 +2,9 @@
 connectivity (from a population table) to a structure.
 
 Writes into ``--out``: ``structure.npz`` (the structure with ``intrinsic`` and/or ``connectivity``),
-``intrinsic.csv`` (one row per type and parameter: value, spread, cells, level, group),
+``intrinsic.csv`` (one row per type and parameter: value, spread, cells, level, group), with the
+default ``--method fit`` also ``fit_validation.csv`` (per type, each recorded feature against the
+fitted neuron's simulated one), ``fit_cells.csv`` (every cell's fit) and ``fit_validation.png``,
 ``ephys_summary.csv`` (robust per-type summary of every feature), ``connectivity.csv`` (one row per
 type pair, pre → post), ``physiology.json`` (settings, references, warnings) and the figures
 ``intrinsic.png`` and ``connectivity.png``. The folder is written under a temporary name and swapped
@@ -24,6 +26,9 @@ OUTPUTS = (
     "physiology.json",
     "intrinsic.png",
     "connectivity.png",
+    "fit_validation.csv",
+    "fit_cells.csv",
+    "fit_validation.png",
 )
 
 EXAMPLE = (
@@ -82,25 +87,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-cells", type=int_at_least(1), default=5, help="cells a type needs (default 5)"
     )
     g.add_argument(
+        "--method",
+        choices=("fit", "map"),
+        default="fit",
+        help="fit: simulate the model neuron on the recording protocol and fit it to each cell "
+        "and type (default); map: the earlier feature-by-feature formulas",
+    )
+    g.add_argument(
+        "--ephys-warm",
+        metavar="FEATURES",
+        help="the same features recorded at physiological temperature (with --method fit): a type "
+        "with --min-cells cells there is fitted to them, the others to their --ephys cells "
+        "corrected by per-feature Q10 factors",
+    )
+    g.add_argument("--ephys-warm-metadata", metavar="META", help="labels of the --ephys-warm cells")
+    g.add_argument(
+        "--room-celsius",
+        type=float,
+        default=25.0,
+        help="temperature of --ephys, °C (default 25; used for the reported Q10)",
+    )
+    g.add_argument(
+        "--warm-celsius",
+        type=float,
+        default=34.0,
+        help="temperature of --ephys-warm, °C (default 34)",
+    )
+    g.add_argument(
         "--threshold-from",
         choices=("gap", "rheobase"),
         default="gap",
-        help="v_th from AP threshold − resting potential (gap, default) or from the rheobase",
+        help="--method map: v_th from AP threshold − resting potential (gap, default) or from the "
+        "rheobase",
     )
     g.add_argument(
         "--tau-m",
         choices=("absolute", "relative"),
         default="absolute",
-        help="τ_m as measured (absolute, default) or the paper's 20 ms scaled (relative)",
+        help="--method map: τ_m as measured (absolute, default) or the paper's 20 ms scaled "
+        "(relative)",
     )
     g.add_argument(
         "--sfa-adaptive",
         type=number_in(0, 1, lo_open=True, hint="a ratio"),
         default=0.9,
-        help="a cell adapts when its spike-frequency adaptation is below this (default 0.9)",
+        help="--method map: a cell adapts when its spike-frequency adaptation is below this "
+        "(default 0.9)",
     )
     g.add_argument(
-        "--tau-a", type=positive_float, default=2000.0, help="τ_a of every type, ms (default 2000)"
+        "--tau-a",
+        type=positive_float,
+        default=2000.0,
+        help="--method map: τ_a of every type, ms (default 2000)",
     )
     g.add_argument(
         "--missing-types",
@@ -162,12 +200,24 @@ def _structure_path(text: str) -> Path:
 def check_args(args: argparse.Namespace) -> None:
     """Refuse missing or contradicting options and unsafe outputs before any data is read."""
     from neuromod_data._files import check_output
+    from neuromod_data.cli._args import hold_output
     from neuromod_data.errors import OutputError, UsageError
 
     if not args.ephys and not args.connectivity:
         raise UsageError("give --ephys FEATURES and/or --connectivity TABLE (nothing to add)")
     if args.ephys and not args.ephys_metadata:
         raise UsageError("--ephys needs --ephys-metadata META (the cells' labels)")
+    if args.ephys_warm and not args.ephys:
+        raise UsageError("--ephys-warm needs --ephys FEATURES (the room-temperature cells)")
+    if args.ephys_warm and not args.ephys_warm_metadata:
+        raise UsageError("--ephys-warm needs --ephys-warm-metadata META (the cells' labels)")
+    if args.ephys_warm and args.method != "fit":
+        raise UsageError("--ephys-warm applies to --method fit; drop it or use the fit")
+    if args.method == "fit" and args.fallback_label:
+        raise UsageError(
+            "--fallback-label applies to --method map; the fit uses each type's own cells (a type "
+            "with fewer than --min-cells is fitted to the cells it has, with a warning)"
+        )
     if args.connectivity:
         if not args.layer:
             raise UsageError(
@@ -181,6 +231,8 @@ def check_args(args: argparse.Namespace) -> None:
         args.ephys_metadata,
         args.connectivity,
         args.layer_metadata,
+        args.ephys_warm,
+        args.ephys_warm_metadata,
     ]
     out = check_output(args.out, inputs, kind="dir")
     if out.is_dir():
@@ -195,6 +247,7 @@ def check_args(args: argparse.Namespace) -> None:
                 f"--out {out} holds files `neuromod physiology` does not write ({shown}); a rerun "
                 "replaces the whole folder, so give a new or empty folder"
             )
+    hold_output(args, out)  # a second writer of OUT is refused, not mixed in
 
 
 def run(args: argparse.Namespace) -> int:
@@ -249,6 +302,10 @@ def run(args: argparse.Namespace) -> int:
             tmp.write_text(json.dumps(record, indent=2, default=str, ensure_ascii=False))
         if not args.no_figures:
             _figures(structure, per_cell, stage)
+            if "fit_validation.csv" in files:
+                from neuromod_data.plotting_fit import plot_fit_validation
+
+                plot_fit_validation(files["fit_validation.csv"], save=stage / "fit_validation.png")
     parts = []
     if structure.intrinsic is not None and args.ephys:
         parts.append(f"intrinsic parameters for {structure.n_types} types")
@@ -270,6 +327,8 @@ def _add_intrinsic(args, structure, label: str, record: dict):
     )
 
     levels = [label, *[c for c in args.fallback_label if c != label]]
+    if args.method == "fit":
+        return _fit_intrinsic(args, structure, label, record)
     cells = read_ephys(
         args.ephys,
         args.ephys_metadata,
@@ -339,6 +398,63 @@ def _add_intrinsic(args, structure, label: str, record: dict):
         "cells": per_cell,
     }
     return cells, files
+
+
+def _fit_intrinsic(args, structure, label: str, record: dict):
+    from neuromod_data.ephys import read_ephys, summarize_ephys
+    from neuromod_data.intrinsic_fit import fit_intrinsic
+
+    layer = [args.layer] if args.layer and not args.layer_metadata else []
+    cells = read_ephys(
+        args.ephys,
+        args.ephys_metadata,
+        features_key=args.join,
+        metadata_key=args.metadata_join,
+        labels=[label, *layer],
+    )
+    warm = None
+    if args.ephys_warm:
+        warm = read_ephys(
+            args.ephys_warm,
+            args.ephys_warm_metadata,
+            features_key=args.join,
+            metadata_key=args.metadata_join,
+            labels=[label],
+        )
+    fit = fit_intrinsic(
+        cells,
+        label,
+        warm=warm,
+        types=structure.names,
+        min_cells=args.min_cells,
+        room_celsius=args.room_celsius,
+        warm_celsius=args.warm_celsius,
+        missing="raise" if args.missing_types == "error" else "default",
+    )
+    ip = fit.intrinsic
+    summary = summarize_ephys(
+        cells, label, min_cells=args.min_cells, types=structure.names, missing="default"
+    )
+    record["intrinsic"] = {k: ip.meta[k] for k in ip.meta if k != "units"}
+    record["intrinsic"]["values"] = {
+        t: {p: float(ip.median[i, j]) for j, p in enumerate(ip.params)}
+        for i, t in enumerate(ip.types)
+    }
+    files = {
+        "intrinsic": ip,
+        "intrinsic.csv": _intrinsic_table(ip),
+        "ephys_summary.csv": summary,
+        "fit_validation.csv": fit.validation,
+        "fit_cells.csv": fit.cells,
+        "cells": fit.cells,
+    }
+    return cells, files
+
+
+def _intrinsic_table(ip):
+    import pandas as pd
+
+    return pd.DataFrame(ip.to_records())
 
 
 def _connectivity(args, structure, label: str, cells):

@@ -33,7 +33,8 @@ def test_adds_both_to_a_format_1_structure(files, tmp_path, capsys, m1_by_pandas
     parameters and connectivity; values checked against pandas on the files."""
     out = tmp_path / "phys"
     rc = main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata", files["meta"],
-               "--connectivity", files["conn"], "--layer", "Inferred layer", "--out", str(out)])  # fmt: skip
+               "--method", "map", "--connectivity", files["conn"], "--layer", "Inferred layer",
+               "--out", str(out)])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 0, err
     for name in OUTPUTS:
@@ -143,10 +144,48 @@ def test_layer_mix_counts_metadata_cells_without_features(files, tmp_path, m1_by
     pd.concat([meta, pd.DataFrame([extra])]).to_csv(meta_file, sep="\t", index=False)
     out = tmp_path / "phys"
     assert main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata",
-                 str(meta_file), "--connectivity", files["conn"], "--layer", "Inferred layer",
-                 "--out", str(out)]) == 0  # fmt: skip
+                 str(meta_file), "--method", "map", "--connectivity", files["conn"], "--layer",
+                 "Inferred layer", "--out", str(out)]) == 0  # fmt: skip
     s = CellTypeStructure.load(out / "structure.npz")
     classes = {"IT": "E", "Pvalb": "PV", "Sst": "SST"}
     prob, strength, _ = m1_by_pandas.billeh_mix(str(meta_file), files["conn"], s.names, classes)
     np.testing.assert_allclose(s.connectivity.probability, prob, rtol=1e-12)
     np.testing.assert_allclose(s.connectivity.strength, strength, rtol=1e-12)
+
+
+def test_fit_writes_the_validation_and_uses_the_warm_recordings(files, shared_data, tmp_path):
+    d = shared_data / "allen_m1_patchseq"
+    out = tmp_path / "fit"
+    assert main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata",
+                 files["meta"], "--ephys-warm", str(d / "m1_patchseq_phys_temp_ephys_features.csv"),
+                 "--ephys-warm-metadata", str(d / "m1_patchseq_phys_temp_meta_data.csv"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    for name in ("fit_validation.csv", "fit_cells.csv", "fit_validation.png", "intrinsic.png"):
+        assert (out / name).stat().st_size > 0, name
+    val = pd.read_csv(out / "fit_validation.csv")
+    assert set(val["type"]) == {"IT", "Pvalb", "Sst"}
+    np.testing.assert_allclose(val["error"], val["model"] - val["recorded"])
+    record = json.loads((out / "physiology.json").read_text())
+    sources = {r["type"]: r["source"] for r in record["intrinsic"]["temperature"]}
+    assert sources == {t: "34 °C recordings" for t in ("IT", "Pvalb", "Sst")}
+    s = CellTypeStructure.load(out / "structure.npz")
+    assert s.intrinsic.meta["method"] == "fit"
+    sfa = val[val["feature"] == "spike-frequency adaptation"]
+    assert sfa["error"].abs().max() < 0.1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ephys-warm", "W"], "--ephys-warm needs --ephys-warm-metadata"),
+        (["--ephys-warm", "W", "--ephys-warm-metadata", "M", "--method", "map"],
+         "--ephys-warm applies to --method fit"),
+        (["--fallback-label", "RNA type"], "--fallback-label applies to --method map"),
+    ],
+)  # fmt: skip
+def test_fit_options_refused_in_one_line(files, extra, message, tmp_path, capsys):
+    rc = main(["physiology", str(FIXTURE_V1), "--ephys", files["features"], "--ephys-metadata",
+               files["meta"], *extra, "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
