@@ -5,7 +5,10 @@ optimiser state, the learning rule's tensors (e.g. a random feedback matrix), th
 the metric history and the settings it was written with (checked on resume so that a run is never continued with other
 settings). Training draws every random number from generators seeded per batch (see
 :func:`neuromod_models.training.batch_seed`), never from the global random states, so a checkpoint
-needs none of them and loading one leaves them alone. Files are written atomically (temporary name, then rename): an interruption leaves the
+needs none of them and loading one leaves them alone. Every checkpoint records the arithmetic
+version it was computed under (:data:`neuromod_models._arithmetic.ARITHMETIC_VERSION`); resuming one
+of another version, or of none, is refused unless allowed explicitly, because the continued run
+would not be the computation its first part was. Files are written atomically (temporary name, then rename): an interruption leaves the
 previous checkpoint intact. Only tensors and plain Python values are stored, so files load with
 ``torch.load(weights_only=True)``.
 """
@@ -21,6 +24,8 @@ import torch
 
 from neuromod_data._files import atomic_path
 from neuromod_data.errors import InputFileError, TrainingError
+
+from ._arithmetic import ARITHMETIC_VERSION
 
 __all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
 
@@ -97,6 +102,7 @@ def save_checkpoint(
     """
     payload = {
         "format": _FORMAT,
+        "arithmetic_version": ARITHMETIC_VERSION,
         "iteration": int(iteration),
         "network": net.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -130,13 +136,16 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     rule: Any = None,
     settings: dict[str, Any] | None = None,
+    allow_arithmetic_change: bool = False,
 ) -> dict[str, Any]:
     """Load a checkpoint into ``net`` / ``optimizer`` / ``rule`` (the global random states are not
     touched).
 
-    Raises :class:`~neuromod_data.errors.TrainingError` when ``settings`` differ from those the
-    checkpoint was written with (naming the first differing setting). Returns the payload
-    (``iteration``, ``history``, ``extra``, ...).
+    Raises :class:`~neuromod_data.errors.TrainingError` when the checkpoint was computed under
+    another arithmetic version than this code's, or under none (unless ``allow_arithmetic_change``),
+    or when ``settings`` differ from those it was written with (naming the first differing
+    setting). Returns the payload (``iteration``, ``history``, ``extra``, ``arithmetic_version``:
+    None for a checkpoint from before versioning, ...).
     """
     p = Path(path)
     if not p.is_file():
@@ -147,6 +156,20 @@ def load_checkpoint(
         raise TrainingError(f"{p} is not a readable neuromod checkpoint: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise TrainingError(f"{p} is not a neuromod checkpoint (format {_FORMAT})")
+    payload.setdefault("arithmetic_version", None)
+    was = payload["arithmetic_version"]
+    if was != ARITHMETIC_VERSION and not allow_arithmetic_change:
+        # continuing would splice two different floating-point computations into one run
+        written = (
+            "was written before arithmetic versions were recorded"
+            if was is None
+            else f"was computed under arithmetic version {was}"
+        )
+        raise TrainingError(
+            f"{p} {written}, this code computes under version {ARITHMETIC_VERSION}: "
+            "resuming would change the arithmetic in mid-run; train into a new folder, resume at "
+            "the run's own commit, or pass --allow-arithmetic-change to continue anyway"
+        )
     if settings is not None:
         diff = _first_difference(payload.get("settings", {}), _normalise(settings))
         if diff is not None:

@@ -37,6 +37,7 @@ import torch
 from neuromod_data._files import atomic_path
 from neuromod_data.errors import TrainingError
 
+from ._arithmetic import ARITHMETIC_VERSION
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .tasks import Task
 
@@ -214,6 +215,7 @@ def train(
     threads: int | None = 1,
     checkpoint_every: int | None = None,
     resume: bool = True,
+    allow_arithmetic_change: bool = False,
     device: torch.device | str | None = None,
     progress: bool = True,
     figure: bool = True,
@@ -256,7 +258,12 @@ def train(
     resume
         Continue from ``out_dir/checkpoint.pt`` if it exists (settings must match). A checkpoint
         with more than ``iterations`` done is refused; one with exactly ``iterations`` returns its
-        results and rewrites no file (unless one is missing).
+        results and rewrites no file (unless one is missing). A checkpoint computed under another
+        arithmetic version (:data:`neuromod_models._arithmetic.ARITHMETIC_VERSION`), or from
+        before versioning, is refused.
+    allow_arithmetic_change
+        Resume such a checkpoint anyway; the summary then records the version the run started
+        under and the iteration where it changed (``arithmetic_version_resumed_from``).
     device
         Move the network there first (``"cpu"``, ``"cuda"``); default: where it already is.
     progress, figure
@@ -270,7 +277,7 @@ def train(
     ------
     TrainingError
         A non-finite loss or gradient (naming the iteration), or a checkpoint written with other
-        settings or with more iterations done than asked for.
+        settings, under another arithmetic version or with more iterations done than asked for.
     """
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be a positive integer or None, got {threads}")
@@ -316,6 +323,8 @@ def train(
         files: dict[str, Path] = {}
         history: list[dict[str, Any]] = []
         start, elapsed = 0, 0.0
+        # where an explicitly allowed resume changed the arithmetic (kept in every later checkpoint)
+        changed: dict[str, Any] | None = None
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             files = {
@@ -331,10 +340,14 @@ def train(
                     optimizer=optimizer,
                     rule=rule,
                     settings=run_settings,
+                    allow_arithmetic_change=allow_arithmetic_change,
                 )
                 start = int(payload["iteration"])
                 history = list(payload["history"])
                 elapsed = float(payload["extra"].get("seconds", 0.0))
+                changed = payload["extra"].get("arithmetic_version_resumed_from")
+                if payload["arithmetic_version"] != ARITHMETIC_VERSION and changed is None:
+                    changed = {"version": payload["arithmetic_version"], "iteration": start}
 
         def finish(done: int, *, write: bool = True) -> dict[str, Any]:
             summary = {
@@ -345,7 +358,10 @@ def train(
                 "task": task.name,
                 "rule": repr(rule),
                 "device": str(dev),
+                "arithmetic_version": ARITHMETIC_VERSION,
             }
+            if changed is not None:
+                summary["arithmetic_version_resumed_from"] = changed
             if out is not None and write:
                 _write_metrics(files["metrics_csv"], history)
                 _write_json(files["metrics_json"], summary)
@@ -363,7 +379,10 @@ def train(
                     iteration=done,
                     history=history,
                     settings=run_settings,
-                    extra={"seconds": elapsed},
+                    extra={
+                        "seconds": elapsed,
+                        **({} if changed is None else {"arithmetic_version_resumed_from": changed}),
+                    },
                 )
                 _write_metrics(files["metrics_csv"], history)
 
