@@ -431,16 +431,18 @@ def build_report(
         parts.append(
             "<p class='note'>With a <code>physiology</code> step the networks are derived from "
             "data beyond the types: every neuron takes its type's membrane time constant, "
-            "adaptation, threshold and refractory period, mapped from the Patch-seq "
-            "electrophysiology of the type's cells (boxes: the cells behind each value, diamond: "
-            "the type's value), and a recurrent synapse from type a onto type b exists with the "
-            "published probability, its initial magnitude scaled by the published strength "
-            '(docs/design.md, "Networks from data" and "Intrinsic parameters from '
-            'electrophysiology").</p>'
+            "adaptation, threshold and refractory period, fitted by simulating the model neuron on "
+            "the recording protocol of the type's Patch-seq cells (boxes: the cells behind each "
+            "value, diamond: the type's value; the validation figure sets the fitted neurons' "
+            "features against the recorded ones), and a recurrent synapse from type a onto type b "
+            "exists with the published probability, its initial magnitude scaled by the published "
+            'strength (docs/design.md, "Networks from data" and "Neurons fitted to their '
+            'recordings").</p>'
         )
     for pdir in phys_dirs:
         parts.append(f"<h3>{html.escape(pdir.name)}</h3>")
         for name, what in (
+            ("fit_validation.png", "fitted neurons against their recordings, per type"),
             ("intrinsic.png", "per-type intrinsic parameters with the cells behind them"),
             ("connectivity.png", "type-to-type connection probability and strength"),
         ):
@@ -451,6 +453,15 @@ def build_report(
                     f"<p class='note'>{html.escape(what)}</p>"
                     f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'></p>"
                 )
+        if (pdir / "fit_validation.csv").is_file():
+            val = pd.read_csv(pdir / "fit_validation.csv")
+            parts.append(
+                "<p class='note'>Recorded (median over the type's cells) against the fitted "
+                "neuron, simulated; error = model − recorded.</p>"
+            )
+            parts.append(
+                _table_html(val[["type", "feature", "recorded", "model", "error", "source"]])
+            )
         if (pdir / "intrinsic.csv").is_file():
             parts.append(_table_html(pd.read_csv(pdir / "intrinsic.csv")))
 

@@ -218,9 +218,16 @@ def test_report_shows_the_physiology_figures(tmp_path):
     (pdir / "intrinsic.png").write_bytes(png)
     (pdir / "connectivity.png").write_bytes(png + b"\0")
     (pdir / "intrinsic.csv").write_text("type,parameter,value\nSst,tau_m,17.8\n")
+    (pdir / "fit_validation.png").write_bytes(png + b"\0\0")
+    (pdir / "fit_validation.csv").write_text(
+        "type,feature,recorded,model,error,source,n_cells\n"
+        "Sst,spike-frequency adaptation,0.667,0.6123,-0.0547,34 °C recordings,110\n"
+    )
     html = build_report(tmp_path, out=tmp_path / "r.html").read_text()
     assert "Intrinsic parameters and connectivity" in html
     assert html.count(base64.b64encode(png).decode()) >= 1
+    assert base64.b64encode(png + b"\0\0").decode() in html  # the validation figure
+    assert "fitted neurons against their recordings" in html and "-0.0547" in html
     assert "17.8" in html and "RNA_family" in html
     plain = tmp_path / "plain"
     plain.mkdir()
