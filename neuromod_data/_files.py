@@ -1,5 +1,6 @@
 """File helpers shared by readers and writers: atomic writes of files and folders, the cleanup of
-temporaries a killed process left behind, input/output checks and the shared real-data folder.
+temporaries a killed process left behind, input/output checks, the lock that keeps two processes
+from writing one output, and the shared real-data folder.
 
 Temporaries are hidden siblings of their target named ``.<name>.tmp<pid>.<host>.<random>``: the
 process id and host in the name let the next writer of the same target tell a temporary of a dead
@@ -9,6 +10,8 @@ process (a ``kill -9``, a node failure) from one still being written, and remove
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import re
 import secrets
@@ -17,10 +20,12 @@ import signal
 import socket
 import tempfile
 import threading
+import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from neuromod_data.errors import InputFileError, OutputError
+from neuromod_data.errors import InputFileError, NeuromodWarning, OutputError
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
 _STALE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)(?P<pid>\d+)\.(?P<host>[A-Za-z0-9-]+)\.")
@@ -81,6 +86,58 @@ def clean_stale(directory: str | os.PathLike, name: str | None = None) -> list[P
     return done
 
 
+#: what writers other than ``open()`` say when a disk is full or failing; ``torch.save`` raises a
+#: ``RuntimeError`` ("PytorchStreamWriter failed writing file ...", "unexpected pos ...")
+_DISK_SIGNS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "Input/output error",
+    "Read-only file system",
+    "File too large",
+    "file write failed",
+    "PytorchStreamWriter failed",
+    "unexpected pos",
+)
+
+
+def disk_failure(exc: BaseException, where: str | os.PathLike | None = None) -> str | None:
+    """What ``exc`` says when it is a failed write to a full or failing disk, else ``None``.
+
+    ``where`` (a folder being written) also counts a failure while that file system has no
+    space left, whatever the writer said.
+
+    Examples
+    --------
+    >>> disk_failure(RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"))
+    'PytorchStreamWriter failed writing file data/0: file write failed'
+    >>> disk_failure(RuntimeError("shape mismatch")) is None
+    True
+    """
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.strerror or str(exc)
+    text = " ".join(str(exc).split())
+    if any(sign in text for sign in _DISK_SIGNS):
+        return text
+    if where is not None:
+        try:
+            st = os.statvfs(where)
+        except OSError:
+            return None
+        if st.f_bavail * st.f_frsize < 1 << 20:
+            return f"No space left on device ({text})" if text else "No space left on device"
+    return None
+
+
+def _write_failed(exc: BaseException, target: Path) -> None:
+    """Re-raise a non-``OSError`` failure of writing ``target`` on a full disk as an ``OSError``
+    naming ``target`` (a file-system failure, not a bug); anything else is left alone."""
+    if isinstance(exc, OSError):
+        return
+    what = disk_failure(exc, target.parent)
+    if what is not None:
+        raise OSError(errno.ENOSPC, f"cannot write ({what})", str(target)) from exc
+
+
 def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
@@ -132,7 +189,11 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
             os.close(fd)
             # mkstemp creates 0600; give the final file the permissions a plain open() would
             os.chmod(tmp, 0o666 & ~_umask())
-        yield tmp_path
+        try:
+            yield tmp_path
+        except Exception as exc:
+            _write_failed(exc, path)
+            raise
         with _signals_deferred():
             os.replace(tmp_path, path)
     finally:
@@ -278,6 +339,193 @@ def check_output(
             f"{option} {p}: cannot write in {probe} ({exc.strerror or exc})"
         ) from None
     return p
+
+
+def lock_path(out: str | os.PathLike) -> Path:
+    """Where the lock of the output ``out`` lives: the hidden sibling ``.<name>.lock``.
+
+    Beside the output, not inside it: :func:`atomic_dir` replaces the folder as a whole, which
+    would take a lock inside it along.
+
+    Examples
+    --------
+    >>> lock_path("/data/runs/seed0").name
+    '.seed0.lock'
+    """
+    p = Path(out).expanduser().resolve()  # two names of one folder (a symlink) share one lock
+    return p.parent / f".{p.name or 'root'}.lock"
+
+
+def _read_holder(fd: int) -> dict:
+    """The ``pid``/``host``/``command`` a lock file records (``{}`` when empty or unreadable)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 4096).decode("utf-8", "replace")
+        holder = json.loads(text) if text.strip() else {}
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _describe_holder(holder: dict) -> str:
+    what = str(holder.get("command") or "another process")
+    pid = holder.get("pid", "?")
+    host = holder.get("host") or "?"
+    return f"{what} (PID {pid} on {host})"
+
+
+class OutputLock:
+    """An exclusive lock on one output (file or folder) held by this process; see
+    :func:`output_lock`."""
+
+    def __init__(self, out: str | os.PathLike, *, option: str = "--out", command: str = "") -> None:
+        self.out = Path(out).expanduser()
+        self.path = lock_path(out)
+        self.option = option
+        self.command = command or "neuromod"
+        self._fd: int | None = None
+        self._made: list[Path] = []
+
+    def _make_parents(self) -> None:
+        # the output's parents would be made by the work anyway; the ones made only for the lock
+        # are removed with it when they stay empty, so a refused command adds no folder
+        missing = []
+        p = self.path.parent
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        for q in reversed(missing):
+            try:
+                q.mkdir()
+            except FileExistsError:
+                continue
+            self._made.append(q)
+
+    def _refuse(self, holder: dict, why: str = "") -> OutputError:
+        return OutputError(
+            f"{self.option} {self.out} is being written by {_describe_holder(holder)}{why}; wait "
+            f"for it to finish or give another {self.option} (lock: {self.path})"
+        )
+
+    def acquire(self) -> OutputLock:
+        """Take the lock, or raise :class:`OutputError` naming the output and the holder's PID."""
+        if self._fd is not None:
+            return self
+        self._make_parents()
+        try:
+            for _ in range(100):  # retried only when another process replaced the file under us
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    if self._take(fd):
+                        return self
+                except BaseException:
+                    os.close(fd)
+                    raise
+                os.close(fd)
+            raise OutputError(f"{self.option} {self.out}: cannot take the lock {self.path}")
+        except BaseException:
+            self._remove_parents()
+            raise
+
+    def _take(self, fd: int) -> bool:
+        """Lock ``fd``; ``False`` when the file was removed or replaced meanwhile (retry)."""
+        import fcntl
+
+        flocked = True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._refuse(_read_holder(fd)) from None
+        except OSError:  # a file system without flock: judge by the recorded process alone
+            flocked = False
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            same = False
+        if not same:  # its holder released (removed) it between our open and our flock
+            return False
+        holder = _read_holder(fd)
+        if holder and holder.get("pid") != os.getpid():
+            host = str(holder.get("host") or "")
+            pid = holder.get("pid")
+            ours = host in (_HOST, socket.gethostname())
+            if not ours:
+                # a process on another machine cannot be checked from here; reclaiming a lock
+                # that is still in use would silently mix two runs, so the user decides
+                raise self._refuse(
+                    holder,
+                    f", a process on another host that cannot be checked from here (remove "
+                    f"{self.path} if no run is writing there)",
+                )
+            if not flocked and isinstance(pid, int) and _alive(pid):
+                raise self._refuse(holder)
+            warnings.warn(
+                f"{self.option} {self.out}: reclaimed the lock {self.path} left by "
+                f"{_describe_holder(holder)}, which no longer runs",
+                NeuromodWarning,
+                stacklevel=4,
+            )
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, (json.dumps(record) + "\n").encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Remove the lock file, then drop the lock (in this order: see :meth:`_take`)."""
+        if self._fd is None:
+            return
+        with _signals_deferred():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            os.close(self._fd)
+            self._fd = None
+            self._remove_parents()
+
+    def _remove_parents(self) -> None:
+        for q in reversed(self._made):
+            with contextlib.suppress(OSError):  # not empty: the work put something there
+                q.rmdir()
+        self._made = []
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def output_lock(out: str | os.PathLike, *, option: str = "--out", command: str = "") -> OutputLock:
+    """A lock that keeps two processes from writing the same output at the same time.
+
+    The lock is the file ``.<name>.lock`` beside ``out`` (:func:`lock_path`), holding the PID, host
+    and command of its holder, and locked with ``flock`` while held, so the lock of a process that
+    died (``kill -9``, a node failure) is free again: it is reclaimed with a
+    :class:`~neuromod_data.errors.NeuromodWarning`. A lock held by a live process raises
+    :class:`~neuromod_data.errors.OutputError` naming ``out`` and the holder's PID; one recorded by
+    another host is refused too (its process cannot be checked from here). Use it as a context
+    manager around everything the command writes; it is removed on the way out.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> with output_lock(out, command="neuromod train"):
+    ...     with output_lock(out):
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    neuromod_data.errors.OutputError: --out ... is being written by neuromod train (PID ...
+    >>> lock_path(out).exists()
+    False
+    """
+    return OutputLock(out, option=option, command=command)
 
 
 def shared_data_dir() -> Path | None:

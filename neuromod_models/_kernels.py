@@ -379,6 +379,22 @@ def _with_gather(gather: Callable, push: Callable) -> Callable:
     return fn
 
 
+def _interruptible(kernel: Callable) -> Callable:
+    """``kernel`` with Ctrl-C / SIGTERM held back until it returns (see
+    :mod:`neuromod_data._interrupts`): the dispatcher loads and type-checks through Python callbacks,
+    where an interrupt turns into a ``SystemError`` (or is lost). A call takes milliseconds to a
+    second; only the first call of a fresh install (compiling, ~1 min) holds an interrupt longer."""
+    from neuromod_data._interrupts import deferred
+
+    def call(*args: object) -> object:
+        with deferred():
+            return kernel(*args)
+
+    call.__name__ = call.__qualname__ = getattr(kernel, "__name__", "kernel")
+    call.dispatcher = kernel  # type: ignore[attr-defined]
+    return call
+
+
 _COMPILED: dict[str, Callable] | None = None
 _TRIED = False
 
@@ -396,8 +412,8 @@ def kernels() -> dict[str, Callable] | None:
                 return None
             jit = njit(cache=True, nogil=True)
             _COMPILED = {
-                "forward": jit(_forward),
+                "forward": _interruptible(jit(_forward)),
                 # _backward calls _gather and _push: compiled against their compiled versions
-                "backward": jit(_with_gather(jit(_gather), jit(_push))),
+                "backward": _interruptible(jit(_with_gather(jit(_gather), jit(_push)))),
             }
     return _COMPILED

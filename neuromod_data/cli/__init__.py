@@ -13,16 +13,26 @@ shows its traceback). Warnings print as one line each.
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import signal
 import sys
-import threading
-import warnings
 
-from neuromod_data.cli._args import Parser
-from neuromod_data.errors import NeuromodError, NeuromodWarning
+# Ctrl-C before main() has installed its handler (the console script imports this module first)
+# must not print a traceback: the interrupt is remembered and main() reports it (exit 130).
+_IMPORT_INTERRUPTED = False
+try:
+    import contextlib
+    import importlib
+    import pkgutil
+    import threading
+    import warnings
+
+    from neuromod_data import _interrupts
+    from neuromod_data._files import disk_failure
+    from neuromod_data.cli._args import Parser
+    from neuromod_data.errors import NeuromodError, NeuromodWarning
+except KeyboardInterrupt:  # pragma: no cover - timing dependent
+    _IMPORT_INTERRUPTED = True
 
 #: Subcommands listed first by ``neuromod --help``, in this order; any other module of this package
 #: (not starting with ``_``) is a subcommand too and follows in alphabetical order.
@@ -55,11 +65,37 @@ def build_parser() -> Parser:
     return parser
 
 
+#: the signal main()'s handler received (0: none): an error surfacing after it is its consequence
+_RECEIVED = 0
+
+
 def _on_signal(signum: int, frame) -> None:  # noqa: ARG001
+    global _RECEIVED
     # a second signal must not interrupt the cleanup the first one started
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, signal.SIG_IGN)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    _RECEIVED = signum
+    # inside compiled code the exception waits until the kernel returns (neuromod_data._interrupts)
+    _interrupts.deliver(Terminated() if signum == signal.SIGTERM else KeyboardInterrupt())
+
+
+def _as_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt ``exc`` stands for: a ``KeyboardInterrupt`` in its chain (numba's dispatcher
+    turns one raised in its Python callbacks into ``SystemError: ... returned a result with an
+    exception set``), or any error raised after a signal arrived."""
+    found = _interrupts.interrupt_in(exc)
+    if found is not None:
+        return found
+    if _RECEIVED:
+        return Terminated() if _RECEIVED == signal.SIGTERM else KeyboardInterrupt()
+    return None
+
+
+def _interrupted(command: str, exc: KeyboardInterrupt) -> int:
+    how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+    more = str(exc.args[0]) if exc.args else "nothing half-written was kept"
+    print(f"neuromod{' ' + command if command else ''}: {how}; {more}", file=sys.stderr)
+    return 143 if isinstance(exc, Terminated) else 130
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
@@ -87,20 +123,48 @@ def _describe_os_error(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuromod`` console script."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a bad option (already printed)
-        return exc.code if isinstance(exc.code, int) else 2
-    command = args.command
+    global _RECEIVED
+    command = ""
+    if _IMPORT_INTERRUPTED:  # pragma: no cover - timing dependent
+        print("neuromod: interrupted while starting; nothing was done", file=sys.stderr)
+        return 130
+    # the handlers come first: the parser imports every subcommand (seconds), and Ctrl-C meanwhile
+    # must end like any other interrupt
     main_thread = threading.current_thread() is threading.main_thread()
     handlers = {}
+    _RECEIVED = 0
     if main_thread:
         for s in (signal.SIGINT, signal.SIGTERM):
             handlers[s] = signal.signal(s, _on_signal)
     shown = warnings.showwarning
-    _show_warning.command = command  # type: ignore[attr-defined]
-    warnings.showwarning = _show_warning
+    resources = contextlib.ExitStack()  # what a command holds until it ends (its output's lock)
+    try:
+        with resources:
+            try:
+                parser = build_parser()
+                args = parser.parse_args(argv)
+            except SystemExit as exc:  # --help, --version, or a bad option (already printed)
+                return exc.code if isinstance(exc.code, int) else 2
+            except KeyboardInterrupt as exc:  # while importing the subcommands
+                return _interrupted("", exc)
+            except Exception as exc:
+                if (interrupt := _as_interrupt(exc)) is None:
+                    raise
+                return _interrupted("", interrupt)
+            command = args.command
+            args.resources = resources
+            _show_warning.command = command  # type: ignore[attr-defined]
+            warnings.showwarning = _show_warning
+            return _run(args, command)
+    except KeyboardInterrupt as exc:  # while releasing what the command held
+        return _interrupted(command, exc)
+    finally:
+        warnings.showwarning = shown
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
+def _run(args, command: str) -> int:
     try:
         rc = int(args.func(args) or 0)
         sys.stdout.flush()
@@ -109,20 +173,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neuromod {command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
-        more = str(exc.args[0]) if exc.args else "nothing half-written was kept"
-        print(f"neuromod {command}: {how}; {more}", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return _interrupted(command, exc)
     except BrokenPipeError:  # the reader of our output went away (`| head`): not an error
         _silence_stdout()
         return 141
     except OSError as exc:
+        if (interrupt := _as_interrupt(exc)) is not None:
+            return _interrupted(command, interrupt)
         print(f"neuromod {command}: error: {_describe_os_error(exc)}", file=sys.stderr)
         return 1
     except MemoryError:
         print(f"neuromod {command}: error: out of memory", file=sys.stderr)
         return 1
     except Exception as exc:
+        if (interrupt := _as_interrupt(exc)) is not None:
+            return _interrupted(command, interrupt)
+        if disk_failure(exc) is not None:  # e.g. torch.save's RuntimeError on a full disk
+            print(f"neuromod {command}: error: {disk_failure(exc)}", file=sys.stderr)
+            return 1
         if os.environ.get("NEUROMOD_DEBUG"):
             raise
         text = " ".join(str(exc).split())[:300]
@@ -132,10 +200,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
-    finally:
-        warnings.showwarning = shown
-        for s, h in handlers.items():
-            signal.signal(s, h)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -161,3 +161,18 @@ def show_warnings(caught: list[warnings.WarningMessage], command: str) -> None:
         if text not in seen:
             seen.add(text)
             print(f"neuromod {command}: warning: {text}", file=sys.stderr)
+
+
+def hold_output(args: argparse.Namespace, out: Any, *, option: str = "--out") -> None:
+    """Lock the output ``out`` until the command ends, or refuse: another process writes it.
+
+    The lock (:func:`neuromod_data._files.output_lock`) goes onto ``args.resources``, the stack
+    ``neuromod_data.cli.main`` releases after the command, whatever way it ends.
+    """
+    from neuromod_data._files import output_lock
+
+    resources = getattr(args, "resources", None)
+    if resources is None:  # outside main() nothing would release the lock
+        raise RuntimeError("internal: hold_output needs args.resources (set by cli.main)")
+    command = f"neuromod {getattr(args, 'command', '')}".strip()
+    resources.enter_context(output_lock(out, option=option, command=command))

@@ -142,6 +142,7 @@ def _resource_file(spec: str) -> str | None:
 def check_args(args: argparse.Namespace) -> None:
     """Refuse contradicting options and unsafe outputs before any data is read."""
     from neuromod_data._files import check_output
+    from neuromod_data.cli._args import hold_output
     from neuromod_data.errors import OutputError, UsageError
 
     if args.method != "cellphonedb":
@@ -184,6 +185,7 @@ def check_args(args: argparse.Namespace) -> None:
                 f"--out {out} holds files `neuromod graph` does not write ({shown}); a rerun "
                 "replaces the whole folder, so give a new or empty folder"
             )
+    hold_output(args, out)  # a second writer of OUT is refused, not mixed in
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 from neuromod_data.cli._args import (
     check_setting,
     finite_float,
+    hold_output,
     int_at_least,
     n_workers,
     number_in,
@@ -446,6 +447,7 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     out = check_output(args.out, kind="dir")
     _check_run_folder(out)
+    hold_output(args, out)  # a second writer of OUT is refused, not mixed in
 
     import torch
     from neuromod_models import SpikingNetwork, make_rule

@@ -1,0 +1,194 @@
+"""Faults that need real processes (issue 24): two writers of one output folder, interrupts inside
+numba kernels and during imports, a full disk while a checkpoint is written.
+
+Each ends with the documented exit code, no traceback, and one line naming what is at fault
+(``check_one_line`` of the fault sweep). Subprocess runs are tiny and bounded in number and time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from neuromod_data.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = (
+    "task_options: {T: 40, n_cues: 3, t_cue: 4, t_interval: 6, recall_duration: 8}\n"
+    "network: {n_rec: 12, n_adaptive: 4}\n"
+    "batch_size: 2\n"
+    "validate_every: 1\n"
+)
+
+
+def check_one_line(err: str, *culprits: str, after_warnings: bool = False) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    if after_warnings:
+        lines = [ln for ln in lines if ": warning: " not in ln]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{err}"
+    line = lines[0]
+    assert line.startswith("neuromod"), line
+    assert "Traceback" not in err and "internal error" not in line, err
+    for c in culprits:
+        assert c in line, f"{c!r} not named in: {line}"
+    return line
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "neuromod_data.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        **kw,
+    )
+
+
+def _wait_for(pred, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def _train_argv(d: Path, out: Path, iterations: int = 100000, *extra: str) -> list[str]:
+    return ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config",
+            str(d / "tiny.yaml"), "--iterations", str(iterations), "--checkpoint-every", "1",
+            "--no-progress", "--out", str(out), *extra]  # fmt: skip
+
+
+@pytest.fixture
+def d(tmp_path) -> Path:
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    return tmp_path
+
+
+# ------------------------------------------------------------------------------ two writers
+def test_second_writer_of_one_folder_is_refused(d):
+    """While one ``neuromod train`` writes ``run``, a second into ``run`` exits 2 naming the folder
+    and the first one's PID; the first one's run is untouched and finishes its checkpoints."""
+    run = d / "run"
+    first = _cli(*_train_argv(d, run))
+    try:
+        assert _wait_for(lambda: (run / "checkpoint.pt").exists(), first), first.communicate()
+        second = subprocess.run(
+            [sys.executable, "-m", "neuromod_data.cli", *_train_argv(d, run)],
+            capture_output=True, text=True, timeout=60, env=_env(),
+        )  # fmt: skip
+        assert second.returncode == 2, second.stderr
+        line = check_one_line(second.stderr, str(run), str(first.pid))
+        assert "train" in line
+        assert first.poll() is None, "the first writer was disturbed"
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    assert first.returncode == 143
+    assert not [p for p in d.iterdir() if p.name.endswith(".lock")], "the lock was left behind"
+
+
+def test_stale_lock_of_a_dead_process_is_reclaimed(d, capfd):
+    """A lock left by a killed process (its PID is gone) is taken over, with one warning."""
+    from neuromod_data._files import lock_path
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = lock_path(d / "run")
+    host = socket.gethostname()
+    lock.write_text(f'{{"pid": {dead.pid}, "host": "{host}", "command": "neuromod train"}}\n')
+    rc = main(_train_argv(d, d / "run", 1))
+    out, err = capfd.readouterr()
+    assert rc == 0, err
+    warning = [ln for ln in err.splitlines() if ": warning: " in ln]
+    assert len(warning) == 1 and str(dead.pid) in warning[0] and "lock" in warning[0], err
+    assert not lock.exists()
+    assert (d / "run" / "metrics.json").is_file()
+
+
+def test_lock_of_a_live_process_in_this_process_is_refused(d, capfd):
+    """In-process: a lock held (flock) by an open descriptor refuses the command before any work."""
+    from neuromod_data._files import output_lock
+
+    with output_lock(d / "run", command="neuromod graph"):
+        rc = main(_train_argv(d, d / "run", 1))
+    _, err = capfd.readouterr()
+    assert rc == 2
+    check_one_line(err, str(d / "run"), str(os.getpid()))
+    assert not (d / "run").exists()
+
+
+# ------------------------------------------------------------------------------- interrupts
+#: a signal sent from inside numba's unpickling callback, which the dispatcher calls from C while it
+#: loads a cached kernel: where a Python exception becomes "SystemError: CPUDispatcher(<function
+#: _forward ...>) returned a result with an exception set" (exit 70) or a crash
+_IN_KERNEL = """
+import os, signal, sys
+import numba.core.serialize as serialize
+original, sent, sig = serialize._numba_unpickle, [], getattr(signal, sys.argv.pop(1))
+def unpickle(*args):
+    if not sent:
+        sent.append(1)
+        os.kill(os.getpid(), sig)
+    return original(*args)
+serialize._numba_unpickle = unpickle
+from neuromod_data.cli import main
+rc = main(sys.argv[1:])
+assert sent, "the kernel was not loaded through the patched callback"
+sys.exit(rc)
+"""
+
+
+@pytest.mark.parametrize(("sig", "rc", "word"), [("SIGINT", 130, "interrupted"),
+                                                  ("SIGTERM", 143, "SIGTERM")])  # fmt: skip
+def test_signal_inside_a_numba_kernel_call_is_a_clean_interrupt(d, sig, rc, word):
+    argv = ["train", "--task", "evidence_accumulation", "--rule", "eprop", "--config",
+            str(d / "tiny.yaml"), "--iterations", "3", "--no-progress", "--out", str(d / "run")]  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", _IN_KERNEL, sig, *argv], capture_output=True,
+                         text=True, timeout=300, env=_env())  # fmt: skip
+    assert res.returncode == rc, f"rc {res.returncode}\n{res.stderr}"
+    check_one_line(res.stderr, word, "resume", after_warnings=True)
+
+
+def test_ctrl_c_at_random_moments_of_training_is_a_clean_interrupt(d):
+    """SIGINT at random moments of a real ``neuromod train`` (importing, loading the kernels,
+    training): exit 130 and one line each time, never exit 70 or a traceback."""
+    rng = random.Random(24)
+    for k in range(6):
+        argv = _train_argv(d, d / f"run{k}")
+        argv[argv.index("bptt")] = "eprop"
+        proc = _cli(*argv)
+        time.sleep(rng.uniform(0.2, 8.0))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, f"try {k}: rc {proc.returncode}\n{err}"
+        check_one_line(err, "interrupted", after_warnings=True)
+
+
+def test_ctrl_c_while_importing_is_a_clean_interrupt(d):
+    """SIGINT while the command still imports its modules (the parser imports every subcommand):
+    exit 130 and one line, no traceback."""
+    rng = random.Random(7)
+    for k in range(4):
+        proc = _cli(*_train_argv(d, d / f"run{k}", 1))
+        time.sleep(rng.uniform(0.1, 1.5))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, f"try {k}: rc {proc.returncode}\n{err}"
+        check_one_line(err, "interrupted", after_warnings=True)
+        assert not (d / f"run{k}").exists()
