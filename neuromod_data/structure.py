@@ -642,18 +642,30 @@ class CellTypeStructure:
         )
 
     def with_abundances(
-        self, abundances: Mapping[str, float], *, source: str | None = None
+        self,
+        abundances: Mapping[str, float],
+        *,
+        source: str | None = None,
+        clusters: Mapping[str, Mapping[str, float]] | None = None,
     ) -> CellTypeStructure:
         """The same structure with each type's abundance taken from ``abundances`` (by name).
 
         Use it to replace sampled cell numbers by tissue counts (see
-        :func:`neuromod_data.abundances.tissue_abundances`); ``source`` is recorded in ``meta``.
+        :func:`neuromod_data.abundances.tissue_abundances`); ``source`` is recorded in ``meta``
+        (``abundances_source``), the abundances before in ``meta["sampled_abundances"]`` and,
+        when given, the taxonomy labels each type was counted from in
+        ``meta["abundance_clusters"]`` (``{type: {label: cells}}``, e.g. from
+        :func:`neuromod_data.abundances.tissue_clusters`; saved with the structure, as all of
+        ``meta``).
 
         Examples
         --------
         >>> s = CellTypeStructure.ei().with_abundances({"E": 3, "I": 1}, source="by hand")
         >>> s.abundances.tolist(), s.meta["abundances_source"]
         ([0.75, 0.25], 'by hand')
+        >>> s = s.with_abundances({"E": 3, "I": 1}, clusters={"E": {"a": 2, "b": 1}, "I": {"c": 1}})
+        >>> s.meta["abundance_clusters"]["E"]
+        {'a': 2.0, 'b': 1.0}
         """
         missing = [n for n in self.names if n not in abundances]
         if missing:
@@ -662,6 +674,20 @@ class CellTypeStructure:
         if source is not None:
             meta["abundances_source"] = source
         ab = np.array([float(abundances[n]) for n in self.names])
+        if clusters is not None:
+            record = {
+                n: {str(k): float(v) for k, v in clusters.get(n, {}).items()} for n in self.names
+            }
+            off = [
+                n
+                for n in self.names
+                if not np.isclose(sum(record[n].values()), float(abundances[n]))
+            ]
+            if off:
+                raise CellTypeError(f"the clusters of types {off} do not add up to their abundance")
+            meta["abundance_clusters"] = record
+        else:
+            meta.pop("abundance_clusters", None)  # they described the abundances replaced here
         return self._replace(abundances=ab, meta=meta)
 
     def with_intrinsic(self, intrinsic: IntrinsicParameters | None) -> CellTypeStructure:
