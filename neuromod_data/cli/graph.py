@@ -105,6 +105,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="COLUMN",
         help="finer obs labels that TABLE counts (e.g. 'RNA type'), summed per --groupby type",
     )
+    p.add_argument(
+        "--abundance-expand",
+        choices=("subclass", "none"),
+        help="with --abundance-via: subclass = every cluster of TABLE in the subclasses of a "
+        "type's sampled clusters counts (default); none = the sampled clusters only "
+        "(docs/design.md, 'Networks from data')",
+    )
+    p.add_argument(
+        "--abundance-subclass",
+        default="subclass_label",
+        metavar="COLUMN",
+        help="subclass column of TABLE (default subclass_label)",
+    )
+    p.add_argument(
+        "--abundance-extra-cells",
+        metavar="CELLS",
+        help="more labelled cells (a table with the --groupby and --abundance-via columns, e.g. "
+        "a larger Patch-seq metadata file) whose clusters also decide a type's subclasses",
+    )
+    p.add_argument(
+        "--abundance-shared",
+        choices=("error", "split"),
+        default="error",
+        help="a subclass sampled under several types: stop (default) or split its unsampled "
+        "clusters between them by their sampled counts",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument(
         "--out",
@@ -162,6 +188,16 @@ def check_args(args: argparse.Namespace) -> None:
     args.n_jobs = 1 if args.n_jobs is None else args.n_jobs
     if args.abundance_via and not args.abundances:
         raise UsageError("--abundance-via needs --abundances TABLE (the counts it looks up)")
+    if args.abundance_expand == "subclass" and not args.abundance_via:
+        raise UsageError(
+            "--abundance-expand subclass needs --abundance-via COLUMN (the clusters it expands)"
+        )
+    if args.abundance_expand is None:  # the tissue's counts wherever the clusters are known
+        args.abundance_expand = "subclass" if args.abundance_via else "none"
+    if args.abundance_extra_cells and args.abundance_expand != "subclass":
+        raise UsageError(
+            "--abundance-extra-cells widens the subclasses of --abundance-expand subclass"
+        )
     if args.pvalue is not None and (args.method != "cellphonedb" or args.n_perms == 0):
         raise UsageError(
             "--pvalue needs p-values, which only --method cellphonedb with --n-perms >= 1 computes"
@@ -169,7 +205,8 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.method != "cellphonedb" and args.expr_prop != 0.1:
         raise UsageError("--expr-prop applies to --method cellphonedb only")
-    inputs = [args.input, args.metadata, args.abundances, _resource_file(args.resource)]
+    inputs = [args.input, args.metadata, args.abundances, args.abundance_extra_cells]
+    inputs.append(_resource_file(args.resource))
     out = check_output(args.out, inputs, kind="dir")
     if out.is_dir():
         foreign = [
@@ -227,9 +264,10 @@ def run(args: argparse.Namespace) -> int:
         g.graph["input"] = str(args.input)
         structure = to_structure(g, meta={"input": str(args.input)})
         if args.abundances:
-            from neuromod_data.abundances import tissue_abundances
+            from neuromod_data.abundances import tissue_clusters
 
-            counts = tissue_abundances(
+            expand = None if args.abundance_expand == "none" else args.abundance_expand
+            rows = tissue_clusters(
                 adata,
                 args.abundances,
                 groupby=args.groupby,
@@ -237,11 +275,22 @@ def run(args: argparse.Namespace) -> int:
                 count_column=args.abundance_count,
                 via=args.abundance_via,
                 types=structure.names,
+                expand=expand,
+                subclass_column=args.abundance_subclass,
+                extra_cells=args.abundance_extra_cells,
+                shared=args.abundance_shared,
             )
+            source = f"{args.abundances}: {args.abundance_count} by {args.abundance_key}"
+            if args.abundance_via:
+                source += f" via {args.abundance_via!r}"
+            if expand:
+                source += f", every cluster of the sampled {args.abundance_subclass!r}"
+                if args.abundance_extra_cells:
+                    source += f" (and of {args.abundance_extra_cells}'s clusters)"
             structure = structure.with_abundances(
-                counts.to_dict(),
-                source=f"{args.abundances}: {args.abundance_count} by {args.abundance_key}"
-                + (f" via {args.abundance_via!r}" if args.abundance_via else ""),
+                rows.groupby("type")["n_cells"].sum().to_dict(),
+                source=source,
+                clusters={t: dict(zip(g["label"], g["n_cells"])) for t, g in rows.groupby("type")},
             )
     show_warnings(caught, "graph")
     kept = [w for w in caught if issubclass(w.category, NeuromodWarning)]

@@ -100,17 +100,26 @@ def test_m1_tissue_abundances_from_the_taxonomy(shared_data, tmp_path, capsys):
                "--abundance-via", "RNA type", "--out", str(out)])  # fmt: skip
     assert rc == 0
     s = CellTypeStructure.load(out / "structure.npz")
-    ann = pd.read_csv(d / "yao2020_cluster.annotation.csv").set_index("cluster_label")
+    ann = pd.read_csv(d / "yao2020_cluster.annotation.csv")
     meta = pd.read_csv(d / "m1_patchseq_phys_temp_meta_data.csv", sep="\t")
+    # by default every cluster of the subclasses a family's sampled clusters belong to counts
+    sub = ann.set_index("cluster_label")["subclass_label"]
     expected = {
-        f: ann.loc[meta.loc[meta["RNA family"] == f, "RNA type"].unique(), "cluster_size"].sum()
+        f: ann.loc[
+            ann.subclass_label.isin(sub[meta.loc[meta["RNA family"] == f, "RNA type"].unique()]),
+            "cluster_size",
+        ].sum()
         for f in s.names
     }
     total = sum(expected.values())
     assert s.abundances == pytest.approx([expected[n] / total for n in s.names])
     summary = json.loads((out / "summary.json").read_text())
     assert "yao2020_cluster.annotation.csv" in summary["abundances_source"]
+    assert "every cluster of the sampled 'subclass_label'" in summary["abundances_source"]
     assert len(s.meta["sampled_abundances"]) == s.n_types
+    record = s.meta["abundance_clusters"]  # the clusters behind each abundance
+    assert {n: sum(record[n].values()) for n in s.names} == pytest.approx(expected)
+    assert "L5 IT_4" in record["IT"] and "L5 IT_4" not in set(meta["RNA type"])  # not sampled
     rc = main(["graph", str(d / "m1_patchseq_phys_temp_exon_counts.csv.gz"), "--metadata",
                str(d / "m1_patchseq_phys_temp_meta_data.csv"), "--groupby", "RNA family",
                "--method", "smith2019", "--n-perms", "0", "--no-figures",
@@ -124,3 +133,8 @@ def test_m1_tissue_abundances_from_the_taxonomy(shared_data, tmp_path, capsys):
                "--abundance-via", "RNA type", "--out", str(tmp_path / "bad2")])  # fmt: skip
     assert rc == 2 and "--abundances" in capsys.readouterr().err
     assert not (tmp_path / "bad2").exists()
+    rc = main(["graph", str(d / "m1_patchseq_phys_temp_exon_counts.csv.gz"), "--groupby", "RNA family",
+               "--abundances", str(d / "yao2020_cluster.annotation.csv"), "--abundance-via",
+               "RNA type", "--abundance-expand", "none", "--abundance-extra-cells",
+               str(d / "m1_patchseq_meta_data.csv"), "--out", str(tmp_path / "bad3")])  # fmt: skip
+    assert rc == 2 and "--abundance-expand subclass" in capsys.readouterr().err
