@@ -279,8 +279,24 @@ class SpikingNetwork(nn.Module):
         if not dale_output:
             w_out0 = w_out0 * torch.where(torch.rand(w_out0.shape, generator=gen) < 0.5, -1.0, 1.0)
         if use_connectivity:
+            # a published PSP contains the postsynaptic membrane: with per-neuron τ_m, the weight
+            # that gives it is psp / (1 - α_post) (docs/design.md, "One input convention")
+            psp_gain = (
+                1.0
+                / (
+                    1.0
+                    - torch.exp(-float(dt) / torch.as_tensor(neuron["tau_m"], dtype=torch.float64))
+                )
+                if use_intrinsic
+                else None
+            )
             rec_mask, w_rec0 = _recurrent_from_connectivity(
-                structure, type_index, signs, gen, radius=spectral_radius(w_rec0)
+                structure,
+                type_index,
+                signs,
+                gen,
+                radius=spectral_radius(w_rec0),
+                post_gain=psp_gain,
             )
 
         syn = Synapses.from_mask(rec_mask)
@@ -476,6 +492,7 @@ def _recurrent_from_connectivity(
     gen: torch.Generator,
     *,
     radius: float,
+    post_gain: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Recurrent mask and initial weights ``[post, pre]`` from the structure's connectivity
     (docs/design.md, "Networks from data").
@@ -485,6 +502,8 @@ def _recurrent_from_connectivity(
     mean strength over the sampled synapses), signed by the presynaptic neuron. The authors' E/I
     balance is then applied to these synapses (:func:`~neuromod_models.init.balance_masked`) and
     the matrix scaled to ``radius``, the spectral radius of the uniform network's masked matrix.
+    ``post_gain`` (one value per neuron) multiplies the strengths onto each postsynaptic neuron
+    before the mean is taken: ``1 / (1 − α)`` turns a PSP amplitude into the weight that gives it.
     """
     n = len(type_index)
     conn = structure.connectivity
@@ -493,6 +512,8 @@ def _recurrent_from_connectivity(
     mask = torch.rand(n, n, generator=gen, dtype=torch.float64) < p_pair
     mask.fill_diagonal_(False)
     strength = torch.as_tensor(conn.strength)[type_index][:, type_index].T
+    if post_gain is not None:
+        strength = strength * post_gain.reshape(-1, 1)
     mean = float(strength[mask].mean()) if bool(mask.any()) else 1.0
     mag = torch.randn(n, n, generator=gen, dtype=torch.float64).abs()
     w = mag * signs[None, :] * (strength / mean if mean > 0 else strength) * mask

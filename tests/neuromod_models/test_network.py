@@ -287,8 +287,11 @@ def test_network_from_connectivity_and_intrinsic_parameters():
             vals = w[ti == b][:, ti == a][block]
             if len(vals):  # Dale's law: the sign of the presynaptic type
                 assert bool((torch.sign(vals) == st.signs[a]).all())
-    # magnitudes scale with the strength: E→P synapses (1.5) are on average stronger than E→E (0.4)
-    mag = lambda a, b: float(w[ti == b][:, ti == a].abs()[mask[ti == b][:, ti == a]].mean())  # noqa: E731
+    # magnitudes scale with the strength (a PSP: divided by 1 − α of the postsynaptic neuron,
+    # docs/design.md "One input convention"): E→P synapses (1.5) are on average stronger than E→E
+    # (0.4) once that gain is taken out
+    psp = w.abs() * (1 - net.alpha.double())[:, None]
+    mag = lambda a, b: float(psp[ti == b][:, ti == a][mask[ti == b][:, ti == a]].mean())  # noqa: E731
     assert 2.0 < mag(0, 1) / mag(0, 0) < 6.0
     # every neuron has its type's intrinsic parameters, in the model's units
     expected = st.sample_intrinsic(counts.numpy())
@@ -478,3 +481,29 @@ def test_connectivity_table_is_read_pre_to_post():
     # Dale's law follows the presynaptic type: E's synapses excite, P's and S's inhibit
     sign_of_pre = np.array([1, -1, -1])[ti]
     assert (np.sign(w[expected]) == np.broadcast_to(sign_of_pre, w.shape)[expected]).all()
+
+
+def test_connectivity_strengths_are_psps_of_the_postsynaptic_neuron():
+    """With intrinsic parameters the published strength is a PSP amplitude: the weight onto a
+    neuron with membrane factor α is strength / (1 − α) (docs/design.md, "One input convention"),
+    so excitatory weight × (1 − α_post) / strength has one mean for every postsynaptic type."""
+    from neuromod_data.structure import Connectivity, IntrinsicParameters
+
+    names = ("E", "P", "S")
+    prob = np.array([[0.3, 0.4, 0.3], [0.45, 0.3, 0.1], [0.25, 0.35, 0.05]])  # [pre, post]
+    strength = np.array([[0.4, 1.5, 0.8], [0.5, 0.7, 0.2], [0.3, 0.4, 0.3]])
+    tau = np.array([30.0, 4.0, 12.0])
+    st = CellTypeStructure(names, [0.6, 0.25, 0.15], [1, -1, -1], np.ones((1, 3, 3)), ("p",))
+    st = st.with_connectivity(Connectivity(names, prob, strength))
+    st = st.with_intrinsic(IntrinsicParameters.constant(names, tau_m=tau))
+    net = SpikingNetwork(5, 600, 2, structure=st, heterogeneity=False, seed=2, dtype=torch.float64)
+    w, ti = net.w_rec.detach().numpy(), net.type_index.numpy()
+    mask = net.rec_mask.numpy().astype(bool)
+    alpha = np.exp(-1.0 / tau)
+    unit = [w[ti == b][:, ti == 0][mask[ti == b][:, ti == 0]] * (1 - alpha[b]) / strength[0, b]
+            for b in range(3)]  # fmt: skip
+    pooled = np.concatenate(unit).mean()
+    for vals in unit:
+        assert abs(vals.mean() - pooled) < 5 * 0.6 * pooled / 0.8 / np.sqrt(len(vals))
+    # without the gain the fast P neurons (1 − α = 0.22) would get 0.22/0.03 = 7 times less
+    assert unit[1].mean() / unit[0].mean() == pytest.approx(1.0, abs=0.3)
