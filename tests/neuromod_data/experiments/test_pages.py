@@ -129,11 +129,11 @@ def test_authors_table_against_pandas(runs, tmp_path):
             ]
         )
         assert r[5] == f"{w.mean():.3f} ± {w.std(ddof=1):.3f} (5)"
-        assert r[9] == f"{np.mean(finals):.3f} ± {np.std(finals, ddof=1):.3f}"  # ours: last point
+        assert r[10] == f"{np.mean(finals):.3f} ± {np.std(finals, ddof=1):.3f}"  # ours: last point
         # the published columns against the authors' per-run numbers
         m, sd, med = published_stats(rule)
         assert r[6] == f"{m:.3f} ± {sd:.3f}"
-        assert r[13] == f"{med:g}"
+        assert r[14] == f"{med:g}"
         a = pages.AUTHORS[rule]
         assert float(r[7].split()[0]) == pytest.approx(
             (w.mean() - a["loss"]) / a["loss_sd"], abs=0.01
@@ -143,6 +143,11 @@ def test_authors_table_against_pandas(runs, tmp_path):
             equal_var=False,
         )  # fmt: skip
         assert r[8] == f"{welch.pvalue:.2g}"
+        # excluded: the far end of the 90 % Welch interval of our mean − the published one
+        va, vb = w.var(ddof=1) / len(w), a["loss_sd"] ** 2 / pages.AUTHORS_RUNS
+        df = (va + vb) ** 2 / (va**2 / (len(w) - 1) + vb**2 / (pages.AUTHORS_RUNS - 1))
+        far = abs(w.mean() - a["loss"]) + sps.t.ppf(0.95, df) * math.sqrt(va + vb)
+        assert float(r[9]) == pytest.approx(far, abs=1e-3)
         assert r[3] == "64" and r[4] == "3"
 
 
@@ -152,7 +157,7 @@ def test_other_protocols_are_not_set_against_the_published_numbers(tmp_path, mak
         make_run(root / f"q/{EA}/bptt/ei/seed{seed}", curve(0.3, 0.9), batch_size=16)
     text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f")
     (row,) = table_rows(text, "## Evidence accumulation")
-    assert row[6] == "—" and row[7] == "other protocol" and row[8] == "—"
+    assert row[6] == "—" and row[7] == "other protocol" and row[8] == "—" and row[9] == "—"
 
 
 def test_iterations_to_80_both_ways(runs, tmp_path):
@@ -162,8 +167,8 @@ def test_iterations_to_80_both_ways(runs, tmp_path):
     first = ITS[int(np.argmax(acc >= 0.8))]
     smooth = np.convolve(acc, np.ones(5) / 5, "valid")
     centre = ITS[2 + int(np.argmax(smooth >= 0.8))]
-    assert rows["bptt"][12] == f"{centre}" and rows["bptt"][14] == f"{first} ± 0 (3/3)"
-    assert rows["eprop"][12] == "never" and rows["eprop"][14] == "not reached (0/3)"
+    assert rows["bptt"][13] == f"{centre}" and rows["bptt"][15] == f"{first} ± 0 (3/3)"
+    assert rows["eprop"][13] == "never" and rows["eprop"][15] == "not reached (0/3)"
 
 
 def holm_by_hand(ps):

@@ -131,6 +131,13 @@ def test_versus_published_by_hand():
     va, vb = np.var(ours, ddof=1) / 5, 0.016**2 / 5
     df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 4)
     assert r["p"] == pytest.approx(2 * sps.t.sf(abs(0.08 - 0.081) / se, df))
+    # the excluded difference: the far end of the 90 % Welch interval, where the one-sided Welch
+    # test from the summary statistics gives p = 0.05 exactly
+    assert r["excluded"] == pytest.approx(0.001 + sps.t.ppf(0.95, df) * se)
+    m, s = np.mean(ours), np.std(ours, ddof=1)
+    # our mean is 0.001 below 0.081: the binding end is the lower one
+    lower = sps.ttest_ind_from_stats(m, s, 5, 0.081 - r["excluded"], 0.016, 5, equal_var=False)
+    assert lower.pvalue / 2 == pytest.approx(0.05)
 
 
 # ----------------------------------------------------------------------------- shared seeds
