@@ -370,6 +370,8 @@ def structure_inputs(rc: dict[str, Any], dataset: str) -> dict[str, str]:
         files["metadata"] = d["metadata"]
     if d.get("abundances"):
         files["abundances"] = d["abundances"]["table"]
+        if d["abundances"].get("extra_cells"):
+            files["abundance_cells"] = d["abundances"]["extra_cells"]
     return files
 
 
@@ -390,9 +392,11 @@ def graph_args(rc: dict[str, Any], dataset: str, inputs: Any) -> str:
     ab = d.get("abundances")
     if ab:  # tissue abundances from a taxonomy's cell counts (neuromod graph --abundances)
         args += ["--abundances", str(inputs.abundances)]
-        for opt in ("key", "count", "via"):
+        for opt in ("key", "count", "via", "expand", "subclass", "shared"):
             if ab.get(opt):
                 args += [f"--abundance-{opt}", str(ab[opt])]
+        if ab.get("extra_cells"):
+            args += ["--abundance-extra-cells", str(inputs.abundance_cells)]
     # extra options are split like a shell would and each word quoted: never run as shell code
     args += shlex.split(str(g.get("extra_args") or ""))
     return shlex.join(args)

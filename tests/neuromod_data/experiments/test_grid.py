@@ -249,3 +249,40 @@ def test_heterogeneity_switched_off_per_dataset_or_per_task(rc):
     rc["structures"]["toy"]["heterogeneity"] = "no"
     with pytest.raises(jsonschema.ValidationError, match="heterogeneity"):
         jsonschema.validate({"reproduction": rc}, schema)
+
+
+def test_abundance_options_reach_neuromod_graph(rc):
+    """A dataset's abundance settings become `neuromod graph` options; the extra cells are an input
+    of the structure step (so a changed file rebuilds it); the schema takes them."""
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    class Inputs:
+        metadata, abundances, abundance_cells = "m.csv", "sizes.csv", "more cells.tsv"
+
+    rc["structures"]["m1"] = {
+        "source": "local", "path": "c.csv", "metadata": "m.csv", "groupby": "RNA family",
+        "abundances": {"table": "sizes.csv", "via": "RNA type", "expand": "subclass",
+                       "subclass": "subclass_label", "extra_cells": "more cells.tsv",
+                       "shared": "split"},
+    }  # fmt: skip
+    words = shlex.split(grid.graph_args(rc, "m1", Inputs()))
+    flag = {w: words[i + 1] for i, w in enumerate(words[:-1]) if w.startswith("--abundance")}
+    assert flag == {
+        "--abundances": "sizes.csv",
+        "--abundance-via": "RNA type",
+        "--abundance-expand": "subclass",
+        "--abundance-subclass": "subclass_label",
+        "--abundance-shared": "split",
+        "--abundance-extra-cells": "more cells.tsv",
+    }
+    assert grid.structure_inputs(rc, "m1")["abundance_cells"] == "more cells.tsv"
+    schema = yaml.safe_load(
+        (Path(__file__).parents[3] / "workflows/schemas/reproduction.schema.yaml").read_text()
+    )
+    jsonschema.validate({"reproduction": rc}, schema)
+    rc["structures"]["m1"]["abundances"]["expand"] = "class"
+    with pytest.raises(jsonschema.ValidationError, match="class"):
+        jsonschema.validate({"reproduction": rc}, schema)
