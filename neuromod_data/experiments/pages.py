@@ -815,7 +815,7 @@ def _code_versions(found: Sequence[Run], grid_names: Sequence[str]) -> list[str]
     under (docs/design.md, "Reproducibility")."""
     L = [
         "Code each grid's runs ran under: the git commit a job started from and its *arithmetic "
-        "version* (`neuromod_models.ARITHMETIC_VERSION`, raised whenever a change to the kernels "
+        "version* (`ARITHMETIC_VERSION` in `neuromod_models/_arithmetic.py`, raised whenever a change "
         "alters floating-point results; the number of runs in brackets). A run is reproduced "
         "bit for bit by its command under its arithmetic version; under another one the losses "
         "can drift apart, so rerun a run from before versioning at its own commit, and "
