@@ -239,6 +239,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="threads for torch, numba and BLAS (default: $NEUROMOD_THREADS, else 1; -1: all cores)",
     )
     a("--no-progress", action="store_true", help="no progress bar")
+    a(
+        "--allow-arithmetic-change",
+        action="store_true",
+        help="resume a checkpoint computed under another arithmetic version (or before versions "
+        "were recorded); the run then mixes two computations, and metrics.json says where "
+        "(docs/design.md, 'Reproducibility')",
+    )
     a("--out", required=True, metavar="DIR", help="run directory")
     p.set_defaults(func=run)
 
@@ -553,6 +560,7 @@ def run(args: argparse.Namespace) -> int:
             rate_regularizer=regularizer,
             checkpoint_every=settings["checkpoint_every"],
             progress=not args.no_progress,
+            allow_arithmetic_change=args.allow_arithmetic_change,
             settings=recorded,
             callback=on_iteration,
             threads=None,  # _set_threads chose them above; train's own default (1) would override
