@@ -810,34 +810,49 @@ def arithmetic_version(run: Run) -> int | None:
     return None
 
 
+def _version_label(run: Run) -> str:
+    """``before versioning``, ``arithmetic version N``, or, for a run resumed across versions on
+    purpose (``--allow-arithmetic-change``), both and the iteration where it changed."""
+    version = arithmetic_version(run)
+    if version is None:
+        return "before versioning"
+    label = f"arithmetic version {version}"
+    changed = (run.summary.get("metrics") or {}).get("arithmetic_version_resumed_from")
+    if isinstance(changed, dict):
+        old = changed.get("version")
+        was = "before versioning" if old is None else f"version {old}"
+        label += f" (resumed from {was} at iteration {changed.get('iteration')})"
+    return label
+
+
 def _code_versions(found: Sequence[Run], grid_names: Sequence[str]) -> list[str]:
     """Per grid, the commits its runs started from and the arithmetic version(s) they ran
     under (docs/design.md, "Reproducibility")."""
     L = [
         "Code each grid's runs ran under: the git commit a job started from and its *arithmetic "
-        "version* (`ARITHMETIC_VERSION` in `neuromod_models/_arithmetic.py`, raised whenever a change "
-        "alters floating-point results; the number of runs in brackets). A run is reproduced "
-        "bit for bit by its command under its arithmetic version; under another one the losses "
-        "can drift apart, so rerun a run from before versioning at its own commit, and "
-        "`neuromod train` refuses to resume a checkpoint of another arithmetic version.",
+        "version* (`ARITHMETIC_VERSION` in `neuromod_models/_arithmetic.py`, raised whenever a "
+        "change alters floating-point results; the number of runs in brackets). A run is "
+        "reproduced bit for bit by its command under its arithmetic version; under another one "
+        "the losses can drift apart, so rerun a run from before versioning at its own commit, "
+        "and `neuromod train` refuses to resume a checkpoint of another arithmetic version.",
         "",
     ]
     for g in grid_names:
         runs = [r for r in found if r["grid"] == g]
         if not runs:
             continue
-        by_version: dict[int | None, dict[str, int]] = {}
+        by_version: dict[str, dict[str, int]] = {}
         for r in runs:
             commit = str(r.summary.get("git_commit") or "unknown")[:7]
-            commits = by_version.setdefault(arithmetic_version(r), {})
+            commits = by_version.setdefault(_version_label(r), {})
             commits[commit] = commits.get(commit, 0) + 1
         parts = []
-        for version in sorted(by_version, key=lambda v: -1 if v is None else v):
-            commits = by_version[version]
+        # runs from before versioning first, then by version
+        for label in sorted(by_version, key=lambda v: (v != "before versioning", v)):
+            commits = by_version[label]
             listed = ", ".join(
                 f"`{c}` ({n})" for c, n in sorted(commits.items(), key=lambda kv: (-kv[1], kv[0]))
             )
-            label = "before versioning" if version is None else f"arithmetic version {version}"
             parts.append(f"{label}, commit{'s' if len(commits) > 1 else ''} {listed}")
         L += [f"- `{g}` ({len(runs)} runs): {'; '.join(parts)}"]
     return L + [""]

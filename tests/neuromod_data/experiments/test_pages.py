@@ -349,22 +349,33 @@ def test_each_grid_names_its_commits_and_arithmetic_versions(tmp_path, make_run)
     import json
 
     root = tmp_path / "runs"
-    for seed, (commit, version) in enumerate(
-        [("aaaaaaa1", None), ("aaaaaaa1", None), ("bbbbbbb2", 3), ("ccccccc3", 3)]
+    resumed = {"version": 2, "iteration": 1500}
+    for seed, (commit, version, changed) in enumerate(
+        [
+            ("aaaaaaa1", None, None),
+            ("aaaaaaa1", None, None),
+            ("bbbbbbb2", 3, None),
+            ("ccccccc3", 3, None),
+            ("ddddddd4", 3, resumed),
+        ]
     ):
         run = make_run(root / f"v/{EA}/bptt/ei/seed{seed}", curve(0.1, 0.9))
         summary = json.loads((run / "summary.json").read_text())
         summary["git_commit"] = commit
         if version is not None:
             summary["metrics"] = {"arithmetic_version": version}
+        if changed is not None:
+            summary["metrics"]["arithmetic_version_resumed_from"] = changed
         (run / "summary.json").write_text(json.dumps(summary))
     text = pages.build_page(root, tmp_path / "r.md", tmp_path / "f")
     line = next(x for x in text.splitlines() if x.startswith("- `v` "))
-    assert "(4 runs)" in line
-    before, versioned = line.split("; ")
-    assert "before versioning" in before and "`aaaaaaa` (2)" in before
-    assert "arithmetic version 3" in versioned
+    assert "(5 runs)" in line
+    before, versioned, mixed = line.split("; ")
+    assert before.endswith("before versioning, commit `aaaaaaa` (2)")
+    assert versioned.startswith("arithmetic version 3, commits")
     assert "`bbbbbbb` (1)" in versioned and "`ccccccc` (1)" in versioned
+    assert mixed.startswith("arithmetic version 3 (resumed from version 2 at iteration 1500)")
+    assert "`ddddddd` (1)" in mixed
 
 
 def test_figures(runs, tmp_path):
