@@ -43,9 +43,10 @@ def _time(fn, args, reps: float) -> float:
 def measure(n: int, *, p: float = 0.1, bsz: int = 64, seed: int = 0) -> dict:
     """Gather time and push / gather ratio at each density of :data:`DENSITIES`."""
     import torch
+    from numba import njit
+
     from neuromod_models import _kernels
     from neuromod_models._fast import Tiling
-    from numba import njit
 
     gather, push = njit(_kernels._gather), njit(_kernels._push)
     rng = np.random.default_rng(seed)

@@ -59,6 +59,7 @@ def _maxrss_mb() -> float:
 
 def _batch(T: int, B: int, n_in: int, seed: int = 0):
     import torch
+
     from neuromod_models.tasks import make_task
 
     if T >= 1250:
@@ -89,9 +90,9 @@ def _ours(
     variant: str = "local",
 ):
     import torch
-    from neuromod_models import SpikingNetwork, _fast, make_rule
 
     from neuromod_data.structure import CellTypeStructure
+    from neuromod_models import SpikingNetwork, _fast, make_rule
 
     if compiled:
         # numba's one-time load of the compiled kernels belongs to setup, like importing torch

@@ -27,6 +27,7 @@ from neuromod_data.experiments.record import git_commit, machine
 
 def measure(task_name: str, rule_name: str, settings: dict, iterations: int) -> float:
     import torch
+
     from neuromod_models import SpikingNetwork, make_rule
     from neuromod_models.tasks import make_task
 

@@ -37,6 +37,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+
     from neuromod_models import SpikingNetwork, make_rule
     from neuromod_models.tasks import make_task
     from neuromod_models.training import train

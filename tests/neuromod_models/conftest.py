@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from neuromod_models import _fast
 from neuromod_models._kernels import kernels
 

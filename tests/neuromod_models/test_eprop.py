@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from neuromod_models import SpikingNetwork, make_rule
 from neuromod_models.regularization import FiringRateRegularizer
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from neuromod_models import SpikingNetwork, _fast, make_rule
-from neuromod_models import _kernels as K
 
 from neuromod_data.structure import CellTypeStructure, IntrinsicParameters
+from neuromod_models import SpikingNetwork, _fast, make_rule
+from neuromod_models import _kernels as K
 
 pytestmark = pytest.mark.skipif(K.kernels() is None, reason="numba is not installed")
 

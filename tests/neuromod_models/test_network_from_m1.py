@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from neuromod_models import SpikingNetwork, make_rule
-from neuromod_models.tasks import make_task
 
 from neuromod_data import CellTypeStructure
+from neuromod_models import SpikingNetwork, make_rule
+from neuromod_models.tasks import make_task
 
 FAMILIES = ("ET", "IT", "NP", "Pvalb", "Sst")
 SIGNS = (1, 1, 1, -1, -1)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from neuromod_models import SpikingNetwork, initial_state, make_parameters, step
 from neuromod_models._fast import _forward_loop, flush_denormal
 from neuromod_models.neurons import pseudo_derivative

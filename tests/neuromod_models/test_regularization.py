@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from neuromod_models import SpikingNetwork, make_rule
 from neuromod_models.regularization import FiringRateRegularizer
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from neuromod_models.tasks import (
     DelayedMatch,
     EvidenceAccumulation,
