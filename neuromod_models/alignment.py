@@ -569,15 +569,14 @@ def score_arms(
             g_rec, g_in,
         )  # fmt: skip
 
-    # every vector in θ-space, grouped by the type of the postsynaptic neuron of each weight
+    # every vector in θ-space (BPTT's is already; the kernel's are ∂E/∂W times ∂W/∂θ), grouped
+    # by the type of the postsynaptic neuron of each weight
     c_rec, c_in = (c.detach().cpu().double().numpy() for c in _chain(net))
-    basis_rec = np.concatenate([b_rec.detach().cpu().double().numpy()[:, None], g_rec], 1)
-    basis_rec *= c_rec[:, None]
-    basis_rec[:, 0] = b_rec.detach().cpu().double().numpy()
-    basis_in = np.concatenate(
-        [b_in.detach().cpu().double().numpy()[:, :, None], np.transpose(g_in, (1, 0, 2))], 2
-    )  # [N, n_in, K + 3]
-    basis_in[:, :, 1:] *= c_in[:, :, None]
+    bptt_rec = b_rec.detach().cpu().double().numpy()
+    bptt_in = b_in.detach().cpu().double().numpy()
+    basis_rec = np.concatenate([bptt_rec[:, None], g_rec * c_rec[:, None]], 1)  # [nnz, K + 3]
+    g_in_post = np.transpose(g_in, (1, 0, 2)) * c_in[:, :, None]  # [N, n_in, K + 2]
+    basis_in = np.concatenate([bptt_in[:, :, None], g_in_post], 2)  # [N, n_in, K + 3]
     gram = np.zeros((k, k + 3, k + 3))
     for b in range(k):
         vr = basis_rec[types[post] == b]
@@ -588,8 +587,6 @@ def score_arms(
     ei = (net.signs.cpu().numpy() < 0).astype(np.int64)
     wbar_ei = _type_means(w, post, pre, ei, 2, variant)
     coef = _coefficients(arms, net, wbar, wbar_ei)
-    e_bptt = np.zeros(k + 3)
-    e_bptt[0] = 1.0
     e_exact = np.zeros(k + 3)
     e_exact[[1, k + 2]] = 1.0
     dot_bptt = np.einsum("nbd,bd->n", coef, gram[:, :, 0])
