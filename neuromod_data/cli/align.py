@@ -89,7 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a("--task", type=_task, default="evidence_accumulation", help=f"task: {', '.join(TASKS)}")
     a("--seeds", type=int_at_least(1), default=5, metavar="N", help="seeds (default 5)")
     a("--first-seed", type=int_at_least(0), default=0, metavar="S", help="first seed (default 0)")
-    a("--batches", type=int_at_least(1), default=5, metavar="N", help="batches per checkpoint")
+    a(
+        "--batches",
+        type=int_at_least(1),
+        default=5,
+        metavar="N",
+        help="scoring batches per checkpoint, the same at each (default 5)",
+    )
     a(
         "--checkpoints",
         type=_checkpoints,
