@@ -201,6 +201,49 @@ def test_graphml_round_trip(tmp_path):
         read_graphml(bad)
 
 
+def test_graphml_reader_keeps_what_the_writer_wrote(tmp_path):
+    # read by networkx's reader: empty strings, digit-only interaction names, booleans and the
+    # graph's attributes come back as written (networkx's defaults turn the edge id "12" into 12,
+    # add node_default / edge_default to .graph and, for one edge, return a DiGraph)
+    g = nx.MultiDiGraph(method="x", flag=True)
+    g.add_node("A", color="", n_cells=3, sign=-1)
+    g.add_node("B", color="#00ff00", n_cells=1, sign=1)
+    g.add_edge("A", "B", key="12", weight=0.5, family="", exact=False)
+    g.add_edge("A", "B", key="X→Y", weight=1.0, family="GPCR", exact=True)
+    h = read_graphml(write_graphml(g, tmp_path / "g.graphml"))
+    assert dict(h.graph) == {"method": "x", "flag": True}
+    assert dict(h.nodes(data=True)) == dict(g.nodes(data=True))
+    assert sorted(h.edges(keys=True, data=True)) == sorted(g.edges(keys=True, data=True))
+    assert all(isinstance(k, str) for _, _, k in h.edges(keys=True))
+
+    # one edge only: still a MultiDiGraph keyed by the interaction, no "id" attribute added
+    one = nx.MultiDiGraph()
+    one.add_edge("A", "B", key="X→Y", weight=2.0)
+    back = read_graphml(write_graphml(one, tmp_path / "one.graphml"))
+    assert isinstance(back, nx.MultiDiGraph)
+    assert list(back.edges(keys=True, data=True)) == [("A", "B", "X→Y", {"weight": 2.0})]
+
+    # refused, naming the file: undirected, not graphml, a <data> naming no key
+    und = tmp_path / "und.graphml"
+    und.write_text(
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph edgedefault="undirected">'
+        '<node id="a"/><node id="b"/><edge source="a" target="b"/></graph></graphml>'
+    )
+    with pytest.raises(FormatError, match="und.graphml.*directed"):
+        read_graphml(und)
+    other = tmp_path / "other.graphml"
+    other.write_text("<svg><g/></svg>")
+    with pytest.raises(FormatError, match="other.graphml"):
+        read_graphml(other)
+    nokey = tmp_path / "nokey.graphml"
+    nokey.write_text(
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph edgedefault="directed">'
+        '<node id="a"><data key="d9">1</data></node></graph></graphml>'
+    )
+    with pytest.raises(FormatError, match="nokey.graphml"):
+        read_graphml(nokey)
+
+
 def test_h5ad_round_trip_of_scores(tmp_path):
     from neuromod_data.score import score_interactions
 
