@@ -357,8 +357,9 @@ def _claims(
         extra, where = _table(extra_cells, "table of extra cells")
         for col in (groupby, via):
             _require(extra, col, where, "a label column of the cells")
-        f.append(extra[via].map(clean_label))
-        t.append(extra[groupby].map(clean_label))
+        # cleaned as the cells' own labels (a missing label stays missing)
+        f.append(check_labels(extra, via, warn=False).labels)
+        t.append(check_labels(extra, groupby, warn=False).labels)
     both = pd.DataFrame(
         {"f": pd.concat(f, ignore_index=True), "t": pd.concat(t, ignore_index=True)}
     )

@@ -154,7 +154,10 @@ def test_subclass_expansion_counts_every_cluster_of_the_sampled_subclasses(cells
     old = tissue_abundances(cells, taxonomy, groupby="family", via="cluster")
     assert old.to_dict() == {"ET": 25.0, "IT": 1000.0, "Sst": 100.0}
     # more labelled cells of the same types widen the subclasses (here IT d's L2/3 IT)
-    more = pd.DataFrame({"family": ["IT", "Sst"], "cluster": ["IT d", "Sst z"]})
+    # (cells without a cluster, here under two families, are left out as in the data)
+    more = pd.DataFrame(
+        {"family": ["IT", "Sst", "IT", "Sst"], "cluster": ["IT d", "Sst z", None, np.nan]}
+    )
     wide = tissue_abundances(cells, taxonomy, groupby="family", via="cluster", expand="subclass",
                              extra_cells=more)  # fmt: skip
     assert wide.to_dict() == {"ET": 40.0, "IT": 1250.0, "Sst": 130.0}
