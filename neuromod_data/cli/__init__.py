@@ -123,6 +123,20 @@ def _describe_os_error(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuromod`` console script."""
+    rc = _main(argv)
+    if argv is None and rc in (130, 143):
+        # The process ends here. An interrupt that went through C code which ran Python (an
+        # extension module's import) leaves CPython's "unhandled KeyboardInterrupt" mark set even
+        # though it was handled, and the interpreter would then kill itself with SIGINT at exit
+        # (status -2 instead of the documented 130). Everything was cleaned up on the way here.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(rc)
+    return rc
+
+
+def _main(argv: list[str] | None) -> int:
     global _RECEIVED
     command = ""
     if _IMPORT_INTERRUPTED:  # pragma: no cover - timing dependent
@@ -135,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     _RECEIVED = 0
     if main_thread:
         for s in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(s) is signal.SIG_IGN:
+                continue  # ignored on purpose by whoever started us (nohup, a background job)
             handlers[s] = signal.signal(s, _on_signal)
     shown = warnings.showwarning
     resources = contextlib.ExitStack()  # what a command holds until it ends (its output's lock)

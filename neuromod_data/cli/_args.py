@@ -127,13 +127,44 @@ def n_workers(text: Any) -> int:
         v = _int(text)
     except (TypeError, ValueError):
         v = 0
+    cores = os.cpu_count() or 1
     if v == -1:
-        return os.cpu_count() or 1
+        return cores
     if v < 1:
         raise argparse.ArgumentTypeError(
             f"must be a number of threads >= 1, or -1 for all cores, got {text!r}"
         )
+    if v > cores:
+        # more threads than cores only wait on each other; far more fail to start at all
+        raise argparse.ArgumentTypeError(
+            f"must be at most the {cores} cores of this machine (or -1 for all), got {text!r}"
+        )
     return v
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can give a new allocation now (``None`` if unknown).
+
+    ``MemAvailable`` of ``/proc/meminfo`` (free memory plus what the page cache can give back),
+    else psutil where installed, else the free pages ``os.sysconf`` reports.
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - absent or unsupported here
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def check_setting(name: str, value: Any, parse: Callable[[Any], Any], where: str = "") -> Any:

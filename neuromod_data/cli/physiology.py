@@ -49,7 +49,8 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from neuromod_data.cli._args import int_at_least, number_in, positive_float
+    from neuromod_data.cli._args import int_at_least, number_in
+    from neuromod_data.structure import BOUNDS
 
     p = subparsers.add_parser(
         "physiology",
@@ -136,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--tau-a",
-        type=positive_float,
+        # the bounds every intrinsic τ_a is kept in (a value outside failed deep in ParameterMap)
+        type=number_in(*BOUNDS["tau_a"], hint="a time constant in ms"),
         default=2000.0,
         help="--method map: τ_a of every type, ms (default 2000)",
     )

@@ -97,6 +97,14 @@ def _optional(parse):
     return inner
 
 
+def _device(value: Any) -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (resolved when the command runs)."""
+    v = str(value).strip().lower()
+    if v in ("cpu", "cuda", "auto") or (v.startswith("cuda:") and v[5:].isdigit()):
+        return v
+    raise argparse.ArgumentTypeError(f"unknown device {value!r}; choose cpu, cuda, cuda:N or auto")
+
+
 #: how every setting is checked, whether it comes from a flag, a config file or OUT/config.json
 CHECKS: dict[str, Any] = {
     "task": _optional(_choice("task", TASKS)),
@@ -110,13 +118,14 @@ CHECKS: dict[str, Any] = {
     "batch_size": int_at_least(1),
     "lr": positive_float,
     "seed": int_at_least(0),
-    "device": str,
+    "device": _device,
     "validate_every": int_at_least(1),
     "validation_batches": int_at_least(1),
     "validation_batch_size": _optional(int_at_least(1)),
     "l1": number_in(0, math.inf, hi_open=True, hint="a number"),
     "rate_reg": number_in(0, math.inf, hi_open=True, hint="a number"),
-    "rate_target_hz": number_in(0, math.inf, hi_open=True, hint="a number"),
+    # one spike per 1-ms step at most: a higher target pushes every neuron against the ceiling
+    "rate_target_hz": number_in(0, 1000, hint="a rate in Hz (one spike per 1-ms step at most)"),
     "checkpoint_every": _optional(int_at_least(1)),
     "task_options": _mapping,
     "network": _mapping,
@@ -179,7 +188,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="seed of the network, batches and rule (default 0)",
     )
-    a("--device", help="cpu or cuda (default cpu)")
+    a(
+        "--device",
+        type=CHECKS["device"],
+        help="cpu, cuda, cuda:N, or auto (cuda if torch sees one, else cpu; default cpu)",
+    )
     a(
         "--validate-every",
         type=CHECKS["validate_every"],
@@ -262,9 +275,11 @@ def _read_config(path: str | Path) -> dict[str, Any]:
         if p.suffix.lower() == ".json":
             cfg = json.loads(text)
         else:
-            import yaml
+            from neuromod_data.config_check import load_yaml
 
-            cfg = yaml.safe_load(text)
+            cfg = load_yaml(p)  # a key given twice would silently win: refused, naming the line
+    except NeuromodError:  # one line naming the file and line already
+        raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise FormatError(f"{p}: cannot parse config: {' '.join(str(exc).split())}") from None
     except Exception as exc:  # yaml.YAMLError and friends
@@ -347,6 +362,112 @@ def _check_options(where: str, given: dict[str, Any], func: Any, skip: tuple = (
             check_setting(name, value, int_at_least(1 if name in sizes else 0), where=f"{where}.")
         elif "float" in kind:
             check_setting(name, value, finite_float, where=f"{where}.")
+
+
+def _resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a CUDA device, else ``cpu``; a CUDA device is checked."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainingError(
+                f"--device {device} requested but torch sees no CUDA device; use --device cpu "
+                "(or auto)"
+            )
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s)"
+            )
+    return device
+
+
+def _human(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n_bytes < 1024 or unit == "PiB":
+            return f"{n_bytes:.3g} {unit}" if n_bytes < 1000 else f"{n_bytes:.0f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.3g} PiB"  # pragma: no cover
+
+
+#: float32 arrays of the largest kinds alive at once (measured order of magnitude, rounded up):
+#: per time step, batch trial and neuron (spikes, ψ, voltages, the adjoints or traces of the
+#: backward pass) and per synapse (θ, mask, weight, gradient, two Adam moments, float64 copies
+#: while the initialisation balances and scales the dense matrix)
+_PER_STATE, _PER_STATE_VALIDATION, _PER_WEIGHT, _BYTES = 8, 4, 12, 4
+
+
+def estimate_memory(T: int, batch: int, validation_batch: int, n_in: int, n_rec: int,
+                    n_out: int) -> int:  # fmt: skip
+    """Bytes of the largest arrays of a training run: the state ``[T, B, N]`` of a training and of
+    a validation batch (the larger of the two) and the weights with their optimiser state.
+
+    Examples
+    --------
+    >>> estimate_memory(2000, 64, 64, 40, 100, 2) < 2**30
+    True
+    """
+    state = T * batch * (n_in + _PER_STATE * n_rec)
+    val = T * validation_batch * (n_in + _PER_STATE_VALIDATION * n_rec)
+    weights = _PER_WEIGHT * (n_rec * n_rec + n_in * n_rec + n_rec * n_out)
+    return _BYTES * (max(state, val) + weights)
+
+
+def _check_sizes(settings: dict[str, Any], task: Any, net_kw: dict[str, Any], structure) -> None:
+    """Refuse, before anything is allocated, a run whose largest arrays exceed the memory this
+    machine has available, naming the setting that makes them so large."""
+    from neuromod_data.cli._args import available_memory
+
+    avail = available_memory()
+    if avail is None:
+        return
+    n_rec = int(net_kw.get("n_rec") or 0)
+    if structure is not None and not n_rec:
+        return
+    sizes = {
+        "--batch-size": (int(settings["batch_size"]), int(DEFAULTS["batch_size"])),
+        "--validation-batch-size": (
+            int(settings["validation_batch_size"] or settings["batch_size"]),
+            int(DEFAULTS["batch_size"]),
+        ),
+        "task_options.T": (int(getattr(task, "T", 1) or 1), 1000),
+        "network.n_rec": (n_rec, 100),
+    }
+    n_in, n_out = int(net_kw.get("n_in") or 1), int(net_kw.get("n_out") or 1)
+
+    def need(v: dict[str, int]) -> int:
+        return estimate_memory(v["task_options.T"], v["--batch-size"],
+                               v["--validation-batch-size"], n_in, v["network.n_rec"], n_out)  # fmt: skip
+
+    given = {k: v for k, (v, _) in sizes.items()}
+    total = need(given)
+    if total <= avail:
+        return
+    # the setting at fault: the one whose usual value would shrink the estimate the most
+    culprit = min(sizes, key=lambda k: need({**given, k: min(sizes[k])}))
+    raise UsageError(
+        f"{culprit} {given[culprit]} needs about {_human(total)} of memory (state "
+        f"[T={given['task_options.T']}, B={max(given['--batch-size'], given['--validation-batch-size'])}, "
+        f"N={n_rec}] and weights), more than the {_human(avail)} available on this machine: "
+        f"lower {culprit}"
+    )
+
+
+def _check_l1(net: Any, lr: float, l1: float) -> None:
+    """Refuse an L1 shrinkage that removes every weight in the first step (``lr·l1`` per step at
+    least the largest initial magnitude)."""
+    if l1 <= 0:
+        return
+    thetas = [t for t in (net.theta_rec, net.theta_in, net.theta_out) if t.numel()]
+    largest = max(float(t.detach().max()) for t in thetas) if thetas else 0.0
+    if lr * l1 >= largest > 0:
+        raise UsageError(
+            f"--l1 {l1:g} with --lr {lr:g} takes {lr * l1:.3g} off every weight per step, more "
+            f"than the largest initial weight ({largest:.3g}): the first step would remove every "
+            "synapse; lower --l1 (the authors' protocol: 0.01)"
+        )
 
 
 def _load_structure(path: str | None):
@@ -456,20 +577,23 @@ def run(args: argparse.Namespace) -> int:
     _check_run_folder(out)
     hold_output(args, out)  # a second writer of OUT is refused, not mixed in
 
-    import torch
     from neuromod_models import SpikingNetwork, make_rule
     from neuromod_models.regularization import FiringRateRegularizer
     from neuromod_models.tasks import TASKS as TASK_CLASSES
     from neuromod_models.tasks import make_task
     from neuromod_models.training import train
 
-    device = str(settings["device"])
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"--device {device} requested but torch sees no CUDA device")
-    try:
-        torch.device(device)
-    except RuntimeError as exc:
-        raise UsageError(f"unknown device {device!r}: {exc}") from None
+    device = _resolve_device(check_setting("device", settings["device"], _device, where="--"))
+    if (
+        float(settings["rate_reg"]) == 0
+        and settings["rate_target_hz"] != DEFAULTS["rate_target_hz"]
+    ):
+        warnings.warn(
+            f"--rate-target-hz {settings['rate_target_hz']:g} has no effect without --rate-reg "
+            "C > 0 (the firing-rate regulariser it is the target of)",
+            NeuromodWarning,
+            stacklevel=2,
+        )
     _check_options("task_options", settings["task_options"], TASK_CLASSES[settings["task"]])
     _check_options(
         "network", settings["network"], SpikingNetwork.__init__, skip=("structure", "device")
@@ -488,6 +612,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{net_kw['heterogeneity']}: give it once"
             )
         net_kw["heterogeneity"] = settings["heterogeneity"]
+    _check_sizes(settings, task, net_kw, structure)
     try:
         net = SpikingNetwork(
             **net_kw, structure=structure, seed=int(settings["seed"]), device=device
@@ -496,6 +621,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(exc, NeuromodError):
             raise
         raise UsageError(f"network: {' '.join(str(exc).split())}") from None
+    _check_l1(net, float(settings["lr"]), float(settings["l1"]))
     gate = None if settings["gate"] in (None, "none") else settings["gate"]
     try:
         name = settings["rule"]

@@ -3,10 +3,29 @@
 import os
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+from neuromod_data.config_check import ConfigError, check_config
+
+# One line naming the file, line and key (a key given twice, a misspelt key and the closest valid
+# one, a bad value) instead of Snakemake's dump of the whole schema and config; validate() then
+# fills in the schema's defaults.
+try:
+    check_config(
+        config,
+        Path(workflow.basedir) / "schemas" / "config.schema.yaml",
+        # layered as Snakemake does: the Snakefile's configfile, then --configfile ones over it
+        files=sorted(
+            {Path(f).resolve() for f in workflow.configfiles},
+            key=lambda f: f in {Path(o).resolve() for o in workflow.overwrite_configfiles},
+        ),
+    )
+except ConfigError as _exc:
+    print(f"neuromod workflow: error: {_exc}", file=sys.stderr)
+    sys.exit(1)
 validate(config, schema="../schemas/config.schema.yaml")
 
 R = config["results"].rstrip("/")
