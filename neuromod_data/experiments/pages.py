@@ -722,20 +722,22 @@ def _iterations_table(paired_rows: list, groups: dict, opts: dict[str, Any]) -> 
         f"Iterations to {opts['threshold']:.0%} (authors' definition: the first crossing of the "
         f"{opts['points']}-point smoothed accuracy), seed by seed, for the same pairs; tested "
         "where every seed of both arms gets there, Holm-adjusted within the same families "
-        "(among the comparisons tested), not across the two measures:",
+        "(among the comparisons tested), not across the two measures; excluded as above, in "
+        "iterations:",
         "",
         "| grid | task | A | B | pairs | median A | median B | A − B, paired [95 % CI] "
-        "| p (paired t) | p (Wilcoxon) | p (Holm, family) |",
-        "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|",
+        "| p (paired t) | p (Wilcoxon) | p (Holm, family) | excluded: \\|A − B\\| ≥ |",
+        "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for i, (a, b, _, xa, xb, never, c) in enumerate(tests):
         med = (_fmt(float(np.median(xa)), math.nan, 0), _fmt(float(np.median(xb)), math.nan, 0))
         if c is None:
-            cells = f"— ({never} of {2 * len(xa)} runs never get there) | — | — | —"
+            cells = f"— ({never} of {2 * len(xa)} runs never get there) | — | — | — | —"
         else:
             cells = (
                 f"{_fmt_ci(c['diff'], c['diff_low'], c['diff_high'], 0)} | {_fmt_p(c['p_t'])} | "
-                f"{_fmt_p(c['p_wilcoxon'])} | {_fmt_p(adjusted.get(i, math.nan))}"
+                f"{_fmt_p(c['p_wilcoxon'])} | {_fmt_p(adjusted.get(i, math.nan))} | "
+                f"{_fmt(c['excluded'], math.nan, 0)}"
             )
         L += [
             f"| {a[0]} | {a[1]} | {a[2]} · {a[3]} | {b[2]} · {b[3]} | {len(xa)} | {med[0]} "

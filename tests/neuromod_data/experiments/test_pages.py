@@ -342,6 +342,9 @@ def test_iterations_to_80_paired_where_every_seed_gets_there(tmp_path, make_run)
     assert rows[0][5:7] == ["600", "800"]
     assert rows[0][7] == f"{(a - b).mean():+.0f} [{ci.low:+.0f}, {ci.high:+.0f}]"
     assert rows[0][8] == f"{ref.pvalue:.2g}" and rows[0][10] == f"{ref.pvalue:.2g}"
+    d = a - b
+    half = sps.t.ppf(0.95, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert rows[0][11] == f"{max(abs(d.mean() - half), abs(d.mean() + half)):.0f}"
     assert rows[1][7].startswith("— (1 of 6 runs never get there)")
 
 
