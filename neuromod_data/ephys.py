@@ -116,6 +116,9 @@ FEATURE_COLUMNS: dict[str, str] = {
     "ap_width": "AP width (ms)",
 }
 
+#: the largest beta the feature mapping gives (5 times the paper's 1.8)
+_MAP_BETA_MAX = 9.0
+
 #: 1.4826 × MAD estimates the standard deviation of normally distributed values
 MAD_SCALE = 1.4826
 
@@ -455,7 +458,8 @@ def map_features(
     out["tau_a"] = clip("tau_a", np.full(np.shape(x["tau_m"]), float(pmap.tau_a)))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (1.0 / x["sfa"] - 1.0) / (1.0 / ref["sfa"] - 1.0)  # s = 0: +inf, clipped below
-    out["beta"] = clip("beta", PAPER_VALUES["beta"] * ratio)
+    # the mapping caps beta at 5 times the paper's (a silent second half maps to the cap)
+    out["beta"] = np.clip(PAPER_VALUES["beta"] * ratio, BOUNDS["beta"][0], _MAP_BETA_MAX)
     out["adaptive"] = np.where(np.isnan(x["sfa"]), np.nan, (x["sfa"] < pmap.sfa_adaptive) * 1.0)
     out["v_th"] = clip("v_th", PAPER_VALUES["v_th"] * x["threshold"] / ref["threshold"])
     out["n_ref"] = clip("n_ref", PAPER_VALUES["n_ref"] * x["ap_width"] / ref["ap_width"])

@@ -220,13 +220,12 @@ def fit_intrinsic(
         tau_m = float(np.clip(typed["tau_m"].iloc[0], *BOUNDS["tau_m"]))
         values = {"tau_m": tau_m, "tau_a": tau_a, "beta": beta, "adaptive": frac, "v_th": v_th,
                   "n_ref": nref_t}  # fmt: skip
-        rho_cells = np.exp(
-            -1.0 / per_cell.loc[mine, "tau_a"].fillna(PAPER_VALUES["tau_a"]).to_numpy()
-        )
         cell_values = {
             "tau_m": chosen.loc[mine, "tau_m"].to_numpy(),
             "tau_a": per_cell.loc[mine, "tau_a"].to_numpy(),
-            "beta": per_cell.loc[mine, "increment"].to_numpy() * v_th_cell[mine] / (1 - rho_cells),
+            # β's spread is that of the increment per spike (what the draws keep; see
+            # IntrinsicParameters.sample), over the cells that adapt
+            "beta": per_cell.loc[mine, "increment"].to_numpy(),
             "v_th": v_th_cell[mine],
             "n_ref": n_ref[mine].to_numpy(),
         }

@@ -61,12 +61,14 @@ PAPER_VALUES: dict[str, float] = {
     "n_ref": 5.0,
 }
 
-#: bounds every derived or drawn value is clipped to (v_th: 1/4 to 4 times the paper's; beta: up to
-#: 5 times the paper's; n_ref: at least one step)
+#: bounds every derived or drawn value is clipped to (v_th: 1/4 to 4 times the paper's; n_ref: at
+#: least one step; beta: wide, because a fitted neuron's beta = increment · v_th / (1 − rho) grows
+#: with tau_a — the threshold increment per spike in units of v_th, which is what the recordings
+#: constrain, stays at most 1; the feature mapping caps its own beta at 5 times the paper's)
 BOUNDS: dict[str, tuple[float, float]] = {
     "tau_m": (2.0, 100.0),
     "tau_a": (20.0, 20000.0),
-    "beta": (0.0, 9.0),
+    "beta": (0.0, 200.0),
     "adaptive": (0.0, 1.0),
     "v_th": (0.0025, 0.04),
     "n_ref": (1.0, 20.0),
@@ -133,7 +135,8 @@ class IntrinsicParameters:
         for ``adaptive`` the fraction of the type's cells that adapt.
     spread
         Robust standard deviation of the natural log of the per-cell values (1.4826 × MAD of
-        ``ln x``), shape (K, P); per-neuron draws are log-normal around the median with this σ.
+        ``ln x``), shape (K, P); per-neuron draws are log-normal around the median with this σ
+        (for ``beta``: the σ of the threshold increment per spike, see :meth:`sample`).
         0: no spread (one cell, or a value not measured per cell).
     n_cells
         Number of cells behind each value, shape (K, P); 0 where the paper's value is used.
@@ -293,7 +296,12 @@ class IntrinsicParameters:
         ``tau_m``, ``tau_a``, ``beta``, ``v_th`` and ``n_ref`` are drawn log-normally around the
         type's median with the type's spread (σ of the log), clipped to the bounds, ``n_ref``
         rounded to whole steps; each neuron is adaptive with probability equal to its type's
-        fraction of adapting cells (``beta`` is 0 for the others). Draws use
+        fraction of adapting cells (``beta`` is 0 for the others). ``beta`` is drawn through the
+        threshold increment per spike in units of v_th, ``δ = β (1 − ρ) / v_th``: the type's
+        ``δ`` (from its median β, τ_a and v_th) times ``exp(σ_β ε)``, then
+        ``β = δ v_th / (1 − ρ)`` with the neuron's own v_th and τ_a — independent draws of β,
+        τ_a and v_th would pair a short τ_a and a low threshold with a large β, an increment far
+        beyond any recorded cell's (and gradients that explode through the adaptation). Draws use
         ``numpy.random.default_rng(seed)``, one vector per parameter in the order of
         :data:`PARAMETERS`, so a given seed always gives the same neurons.
 
@@ -324,11 +332,25 @@ class IntrinsicParameters:
                     drawn[name] = np.repeat(p >= 0.5, counts)
                 else:
                     drawn[name] = rng.random(int(counts.sum())) < np.repeat(p, counts)
+            elif name == "beta" and rng is not None and {"tau_a", "v_th"} <= set(self.params):
+                # the factor exp(σ ε) of the increment; β follows once v_th is drawn
+                j = self._col(name)
+                drawn[name] = sample_lognormal(
+                    np.ones(len(self.types)), self.spread[:, j], counts, bounds=(0, np.inf),
+                    rng=rng,
+                )  # fmt: skip
             elif name in self.params:
                 j = self._col(name)
                 drawn[name] = sample_lognormal(
                     self.median[:, j], self.spread[:, j], counts, bounds=self._bounds(name), rng=rng
                 )
+        if rng is not None and "beta" in self.params and {"tau_a", "v_th"} <= set(self.params):
+            med = {q: self.median[:, self._col(q)] for q in ("beta", "tau_a", "v_th")}
+            increment = med["beta"] * (1 - np.exp(-1.0 / med["tau_a"])) / med["v_th"]
+            delta = np.repeat(increment, counts) * drawn["beta"]
+            drawn["beta"] = np.clip(
+                delta * drawn["v_th"] / (1 - np.exp(-1.0 / drawn["tau_a"])), *self._bounds("beta")
+            )
         out: dict[str, np.ndarray] = {}
         for name in names:
             val = drawn[name]

@@ -164,3 +164,46 @@ def test_m1_validation_table_matches_the_parameters(m1):
     i = fit.intrinsic.types.index("Sst")
     x = np.log(cells.loc[cells["fitted"], "tau_m"])
     assert fit.intrinsic.spread[i, j] == pytest.approx(1.4826 * np.median(np.abs(x - x.median())))
+
+
+def test_heterogeneous_neurons_keep_the_fitted_increment():
+    """Per-neuron draws keep each neuron's threshold increment per spike, δ = β (1 − ρ) / v_th, at
+    the type's fitted δ times a log-normal factor of the fitted spread, whatever τ_a and v_th it
+    drew (independent draws of β, τ_a and v_th gave increments of 100 v_th and more, and BPTT
+    gradients of 1e25 on the M1 network)."""
+    ip = fit_intrinsic(toy_ephys(n_per_type=12, seed=4, jitter=0.2), "type", min_cells=5).intrinsic
+    k = len(ip.types)
+    counts = np.full(k, 4000)
+    d = ip.sample(counts, heterogeneity=True, seed=0)
+    col = {p: ip.params.index(p) for p in ("beta", "tau_a", "v_th")}
+    for i, t in enumerate(ip.types):
+        sl = slice(i * 4000, (i + 1) * 4000)
+        on = d["adaptive"][sl] & (d["beta"][sl] > 0)
+        med = ip.median[i]
+        want = med[col["beta"]] * (1 - np.exp(-1 / med[col["tau_a"]])) / med[col["v_th"]]
+        if want == 0:
+            assert not np.any(d["beta"][sl] > 0), t
+            continue
+        inc = d["beta"][sl][on] * (1 - np.exp(-1 / d["tau_a"][sl][on])) / d["v_th"][sl][on]
+        x = np.log(inc)
+        assert np.exp(np.median(x)) == pytest.approx(want, rel=0.05), t
+        sigma = ip.spread[i, col["beta"]]
+        assert 1.4826 * np.median(np.abs(x - np.median(x))) == pytest.approx(sigma, abs=0.03), t
+
+
+def test_bptt_gradients_stay_finite_on_a_heterogeneous_fitted_network():
+    from neuromod_models import SpikingNetwork, make_rule
+    from neuromod_models.tasks import make_task
+
+    fit = fit_intrinsic(toy_ephys(n_per_type=12, seed=4, jitter=0.3), "type", min_cells=5)
+    s = CellTypeStructure(fit.intrinsic.types, [6, 2, 2], [1, -1, -1], np.ones((1, 3, 3)), ("x",))
+    s = s.with_intrinsic(fit.intrinsic)
+    task = make_task("evidence_accumulation")
+    batch = task.sample(4, seed=0)
+    grads = []
+    for het in (False, True):
+        net = SpikingNetwork(task.n_in, 60, 2, structure=s, heterogeneity=het, seed=1)
+        net.zero_grad()
+        make_rule("bptt").backward(net, batch.x, task.loss_fn(batch))
+        grads.append(float(net.theta_rec.grad.abs().max()))
+    assert np.isfinite(grads).all() and grads[1] < 100 * grads[0]

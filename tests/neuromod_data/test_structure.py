@@ -307,7 +307,8 @@ def test_heterogeneous_draws_reproduce_each_types_median_and_spread():
     spread (the spread ephys computes from the per-cell values), within 5 standard errors for
     20,000 neurons (median of normal values: 1.2533 σ/√n; 1.4826 × MAD: 1.1664 σ/√n); each neuron
     adapts with its type's adapting fraction (5 binomial standard errors); beta is drawn for the
-    adapting neurons and 0 for the others. Bounds are far enough not to clip these draws."""
+    adapting neurons (through the increment per spike, beta (1 - rho) / v_th, whose median and
+    spread are checked) and 0 for the others. Bounds are far enough not to clip these draws."""
     ip = _intrinsic()
     s = _structure(intrinsic=ip)
     n = 20000
@@ -318,10 +319,15 @@ def test_heterogeneous_draws_reproduce_each_types_median_and_spread():
         adapt = p["adaptive"][blk]
         assert abs(adapt.mean() - frac) < 5 * np.sqrt(frac * (1 - frac) / n), t
         assert np.all(p["beta"][blk][~adapt] == 0), t
+        med = dict(zip(PARAMETERS, ip.median[k], strict=True))
         for name in ("tau_m", "v_th", "beta"):
             j = PARAMETERS.index(name)
-            x = p[name][blk][adapt] if name == "beta" else p[name][blk]
+            x, centre = p[name][blk], ip.median[k, j]
+            if name == "beta":  # drawn as the increment per spike, beta (1 - rho) / v_th
+                on = adapt
+                x = x[on] * (1 - np.exp(-1 / p["tau_a"][blk][on])) / p["v_th"][blk][on]
+                centre = med["beta"] * (1 - np.exp(-1 / med["tau_a"])) / med["v_th"]
             logx, sigma, m = np.log(x), ip.spread[k, j], len(x)
-            assert abs(np.median(logx) - np.log(ip.median[k, j])) < 5 * 1.2533 * sigma / np.sqrt(m)
+            assert abs(np.median(logx) - np.log(centre)) < 5 * 1.2533 * sigma / np.sqrt(m)
             mad = 1.4826 * np.median(np.abs(logx - np.median(logx)))
             assert abs(mad - sigma) < 5 * 1.1664 * sigma / np.sqrt(m), (t, name)
