@@ -228,3 +228,12 @@ def test_paired_detectable_effect_matches_simulation():
     assert np.mean(np.abs(t) > sps.t.ppf(0.975, 4)) == pytest.approx(0.8, abs=0.01)
     c = stats.paired(PA, PB)
     assert c["detectable"] == pytest.approx(delta * np.std(np.subtract(PA, PB), ddof=1))
+
+
+def test_holm_against_statsmodels_where_installed():
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    rng = np.random.default_rng(3)
+    for m in (2, 3, 4, 7):
+        p = rng.uniform(0, 0.2, m)
+        ref = multitest.multipletests(p, method="holm")[1]
+        assert stats.holm(p) == pytest.approx(list(ref))
