@@ -7,9 +7,19 @@ highest in Sst Chodl and Lamp5 Lsp1, Nts in Sst Nts, Vipr2 in Pvalb Vipr2, Trhr 
 every neuron expressing at least one NPP and one NP-GPCR. Counts are negative-binomial draws around a
 fixed per-cluster expression profile (:func:`toy_cortex_profile`); the seed changes only the sampled
 cells, never the "biology".
+
+The design (taxonomy, colours, markers, expression levels) is the shipped table
+``neuromod_data/_shipped/toy_cortex.json``, read with :mod:`importlib.resources`; its neuropeptide
+genes are those of the shipped Smith et al. resource (``neuropeptides_smith2019.csv``, checked in
+the tests), listed in the paper's order, which fixes the gene order of the data.
 """
 
 from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
 
 import anndata as ad
 import numpy as np
@@ -22,421 +32,44 @@ from neuromod_data.resources.schema import resource_genes
 
 __all__ = ["toy_cortex", "toy_cortex_profile", "TOY_TAXONOMY"]
 
+
+@cache
+def _design() -> dict[str, Any]:
+    """The shipped design table (read once; callers never modify it)."""
+    text = resources.files("neuromod_data._shipped").joinpath("toy_cortex.json").read_text("utf-8")
+    return json.loads(text)
+
+
+_D = _design()
 # (class, subclass, cluster, relative abundance). Names follow Tasic et al. 2018; abundances are
 # loosely Tasic-like (many IT cells, few rare interneuron types), not fitted to anything.
-TOY_TAXONOMY: tuple[tuple[str, str, str, float], ...] = (
-    ("GABAergic", "Lamp5", "Lamp5 Lsp1", 2.0),
-    ("GABAergic", "Lamp5", "Lamp5 Plch2 Dock5", 2.0),
-    ("GABAergic", "Lamp5", "Lamp5 Lhx6", 1.5),
-    ("GABAergic", "Sncg", "Sncg Vip Itih5", 1.2),
-    ("GABAergic", "Sncg", "Sncg Slc17a8", 1.0),
-    ("GABAergic", "Vip", "Vip Chat", 1.5),
-    ("GABAergic", "Vip", "Vip Arhgap36 Hmcn1", 2.0),
-    ("GABAergic", "Vip", "Vip Crispld2 Htr2c", 1.5),
-    ("GABAergic", "Vip", "Vip Lmo1 Myl1", 1.5),
-    ("GABAergic", "Sst", "Sst Chodl", 1.0),
-    ("GABAergic", "Sst", "Sst Nts", 1.2),
-    ("GABAergic", "Sst", "Sst Calb2 Pdlim5", 2.0),
-    ("GABAergic", "Sst", "Sst Hpse Cbln4", 1.5),
-    ("GABAergic", "Sst", "Sst Tac2 Tacstd2", 1.2),
-    ("GABAergic", "Pvalb", "Pvalb Vipr2", 1.0),
-    ("GABAergic", "Pvalb", "Pvalb Reln Itm2a", 2.5),
-    ("GABAergic", "Pvalb", "Pvalb Sema3e Kank4", 2.0),
-    ("GABAergic", "Pvalb", "Pvalb Th Sst", 1.0),
-    ("Glutamatergic", "L2/3 IT", "L2/3 IT VISp Adamts2", 4.0),
-    ("Glutamatergic", "L2/3 IT", "L2/3 IT VISp Rrad", 3.0),
-    ("Glutamatergic", "L2/3 IT", "L2/3 IT VISp Agmat", 2.5),
-    ("Glutamatergic", "L4 IT", "L4 IT VISp Rspo1", 6.0),
-    ("Glutamatergic", "L5 IT", "L5 IT VISp Hsd11b1 Endou", 3.0),
-    ("Glutamatergic", "L5 IT", "L5 IT VISp Whrn Tox2", 2.0),
-    ("Glutamatergic", "L5 PT", "L5 PT VISp Chrna6", 1.5),
-    ("Glutamatergic", "L5 PT", "L5 PT VISp Lgr5", 1.5),
-    ("Glutamatergic", "L6 IT", "L6 IT VISp Penk Col27a1", 2.0),
-    ("Glutamatergic", "L6 IT", "L6 IT VISp Car3", 1.2),
-    ("Glutamatergic", "L6 CT", "L6 CT VISp Nxph2 Wls", 4.0),
-    ("Glutamatergic", "L6 CT", "L6 CT VISp Ctxn3 Brinp3", 3.0),
-    ("Glutamatergic", "NP", "L5 NP VISp Trhr Met", 1.5),
-    ("Glutamatergic", "NP", "NP SUB", 1.0),
-    ("Glutamatergic", "L6b", "L6b VISp Col8a1 Rprm", 1.0),
-    ("Glutamatergic", "L6b", "L6b P2ry12", 0.8),
-    ("Non-Neuronal", "Astro", "Astro Aqp4", 3.0),
-    ("Non-Neuronal", "Oligo", "Oligo Opalin", 2.5),
-    ("Non-Neuronal", "OPC", "OPC Pdgfra", 1.0),
-    ("Non-Neuronal", "Endo", "Endo Slc38a5", 1.5),
-    ("Non-Neuronal", "Microglia", "Microglia Siglech", 1.0),
+TOY_TAXONOMY: tuple[tuple[str, str, str, float], ...] = tuple(
+    (str(c), str(s), str(k), float(w)) for c, s, k, w in _D["taxonomy"]
 )
-
-_CLASS_COLORS = {"GABAergic": "#F05A28", "Glutamatergic": "#00ADEE", "Non-Neuronal": "#808080"}
-_SUBCLASS_COLORS = {
-    "Lamp5": "#DA808C",
-    "Sncg": "#D3408D",
-    "Vip": "#B864CC",
-    "Sst": "#FF9900",
-    "Pvalb": "#D93137",
-    "L2/3 IT": "#C4EC04",
-    "L4 IT": "#00E5E5",
-    "L5 IT": "#50B2AD",
-    "L5 PT": "#0D5B78",
-    "L6 IT": "#A19922",
-    "L6 CT": "#2D8CB8",
-    "NP": "#3E9E64",
-    "L6b": "#7044AA",
-    "Astro": "#665C47",
-    "Oligo": "#53776C",
-    "OPC": "#374A45",
-    "Endo": "#8D6C62",
-    "Microglia": "#94AF97",
-}
-
-NPP = [
-    "Npy",
-    "Sst",
-    "Vip",
-    "Tac2",
-    "Cck",
-    "Penk",
-    "Crh",
-    "Cort",
-    "Tac1",
-    "Pdyn",
-    "Pthlh",
-    "Pnoc",
-    "Trh",
-    "Grp",
-    "Rln1",
-    "Adcyap1",
-    "Nts",
-    "Nmb",
-]
-NP_GPCR = [
-    "Sstr1",
-    "Sstr2",
-    "Sstr3",
-    "Sstr4",
-    "Npy1r",
-    "Npy2r",
-    "Npy5r",
-    "Oprd1",
-    "Oprk1",
-    "Oprl1",
-    "Oprm1",
-    "Rxfp1",
-    "Rxfp2",
-    "Rxfp3",
-    "Adcyap1r1",
-    "Crhr1",
-    "Crhr2",
-    "Vipr1",
-    "Vipr2",
-    "Grpr",
-    "Cckbr",
-    "Ntsr1",
-    "Ntsr2",
-    "Nmbr",
-    "Trhr",
-    "Trhr2",
-    "Tacr1",
-    "Tacr3",
-    "Pth1r",
-]
+_CLASS_COLORS: dict[str, str] = _D["class_colors"]
+_SUBCLASS_COLORS: dict[str, str] = _D["subclass_colors"]
+#: Smith et al.'s 18 neuropeptide precursors and 29 neuropeptide GPCRs, in the paper's order
+NPP: list[str] = list(_D["neuropeptide_precursors"])
+NP_GPCR: list[str] = list(_D["neuropeptide_gpcrs"])
 # Class / subclass markers; cluster markers come from the words of the cluster names.
-_MARKERS = {
-    "GABAergic": ["Gad1", "Gad2", "Slc32a1"],
-    "Glutamatergic": ["Slc17a7"],
-    "Lamp5": ["Lamp5"],
-    "Sncg": ["Sncg"],
-    "Vip": [],
-    "Sst": [],
-    "Pvalb": ["Pvalb"],
-    "L2/3 IT": ["Cux2"],
-    "L4 IT": ["Rorb"],
-    "L5 IT": ["Deptor"],
-    "L5 PT": ["Fezf2"],
-    "L6 IT": ["Osr1"],
-    "L6 CT": ["Foxp2", "Syt6"],
-    "NP": ["Tshz2"],
-    "L6b": ["Cplx3"],
-    "Astro": ["Gja1", "Aldh1l1"],
-    "Oligo": ["Mog", "Mobp"],
-    "OPC": ["Cspg4"],
-    "Endo": ["Cldn5", "Flt1"],
-    "Microglia": ["Cx3cr1", "Ctss"],
-}
-_NEURON = ["Snap25", "Syt1"]
+_MARKERS: dict[str, list[str]] = _D["markers"]
+_NEURON: list[str] = _D["neuron_markers"]
 # Words of cluster names that are not genes.
-_NOT_GENES = {"IT", "PT", "CT", "NP", "VISp", "SUB", "L2/3", "L4", "L5", "L6", "L6b"}
+_NOT_GENES = frozenset(_D["not_genes"])
 
 # Classical neuromodulator genes: every gene of the built-in ``neuromodulators()`` table plus
 # reuptake transporters. Cortex makes acetylcholine only in Vip Chat cells and no monoamines: their
 # synthesis genes stay (almost) silent, while their receptors are expressed.
 NEUROMODULATOR_GENES: list[str] = list(
-    dict.fromkeys(
-        sorted(resource_genes(neuromodulators()))
-        + [
-            "Slc6a3",
-            "Slc6a2",
-            "Slc6a4",
-            "Slc5a7",
-            "Drd3",
-            "Htr1b",
-            "Htr2b",
-            "Adra1d",
-            "Adra2b",
-            "Adra2c",
-            "Adrb3",
-        ]
-    )
+    dict.fromkeys(sorted(resource_genes(neuromodulators())) + _D["extra_neuromodulator_genes"])
 )
-# Transmitter machinery and receptors shared by all neurons / by a class (CPM).
-_NEURON_EXPR = {"Gls": 300, "Gabbr1": 150, "Gabbr2": 80, "Gria2": 200, "Grin1": 250,
-                "Gabrb2": 100, "Gabrg2": 120, "Grm7": 30}  # fmt: skip
-_CLASS_EXPR = {
-    "GABAergic": {"Gabra1": 200, "Gria1": 60, "Grm1": 20},
-    "Glutamatergic": {"Gria1": 80, "Grin2a": 100, "Grin2b": 80, "Grm5": 40, "Gabra1": 100},
-    "Non-Neuronal": {"Grm3": 20, "Gabbr1": 20},
-}  # fmt: skip
-
-# Expression of the modelled genes in CPM, by subclass (S:) or cluster (C:). Cluster entries override
-# subclass entries. Levels are plausible orders of magnitude (NPPs 1e3-1e4 CPM, receptors 1e1-1e2).
-_SUBCLASS_EXPR: dict[str, dict[str, float]] = {
-    "Lamp5": {
-        "Npy": 1500,
-        "Pnoc": 300,
-        "Cck": 150,
-        "Htr3a": 200,
-        "Chrna4": 40,
-        "Chrna7": 40,
-        "Npy1r": 30,
-        "Oprl1": 40,
-        "Sstr2": 15,
-        "Adcyap1r1": 40,
-        "Crhr1": 10,
-        "Chrnb2": 60,
-        "Htr2a": 10,
-        "Adra1a": 10,
-    },
-    "Sncg": {
-        "Cck": 6000,
-        "Vip": 300,
-        "Htr3a": 250,
-        "Npy1r": 20,
-        "Oprl1": 40,
-        "Crhr2": 20,
-        "Grpr": 20,
-        "Adcyap1r1": 30,
-        "Chrnb2": 50,
-        "Adra1b": 15,
-    },
-    "Vip": {
-        "Vip": 8000,
-        "Cck": 800,
-        "Crh": 300,
-        "Penk": 400,
-        "Grp": 150,
-        "Pnoc": 100,
-        "Htr3a": 300,
-        "Chrna4": 60,
-        "Chrnb2": 60,
-        "Adrb1": 40,
-        "Oprl1": 60,
-        "Oprm1": 10,
-        "Npy2r": 15,
-        "Grpr": 25,
-        "Tacr3": 10,
-        "Adcyap1r1": 40,
-        "Vipr1": 10,
-        "Htr2c": 30,
-        "Sstr2": 10,
-    },
-    "Sst": {
-        "Sst": 12000,
-        "Npy": 300,
-        "Cort": 200,
-        "Tac1": 150,
-        "Pdyn": 150,
-        "Nmb": 80,
-        "Npy1r": 30,
-        "Oprd1": 10,
-        "Oprm1": 20,
-        "Crhr1": 20,
-        "Sstr2": 15,
-        "Sstr1": 10,
-        "Chrm2": 30,
-        "Adcyap1r1": 30,
-        "Rxfp3": 5,
-        "Nmbr": 10,
-        "Vipr2": 8,
-        "Htr1a": 10,
-    },
-    "Pvalb": {
-        "Tac1": 400,
-        "Pthlh": 300,
-        "Cort": 40,
-        "Pnoc": 150,
-        "Oprd1": 30,
-        "Oprl1": 40,
-        "Npy1r": 10,
-        "Crhr1": 25,
-        "Chrm2": 25,
-        "Adcyap1r1": 20,
-        "Vipr2": 15,
-        "Sstr2": 10,
-        "Htr1a": 10,
-        "Adra1a": 10,
-    },
-    "L2/3 IT": {
-        "Cck": 1500,
-        "Adcyap1": 100,
-        "Sstr2": 25,
-        "Sstr4": 20,
-        "Cckbr": 30,
-        "Vipr1": 20,
-        "Npy1r": 10,
-        "Oprk1": 5,
-        "Chrm1": 40,
-        "Htr2a": 10,
-        "Adcyap1r1": 20,
-        "Hrh3": 10,
-        "Adra1a": 10,
-    },
-    "L4 IT": {
-        "Cck": 1200,
-        "Nmb": 100,
-        "Sstr2": 20,
-        "Cckbr": 20,
-        "Vipr1": 10,
-        "Npy5r": 5,
-        "Chrm1": 30,
-        "Htr7": 5,
-        "Adcyap1r1": 20,
-        "Npy1r": 10,
-    },
-    "L5 IT": {
-        "Cck": 1000,
-        "Rln1": 200,
-        "Tac2": 100,
-        "Rxfp1": 25,
-        "Sstr2": 20,
-        "Npy2r": 15,
-        "Tacr3": 30,
-        "Chrm1": 30,
-        "Htr2a": 20,
-        "Oprk1": 10,
-        "Adcyap1r1": 20,
-        "Drd1": 5,
-    },
-    "L5 PT": {
-        "Grm2": 40,
-        "Cck": 500,
-        "Adcyap1": 300,
-        "Trh": 60,
-        "Crhr1": 40,
-        "Sstr2": 10,
-        "Npy1r": 20,
-        "Htr2a": 40,
-        "Htr1a": 30,
-        "Chrm1": 20,
-        "Oprl1": 20,
-        "Adcyap1r1": 30,
-        "Hrh3": 15,
-    },
-    "L6 IT": {
-        "Cck": 800,
-        "Penk": 300,
-        "Tac2": 200,
-        "Rxfp1": 30,
-        "Oprk1": 20,
-        "Trhr2": 10,
-        "Tacr3": 20,
-        "Sstr2": 15,
-        "Drd1": 15,
-        "Chrm1": 25,
-        "Adcyap1r1": 15,
-        "Npy1r": 10,
-    },
-    "L6 CT": {
-        "Cck": 600,
-        "Pdyn": 80,
-        "Npy1r": 30,
-        "Ntsr1": 20,
-        "Vipr1": 15,
-        "Oprl1": 20,
-        "Sstr2": 10,
-        "Chrm1": 20,
-        "Htr1a": 10,
-        "Adcyap1r1": 15,
-        "Drd1": 5,
-    },
-    "NP": {
-        "Cck": 500,
-        "Nts": 60,
-        "Trhr": 60,
-        "Oprk1": 10,
-        "Sstr2": 10,
-        "Npy1r": 15,
-        "Chrm1": 20,
-        "Adcyap1r1": 15,
-    },
-    "L6b": {
-        "Slc17a6": 100,
-        "Cck": 400,
-        "Nts": 200,
-        "Ntsr1": 15,
-        "Drd1": 30,
-        "Crhr2": 10,
-        "Npy1r": 15,
-        "Sstr2": 10,
-        "Chrm1": 20,
-        "Adcyap1r1": 15,
-    },
-    "Astro": {
-        "Grm3": 100,
-        "Ntsr2": 150,
-        "Adcyap1r1": 30,
-        "Pth1r": 10,
-        "Sstr3": 5,
-        "Adra1a": 10,
-        "Adra2a": 5,
-        "Hrh1": 5,
-    },
-    "Oligo": {"Pth1r": 5, "Sstr3": 3},
-    "OPC": {"Pth1r": 5, "Sstr3": 3, "Chrm1": 3},
-    "Endo": {"Pth1r": 80, "Adrb2": 10, "Hrh2": 3, "Crhr2": 5},
-    "Microglia": {"Adrb2": 20, "P2ry12": 300, "Hrh1": 3},
-}
-_CLUSTER_EXPR: dict[str, dict[str, float]] = {
-    "Lamp5 Lsp1": {"Npy": 20000, "Lsp1": 200, "Pnoc": 100, "Sstr1": 10},
-    "Lamp5 Plch2 Dock5": {"Npy": 2000, "Nmb": 80},
-    "Lamp5 Lhx6": {"Npy": 3000, "Pnoc": 400, "Lhx6": 150},
-    "Sncg Vip Itih5": {"Vip": 1500},
-    "Vip Chat": {"Vip": 10000, "Chat": 150, "Slc18a3": 80, "Slc5a7": 30, "Crh": 500},
-    "Vip Arhgap36 Hmcn1": {"Cck": 2500, "Penk": 1500},
-    "Vip Crispld2 Htr2c": {"Crh": 700, "Htr2c": 150, "Tac2": 300},
-    "Vip Lmo1 Myl1": {"Penk": 900, "Grp": 400},
-    "Sst Chodl": {
-        "Npy": 30000,
-        "Sst": 9000,
-        "Tac1": 1200,
-        "Tacr1": 120,
-        "Nos1": 300,
-        "Chodl": 300,
-        "Cort": 0.3,
-    },
-    "Sst Nts": {"Nts": 4000, "Sst": 10000, "Npy": 200},
-    "Sst Calb2 Pdlim5": {"Cort": 1500, "Calb2": 300},
-    "Sst Hpse Cbln4": {"Pdyn": 800, "Cort": 400},
-    "Sst Tac2 Tacstd2": {"Tac2": 2000, "Pdyn": 400},
-    "Pvalb Vipr2": {"Vipr2": 250, "Pthlh": 800, "Tac1": 0.3, "Pvalb": 100},
-    "Pvalb Reln Itm2a": {"Cort": 150, "Reln": 200},
-    "Pvalb Th Sst": {"Sst": 1200, "Th": 40, "Npy": 200},
-    "L2/3 IT VISp Agmat": {"Cck": 2500},
-    "L5 PT VISp Chrna6": {"Chrna6": 150, "Adcyap1": 500},
-    "L6 IT VISp Penk Col27a1": {"Penk": 2500},
-    "L6 IT VISp Car3": {"Cck": 200, "Nmb": 300, "Oprk1": 40},
-    "L5 NP VISp Trhr Met": {"Trhr": 120},
-    "NP SUB": {"Trhr": 40, "Nts": 300},
-    "L6b VISp Col8a1 Rprm": {"Nts": 400},
-}
+# Expression in CPM: transmitter machinery and receptors shared by all neurons / by a class, and the
+# modelled genes by subclass and cluster (cluster entries override subclass entries). Levels are
+# plausible orders of magnitude (NPPs 1e3-1e4 CPM, receptors 1e1-1e2).
+_NEURON_EXPR: dict[str, float] = _D["neuron_cpm"]
+_CLASS_EXPR: dict[str, dict[str, float]] = _D["class_cpm"]
+_SUBCLASS_EXPR: dict[str, dict[str, float]] = _D["subclass_cpm"]
+_CLUSTER_EXPR: dict[str, dict[str, float]] = _D["cluster_cpm"]
 _MARKER_CPM = 600.0  # class / subclass / cluster-name markers
 _OFF_CPM = 0.3  # leak of silent genes: mostly zero counts at these depths
 

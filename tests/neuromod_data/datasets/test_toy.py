@@ -188,3 +188,34 @@ def test_h5ad_round_trip(tmp_path):
     assert (a.X != b.X).nnz == 0
     assert b.uns["neuromod"]["synthetic"] is True or b.uns["neuromod"]["synthetic"] == 1
     assert list(b.obs["cluster_label"]) == list(a.obs["cluster_label"])
+
+
+def test_design_is_the_shipped_resource():
+    # the toy's design is read from the package data, and its neuropeptide genes are exactly the
+    # shipped Smith et al. resource's (the JSON keeps only their order, the paper's)
+    import json
+    from importlib import resources
+
+    from neuromod_data.datasets import toy
+    from neuromod_data.resources import neuropeptides
+
+    shipped = resources.files("neuromod_data._shipped")
+    design = json.loads(shipped.joinpath("toy_cortex.json").read_text("utf-8"))
+    assert [list(r) for r in toy.TOY_TAXONOMY] == design["taxonomy"]
+    table = pd.read_csv(shipped.joinpath("neuropeptides_smith2019.csv"), dtype=str)
+    ligands = {g for s in table["ligand_genes"] for g in s.split("_")}
+    receptors = {g for s in table["receptor_genes"] for g in s.split("_")}
+    assert (len(toy.NPP), len(toy.NP_GPCR)) == (18, 29)
+    assert set(toy.NPP) == ligands and set(toy.NP_GPCR) == receptors
+    res = neuropeptides()
+    assert set(toy.NPP) == {g for s in res["ligand_genes"] for g in str(s).split("_")}
+    # every gene the design names is a column of the profile, at the design's level where no
+    # cluster entry overrides it
+    prof = toy_cortex_profile()  # background genes fill each library to a million
+    for sub, levels in design["subclass_cpm"].items():
+        clusters = [c for _, s, c, _ in toy.TOY_TAXONOMY if s == sub]
+        for gene, cpm in levels.items():
+            for c in clusters:
+                if gene not in design["cluster_cpm"].get(c, {}):
+                    # rescaled to exactly a million per cluster: equal up to that small factor
+                    assert prof.loc[c, gene] == pytest.approx(cpm, rel=0.01)
