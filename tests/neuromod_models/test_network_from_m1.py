@@ -11,6 +11,7 @@ import torch
 
 from neuromod_data import CellTypeStructure
 from neuromod_models import SpikingNetwork, make_rule
+from neuromod_models.init import spectral_radius
 from neuromod_models.tasks import make_task
 
 FAMILIES = ("ET", "IT", "NP", "Pvalb", "Sst")
@@ -69,3 +70,24 @@ def test_m1_derived_network_learns_with_every_rule(m1_derived, name, kw):
     w = net.w_rec.detach()
     assert torch.equal(net.rec_mask, mask0)  # only the sampled synapses exist
     assert bool((torch.sign(w) * w_signs0 >= 0).all())  # Dale: no synapse changed sign
+
+
+def test_m1_derived_network_starts_balanced(m1_derived):
+    """The Billeh connectivity is balanced after it is drawn (docs/design.md, "Networks from
+    data"): every neuron that receives both signs has zero summed input, the radius is the
+    uniform network's of the same seed, and the only unbalanced neurons are those without an
+    inhibitory synapse (few inhibitory neurons, sparse connections), whose excitation keeps
+    total I/E below 1 rather than above it as the dense balance before the mask left it."""
+    for seed in (0, 1):
+        net = SpikingNetwork(40, 100, 2, structure=m1_derived, seed=seed, dtype=torch.float64)
+        uni = SpikingNetwork(40, 100, 2, structure=m1_derived, connectivity=False, seed=seed,
+                             dtype=torch.float64)  # fmt: skip
+        w, sg = net.w_rec.detach(), net.signs
+        exc_in, inh_in = (w[:, sg > 0] != 0).any(1), (w[:, sg < 0] != 0).any(1)
+        both = exc_in & inh_in
+        assert bool((exc_in | ~inh_in).all())  # every neuron with inhibition has excitation too
+        assert float(w[both].sum(1).abs().max()) < 1e-12 * float(w.abs().sum(1).max())
+        mixed = -w[both][:, sg < 0].sum() / w[both][:, sg > 0].sum()
+        assert float(mixed) == pytest.approx(1.0, rel=1e-12)
+        assert float(-w[:, sg < 0].sum() / w[:, sg > 0].sum()) <= 1.0
+        assert spectral_radius(w) == pytest.approx(spectral_radius(uni.w_rec), rel=1e-9)
