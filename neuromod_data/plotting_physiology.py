@@ -127,6 +127,16 @@ def plot_intrinsic(
         if p == "adaptive":
             ax.axhline(0.5, color="#888888", lw=0.8, ls="--")
             ax.set_ylim(0, 1.05)
+        else:
+            # fitted β and τ_a span decades (β = increment · v_th / (1 − ρ) grows with τ_a):
+            # a log axis keeps the type values readable beside the cells
+            shown = np.concatenate(
+                [np.ravel(c.get_offsets()[:, 1]) for c in ax.collections if len(c.get_offsets())]
+                or [np.array([1.0])]
+            )
+            shown = shown[np.isfinite(shown) & (shown > 0)]
+            if shown.size and shown.max() > 20 * shown.min():
+                ax.set_yscale("log")
         ax.set_xticks(x)
         ax.set_xticklabels(labels, fontsize=max(5, 9 - k // 10), rotation=90 if k > 8 else 0)
         ax.set_title(_TITLES.get(p, p), fontsize=10, loc="left")

@@ -507,6 +507,9 @@ def _figures(structure, cells, folder: Path) -> None:
     from neuromod_data import plotting_physiology as pp
 
     if structure.intrinsic is not None:
-        pp.plot_intrinsic(structure.intrinsic, cells, save=folder / "intrinsic.png")
+        params = ("tau_m", "beta", "adaptive", "v_th", "n_ref")
+        if structure.intrinsic.meta.get("method") == "fit":
+            params = ("tau_m", "tau_a", "beta", "adaptive", "v_th", "n_ref")  # τ_a is fitted too
+        pp.plot_intrinsic(structure.intrinsic, cells, params=params, save=folder / "intrinsic.png")
     if structure.connectivity is not None:
         pp.plot_connectivity(structure.connectivity, save=folder / "connectivity.png")
