@@ -6,6 +6,7 @@ Trains with BPTT, e-prop or MDGL; MDGL's modulatory signals follow the data-deri
 
 from __future__ import annotations
 
+from .model_file import load_model, read_model, save_model
 from .modulation import modulatory_matrix, resolve_gate, type_averaged_weights
 from .network import NetworkOutput, SpikingNetwork
 from .neurons import NeuronParameters, NeuronState, initial_state, make_parameters, step
@@ -23,10 +24,13 @@ __all__ = [
     "RuleOutput",
     "SpikingNetwork",
     "initial_state",
+    "load_model",
     "make_parameters",
     "make_rule",
     "modulatory_matrix",
+    "read_model",
     "resolve_gate",
+    "save_model",
     "step",
     "type_averaged_weights",
 ]

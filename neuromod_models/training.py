@@ -39,6 +39,8 @@ from neuromod_data.errors import TrainingError
 
 from ._arithmetic import ARITHMETIC_VERSION
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .model_file import MODEL_NAME, save_model
+from .network import SpikingNetwork
 from .tasks import Task
 
 __all__ = ["TrainResult", "batch_seed", "evaluate", "plot_learning_curve", "train"]
@@ -239,7 +241,9 @@ def train(
         Seeds every batch (via :func:`batch_seed`); the global random states are left alone.
     out_dir
         Where ``metrics.csv`` (iteration, split, loss, accuracy), ``metrics.json`` (summary),
-        ``checkpoint.pt`` and ``learning_curve.png`` go; ``None`` writes nothing.
+        ``checkpoint.pt``, ``model.npz`` (the trained network with its structure and task, written
+        with every checkpoint: :mod:`neuromod_models.model_file`) and ``learning_curve.png`` go;
+        ``None`` writes nothing.
     validate_every, validation_batches, validation_batch_size
         Validation schedule and size (default batch size: ``batch_size``).
     l1
@@ -332,6 +336,7 @@ def train(
                 "metrics_json": out / "metrics.json",
                 "checkpoint": out / CHECKPOINT_NAME,
                 "figure": out / "learning_curve.png",
+                "model": out / MODEL_NAME,
             }
             if resume and files["checkpoint"].exists():
                 payload = load_checkpoint(
@@ -385,6 +390,13 @@ def train(
                     },
                 )
                 _write_metrics(files["metrics_csv"], history)
+                write_model(done)
+
+        def write_model(done: int) -> None:
+            # the trained network in a file of its own (neuromod_models.model_file), kept in step
+            # with the checkpoint; a module other than SpikingNetwork has no model file
+            if out is not None and isinstance(net, SpikingNetwork):
+                save_model(files["model"], net, task=task, rule=rule, iteration=done)
 
         def validate(it: int) -> None:
             loss, acc, total = evaluate(
@@ -409,7 +421,13 @@ def train(
         if start == iterations:
             # finished: leave the files alone (new mtimes would make a workflow redo everything
             # downstream) unless one is missing, e.g. after a kill between checkpoint and summary
-            wanted = [f for k, f in files.items() if k != "figure" or (figure and history)]
+            wanted = [
+                f
+                for k, f in files.items()
+                if k != "model" and (k != "figure" or (figure and history))
+            ]
+            if "model" in files and not files["model"].exists():
+                write_model(start)  # a run finished before model files existed gets one
             return TrainResult(
                 history, finish(start, write=not all(map(Path.exists, wanted))), out, files
             )
