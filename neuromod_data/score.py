@@ -4,8 +4,9 @@ Scoring builds on aggregation: the cells are grouped into types by :func:`neurom
 (labels cleaned by the rules of :mod:`neuromod_data.labels`), normalised through
 :mod:`neuromod_data.normalize`, and every score is computed from the per-type values. The types'
 class, Dale sign and colour come from :func:`neuromod_data.labels.type_annotations`. Types are
-listed sorted by name, so that the structure handed to the models does not depend on how a label
-column happened to be encoded.
+listed in the one type order of the package (:func:`neuromod_data.labels.type_order`, the order
+:func:`~neuromod_data.aggregate.aggregate` gives): a categorical column's category order, else
+sorted by name (docs/design.md, "Label columns and cell types").
 
 Methods
 -------
@@ -460,7 +461,8 @@ def _score_cells(adata, groupby, res, res_name, method, stat, policy, min_cells,
         dtype=np.float64,
     )
     dropped = sorted(str(x) for x in np.atleast_1d(agg.uns["neuromod_aggregate"]["dropped_types"]))
-    names = sorted(map(str, agg.obs_names))
+    # aggregate's order: a categorical column's categories, else sorted (labels.type_order)
+    names = [str(n) for n in agg.obs_names]
     if len(names) < 2:
         raise CellTypeError(
             f"scoring between cell types needs at least 2 types in {groupby!r} with >= {min_cells} "

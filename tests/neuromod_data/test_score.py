@@ -558,3 +558,28 @@ def test_scoring_does_not_import_the_graph_module():
     code = "import sys, neuromod_data.score; print('neuromod_data.graph' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("method", ["product", "smith2019", "cellphonedb"])
+def test_one_type_order_with_aggregate(method):
+    # a categorical column's category order is the type order of aggregate and of scoring alike
+    # (scoring used to re-sort by name); a plain text column is sorted by name in both
+    from neuromod_data.aggregate import aggregate
+
+    a = _tiny()
+    a.obs["t"] = pd.Categorical(a.obs["t"], categories=["B", "A"])
+    kw = {"n_perms": 20, "seed": 0} if method == "cellphonedb" else {}
+    out = score_interactions(a, "t", resource=RES, method=method, inplace=False, **kw)
+    assert list(aggregate(a, "t").obs_names) == ["B", "A"]
+    assert list(out.obs_names) == ["B", "A"]
+    table = out.uns["neuromod_interactions"]
+    assert list(dict.fromkeys(table.source)) == ["B", "A"]
+    assert list(dict.fromkeys(table.target)) == ["B", "A"]
+    # the order is only an order: every (sender, receiver) row keeps its values
+    plain = _tiny()
+    ref = _table(plain, "t", resource=RES, method=method, **kw)
+    assert list(dict.fromkeys(ref.source)) == ["A", "B"]
+    key = ["source", "target", "interaction"]
+    pd.testing.assert_frame_equal(
+        table.sort_values(key).reset_index(drop=True), ref.sort_values(key).reset_index(drop=True)
+    )
