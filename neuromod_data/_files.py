@@ -139,6 +139,31 @@ def _write_failed(exc: BaseException, target: Path) -> None:
 
 
 def _umask() -> int:
+    """The process umask, read without changing it.
+
+    ``os.umask`` reads the mask only by setting a new one: set-and-restore leaves an instant in
+    which a file another thread creates gets the wrong mode. Linux (4.7 and later) reports the mask
+    in ``/proc/self/status`` (``Umask:``); elsewhere on POSIX a child shell, which inherits the
+    mask, prints it (a few milliseconds, once per written output). Only where neither works
+    (Windows, where the mask covers the write bit only) is it set and restored.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    if os.name == "posix":
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["/bin/sh", "-c", "umask"], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+            return int(out.strip(), 8)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
     umask = os.umask(0)
     os.umask(umask)
     return umask

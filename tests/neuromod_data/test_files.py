@@ -118,3 +118,40 @@ def test_require_file_refuses_a_fifo(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputFileError, match="not a regular file"):
         require_file(fifo)
+
+
+def test_umask_is_read_without_changing_it(monkeypatch, tmp_path):
+    # setting the umask to read it left an instant in which another thread's new file got the
+    # wrong mode: _umask must never call os.umask where the mask can be read (Linux /proc, else a
+    # child shell), and must give the mask in force
+    import builtins
+
+    from neuromod_data import _files
+
+    if os.name != "posix":
+        pytest.skip("POSIX umask")
+    before = os.umask(0o027)
+    try:
+        calls = []
+        real_umask = os.umask
+        monkeypatch.setattr(os, "umask", lambda m: calls.append(m) or real_umask(m))
+        assert _files._umask() == 0o027
+        # without /proc (macOS, BSD): the child shell's answer
+        real_open = builtins.open
+
+        def no_proc(file, *a, **kw):
+            if str(file).startswith("/proc/"):
+                raise FileNotFoundError(file)
+            return real_open(file, *a, **kw)
+
+        monkeypatch.setattr(builtins, "open", no_proc)
+        assert _files._umask() == 0o027
+        assert calls == []
+        # what it is for: an output written atomically gets 0o666 & ~umask, as open() would give
+        monkeypatch.setattr(builtins, "open", real_open)
+        with _files.atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")  # atomic_path yields a Path
+        assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o640
+        assert calls == []
+    finally:
+        os.umask(before)
