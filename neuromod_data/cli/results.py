@@ -160,6 +160,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pub.add_argument("out_dir", metavar="OUT_DIR")
     pub.set_defaults(func=run_publish)
 
+    cu = sub.add_parser(
+        "curves",
+        help="overlay the learning curves (validation loss, accuracy) of any runs in one figure",
+        description="Draw the validation loss (and accuracy) of each RUN (a folder with "
+        "metrics.csv) as one line, labelled by the folder as given.",
+        epilog="example: neuromod results curves runs/bptt runs/mdgl --out curves.png",
+    )
+    cu.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or metrics.csv files)")
+    cu.add_argument("--out", required=True, metavar="FILE", help="figure (PNG, PDF or SVG)")
+    cu.add_argument("--title", default="", help="figure title")
+    cu.set_defaults(func=run_curves)
+
 
 def _opts(args: argparse.Namespace) -> dict:
     return {"window": args.window, "points": args.smoothing, "threshold": args.threshold}
@@ -227,4 +239,26 @@ def run_publish(args: argparse.Namespace) -> int:
     from neuromod_data.experiments.record import publish
 
     print(f"published {args.record_dir} → {publish(args.record_dir, args.out_dir)}")
+    return 0
+
+
+def run_curves(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from neuromod_data._files import atomic_path, check_output
+    from neuromod_data.experiments.curves import curves_figure
+    from neuromod_data.experiments.runs import Run, read_metrics
+
+    files = [Path(r) / "metrics.csv" if Path(r).is_dir() else Path(r) for r in args.runs]
+    out = check_output(args.out, files, kind="file")
+    groups = {}
+    for given, path in zip(args.runs, files, strict=True):
+        if given in groups:
+            raise UsageError(f"run {given} is given twice")
+        groups[given] = [Run({}, 0, read_metrics(path), path=path.parent)]
+    fig = curves_figure(groups, title=args.title)
+    fmt = out.suffix[1:].lower() or "png"
+    with atomic_path(out, suffix=out.suffix or ".png") as tmp:
+        fig.savefig(tmp, dpi=120, format=fmt)
+    print(f"{len(groups)} learning curves → {out}")
     return 0

@@ -130,3 +130,23 @@ def test_bad_input_is_one_line(runs, argv, match, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_curves_overlays_any_runs(tmp_path, capsys):
+    from matplotlib.image import imread
+
+    a, b = tmp_path / "a", tmp_path / "elsewhere" / "b"
+    write_run(a, [0.7, 0.3, 0.1], [0.5, 0.8, 0.9])
+    write_run(b, [0.7, 0.5, 0.4], [0.5, 0.6, 0.7])
+    out = tmp_path / "curves.png"
+    assert main(["results", "curves", str(a), str(b / "metrics.csv"), "--out", str(out)]) == 0
+    assert imread(out).shape[2] in (3, 4) and "2 learning curves" in capsys.readouterr().out
+    # the lines drawn are the runs' validation values
+    from neuromod_data.experiments.curves import curves_figure
+    from neuromod_data.experiments.runs import Run, read_metrics
+
+    fig = curves_figure({str(a): [Run({}, 0, read_metrics(a / "metrics.csv"))]})
+    assert fig.axes[0].lines[0].get_ydata().tolist() == [0.7, 0.3, 0.1]
+    # a folder that is not a run is named
+    assert main(["results", "curves", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+    assert "nothing" in capsys.readouterr().err
