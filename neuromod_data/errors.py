@@ -61,6 +61,10 @@ class OptionError(UsageError, TypeError):
     """A keyword option that the called reader or function does not take."""
 
 
+class DependencyError(NeuromodError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
 class NeuromodWarning(UserWarning):
     """Continuing is right, but the user should know (missing genes, dropped types, ...)."""
 

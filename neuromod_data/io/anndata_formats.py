@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from neuromod_data.errors import FormatError, InputFileError
+from neuromod_data.errors import DependencyError, FormatError, InputFileError
 from neuromod_data.io import _common
 
 __all__ = ["read_h5ad", "read_10x_mtx", "read_10x_h5"]
@@ -113,17 +114,33 @@ def read_h5ad(
     return adata
 
 
+#: the extra of ``pyproject.toml`` that installs the 10x readers' dependency (scanpy)
+TENX_EXTRA = "tenx"
+
+
+def _scanpy(what: str, path: Path) -> Any:
+    """scanpy, which reads the 10x formats: an optional dependency (the ``tenx`` extra), the heaviest
+    import of the stack, which nothing else of the package needs."""
+    try:
+        import scanpy as sc
+    except ImportError as exc:
+        raise DependencyError(
+            f"{path}: reading {what} needs scanpy, which is not installed; install the "
+            f'{TENX_EXTRA!r} extra: pip install "neuromod[{TENX_EXTRA}]" (or pip install scanpy)'
+        ) from exc
+    return sc
+
+
 def read_10x_mtx(path: str | os.PathLike, *, make_unique: bool = True) -> ad.AnnData:
     """A 10x matrix folder (``matrix.mtx(.gz)``, ``barcodes.tsv``, ``features.tsv``/``genes.tsv``).
 
     Gene symbols become ``var_names`` (10x repeats some symbols, so ``make_unique`` defaults on here;
-    the repeats are recorded in ``uns``).
+    the repeats are recorded in ``uns``). Needs scanpy (the ``tenx`` extra).
     """
-    import scanpy as sc
-
     p = Path(path).expanduser()
     if p.is_file():
         p = p.parent
+    sc = _scanpy("a 10x matrix folder", p)
     record: dict = {}
     try:
         adata = sc.read_10x_mtx(p, var_names="gene_symbols", make_unique=False, cache=False)
@@ -139,10 +156,9 @@ def read_10x_mtx(path: str | os.PathLike, *, make_unique: bool = True) -> ad.Ann
 
 
 def read_10x_h5(path: str | os.PathLike, *, make_unique: bool = True) -> ad.AnnData:
-    """A 10x HDF5 matrix (``filtered_feature_bc_matrix.h5``)."""
-    import scanpy as sc
-
+    """A 10x HDF5 matrix (``filtered_feature_bc_matrix.h5``). Needs scanpy (the ``tenx`` extra)."""
     p = Path(path).expanduser()
+    sc = _scanpy("a 10x HDF5 file", p)
     record: dict = {}
     try:
         adata = sc.read_10x_h5(p)

@@ -176,6 +176,38 @@ def test_h5ad_plain_backed_and_10x_mtx(tmp_path):
     assert list(t.var_names) == ["G1", "G2"] and list(t.obs_names) == ["a", "b", "c"]
 
 
+def test_10x_without_scanpy_names_the_extra(tmp_path, monkeypatch):
+    # scanpy is optional (the tenx extra): without it the 10x readers stop with one message naming
+    # the file and the extra to install, an ImportError that the command line reports in one line
+    import sys
+
+    from neuromod_data.errors import DependencyError, NeuromodError
+    from neuromod_data.io import read_10x_h5, read_10x_mtx
+
+    d = tmp_path / "tenx"
+    d.mkdir()
+    scipy.io.mmwrite(str(d / "matrix.mtx"), sp.coo_matrix(np.eye(2)))
+    (d / "barcodes.tsv").write_text("a\nb\n")
+    (d / "genes.tsv").write_text("E1\tG1\nE2\tG2\n")
+    h5 = tmp_path / "filtered_feature_bc_matrix.h5"
+    h5.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    monkeypatch.setitem(sys.modules, "scanpy", None)  # "import scanpy" now raises ImportError
+    for call, where in (
+        (lambda: read(d), d),
+        (lambda: read_10x_mtx(d), d),
+        (lambda: read_10x_h5(h5), h5),
+    ):
+        with pytest.raises(DependencyError) as info:
+            call()
+        msg = str(info.value)
+        assert isinstance(info.value, ImportError) and isinstance(info.value, NeuromodError)
+        assert str(where) in msg and "neuromod[tenx]" in msg
+    # the other readers do not need it
+    p = tmp_path / "counts.csv"
+    p.write_text(",c1,c2\nVip,0,4\nSst,2,0\n")
+    assert read(p, progress=False).shape == (2, 2)
+
+
 # --- real files -------------------------------------------------------------------------------
 
 
