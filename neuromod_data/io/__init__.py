@@ -9,23 +9,18 @@ was fixed or dropped on the way).
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
-from typing import Any
-
-import anndata as ad
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from neuromod_data._files import require_regular
 from neuromod_data.errors import InputFileError, OptionError, UsageError
 from neuromod_data.io._detect import FORMATS, detect_format
-from neuromod_data.io.allen_smartseq import read_allen_smartseq
-from neuromod_data.io.anndata_formats import read_10x_h5, read_10x_mtx, read_h5ad
-from neuromod_data.io.explorer import read_explorer
-from neuromod_data.io.geo import read_gse115746
-from neuromod_data.io.summaries import read_summary
-from neuromod_data.io.tables import read_counts_table
-from neuromod_data.io.taxonomy import add_taxonomy
+
+if TYPE_CHECKING:
+    import anndata as ad
+    import pandas as pd
 
 __all__ = [
     "FORMATS",
@@ -42,16 +37,47 @@ __all__ = [
     "read_summary",
 ]
 
-_READERS = {
-    "allen_smartseq": read_allen_smartseq,
-    "geo_gse115746": read_gse115746,
-    "explorer": read_explorer,
-    "summary": read_summary,
-    "table": read_counts_table,
-    "h5ad": read_h5ad,
-    "10x_mtx": read_10x_mtx,
-    "10x_h5": read_10x_h5,
+# The readers load on first use (PEP 562): importing this package, or its format recognition
+# (``neuromod_data.io._detect``, which every command's parser reads), costs no anndata, pandas or
+# scanpy; ``neuromod train`` never needs them.
+#: public reader → its module in this package
+_EXPORTS = {
+    "read_allen_smartseq": "allen_smartseq",
+    "read_gse115746": "geo",
+    "read_explorer": "explorer",
+    "read_summary": "summaries",
+    "read_counts_table": "tables",
+    "read_h5ad": "anndata_formats",
+    "read_10x_mtx": "anndata_formats",
+    "read_10x_h5": "anndata_formats",
+    "add_taxonomy": "taxonomy",
 }
+
+#: format → the reader's name (a key of ``_EXPORTS``)
+_READERS = {
+    "allen_smartseq": "read_allen_smartseq",
+    "geo_gse115746": "read_gse115746",
+    "explorer": "read_explorer",
+    "summary": "read_summary",
+    "table": "read_counts_table",
+    "h5ad": "read_h5ad",
+    "10x_mtx": "read_10x_mtx",
+    "10x_h5": "read_10x_h5",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 # keywords each reader accepts besides the path (``read`` refuses the others by name)
 _ACCEPTS = {
@@ -109,6 +135,8 @@ def read(
     >>> a.shape, a.uns["neuromod"]["X"], a.uns["neuromod"]["reader"]
     ((3, 4), 'counts', 'table')
     """
+    import pandas as pd
+
     p = Path(path).expanduser()
     if not p.exists():
         raise InputFileError(f"input not found: {p}")
@@ -133,4 +161,6 @@ def read(
         if "metadata" not in _ACCEPTS[fmt]:
             raise OptionError(f"{p} is read as {fmt!r}, which takes no metadata table")
         kw["metadata"] = metadata
-    return _READERS[fmt](p, **kw)
+    name = _READERS[fmt]
+    reader = globals().get(name) or __getattr__(name)
+    return reader(p, **kw)

@@ -296,3 +296,36 @@ def test_h5ad_with_metadata_table(tmp_path):
     a = read(p, metadata=tmp_path / "m.csv")
     assert a.obs["cluster_label"].tolist() == ["X", "Y", "Z"]
     assert "cluster → cluster_label" in a.uns["neuromod"]["renamed_columns"]
+
+
+def test_readers_load_on_first_use(tmp_path):
+    # every command's parser reads the format names (neuromod_data.io._detect): that must not load
+    # anndata, pandas or scanpy, so `neuromod train` runs without the data stack's memory
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys\n"
+        "import neuromod_data.io._detect, neuromod_data.io\n"
+        "light = {m: m in sys.modules for m in ('anndata', 'pandas', 'scanpy', 'h5py')}\n"
+        "from neuromod_data.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "after = {m: m in sys.modules for m in ('anndata', 'scanpy', 'h5py')}\n"
+        "from neuromod_data.io import read_h5ad\n"
+        "print(json.dumps({'light': light, 'train': after, 'lazy': read_h5ad.__module__}))\n"
+    )
+    args = ["train", "--task", "evidence_accumulation", "--rule", "eprop", "--iterations", "1"]
+    args += ["--batch-size", "2", "--no-progress", "--out", str(tmp_path / "run")]
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (tmp_path / "run" / "metrics.csv").is_file()
+    assert not any(got["light"].values()), got["light"]
+    assert not any(got["train"].values()), got["train"]
+    assert got["lazy"] == "neuromod_data.io.anndata_formats"
