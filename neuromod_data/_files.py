@@ -128,11 +128,14 @@ def disk_failure(exc: BaseException, where: str | os.PathLike | None = None) -> 
     return None
 
 
-def _write_failed(exc: BaseException, target: Path) -> None:
-    """Re-raise a non-``OSError`` failure of writing ``target`` on a full disk as an ``OSError``
-    naming ``target`` (a file-system failure, not a bug); anything else is left alone."""
+def _write_failed(exc: BaseException, target: Path, tmp: Path | None) -> None:
+    """Re-raise a failure of writing ``target`` on a full or failing disk as an ``OSError`` naming
+    ``target`` (a file-system failure, not a bug): a writer's ``RuntimeError`` (``torch.save``), or
+    an ``OSError`` that names no file or only the hidden temporary. Anything else is left alone."""
     if isinstance(exc, OSError):
-        return
+        if exc.errno is None or exc.filename not in (None, str(tmp), tmp):
+            return
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
     what = disk_failure(exc, target.parent)
     if what is not None:
         raise OSError(errno.ENOSPC, f"cannot write ({what})", str(target)) from exc
@@ -217,7 +220,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         try:
             yield tmp_path
         except Exception as exc:
-            _write_failed(exc, path)
+            _write_failed(exc, path, tmp_path)
             raise
         with _signals_deferred():
             os.replace(tmp_path, path)

@@ -284,6 +284,66 @@ def _observed(d: Path, text: str) -> None:
     (d / "cache" / "observed_sha256.json").write_text(text)
 
 
+def _lock(out: str, pid: int | None = None, host: str | None = None) -> Callable[[Path], None]:
+    """A lock file beside ``d/out`` recorded by ``pid`` on ``host`` (default: a process of this
+    host that has ended, i.e. a lock a killed run left)."""
+
+    def setup(d: Path) -> None:
+        import socket
+
+        from neuromod_data._files import lock_path
+
+        p = pid
+        if p is None:
+            dead = subprocess.Popen([sys.executable, "-c", "pass"])
+            dead.wait()
+            p = dead.pid
+        record = {"pid": p, "host": host or socket.gethostname(), "command": "neuromod train"}
+        lock_path(d / out).write_text(json.dumps(record) + "\n")
+
+    return setup
+
+
+def _reclaimed(out: str) -> Callable[[Path, str, str], None]:
+    """The stale lock was taken over with one warning naming it, and removed at the end."""
+
+    def check(d: Path, o: str, err: str) -> None:  # noqa: ARG001
+        from neuromod_data._files import lock_path
+
+        warned = [ln for ln in err.splitlines() if ": warning: " in ln and "lock" in ln]
+        assert len(warned) == 1 and "no longer runs" in warned[0], err
+        assert not lock_path(d / out).exists()
+
+    return check
+
+
+def _warned(*words: str) -> Callable[[Path, str, str], None]:
+    def check(d: Path, o: str, err: str) -> None:  # noqa: ARG001
+        lines = [ln for ln in err.splitlines() if ": warning: " in ln]
+        assert len(lines) == 1 and all(w in lines[0] for w in words), err
+
+    return check
+
+
+def _config_device(value: str) -> Callable[[Path, str, str], None]:
+    def check(d: Path, o: str, err: str) -> None:  # noqa: ARG001
+        assert json.loads((d / "run" / "config.json").read_text())["device"] == value
+
+    return check
+
+
+#: the tiny training config with one setting changed
+def _tiny(**over: str) -> str:
+    lines = TINY_TRAIN.splitlines()
+    for k, v in over.items():
+        lines = [ln for ln in lines if not ln.startswith(f"{k}:")] + [f"{k}: {v}"]
+    return "\n".join(lines) + "\n"
+
+
+PH = ["physiology", "{d}/structure.npz", "--ephys", "{d}/meta.csv", "--ephys-metadata",
+      "{d}/meta.csv", "--method", "map"]  # fmt: skip
+
+
 CASES: list[Case] = [
     # -------------------------------------------------------------------- the command itself
     Case("no-command", [], "COMMAND"),
@@ -529,6 +589,53 @@ CASES: list[Case] = [
          setup=_all(_w("cache/sample_heatmap_plot_data.csv", "sample_name,x\n"))),
     Case("fetch-quiet-ok", [*["fetch", "gse115746", "--cache-dir", "{d}/cache", "--base-url", "{mirror}/good"], "--quiet", "--out", "{d}/e.h5ad"],
          safe=lambda d, o, e: o == "" and e == "" and (d / "e.h5ad").is_file()),
+    # ------------------------------------------- issue 24: sizes checked before any work
+    Case("train-batch-huge", [*TR, "--batch-size", "1000000000", "--out", "{d}/run"], ("--batch-size", "memory")),
+    Case("train-validation-batch-huge", [*TR, "--validation-batch-size", "1000000000", "--out", "{d}/run"],
+         ("--validation-batch-size", "memory")),
+    Case("train-config-T-huge", ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config", "{d}/c.yaml",
+                                 "--iterations", "1", "--no-progress", "--out", "{d}/run"], ("task_options.T", "memory"),
+         setup=_w("c.yaml", TINY_TRAIN.replace("T: 40", "T: 1000000000"))),
+    Case("train-config-n-rec-huge", ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config", "{d}/c.yaml",
+                                     "--iterations", "1", "--no-progress", "--out", "{d}/run"], ("network.n_rec", "memory"),
+         setup=_w("c.yaml", TINY_TRAIN.replace("n_rec: 12", "n_rec: 1000000000"))),
+    Case("train-config-batch-huge", ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config", "{d}/c.yaml",
+                                     "--iterations", "1", "--no-progress", "--out", "{d}/run"], ("--batch-size", "memory"),
+         setup=_w("c.yaml", _tiny(batch_size="1000000000"))),
+    Case("train-threads-huge", [*TR, "--threads", "1000000", "--out", "{d}/run"], ("--threads", "cores")),
+    Case("train-threads-env-huge", [*TR, "--out", "{d}/run"], ("NEUROMOD_THREADS", "cores"), env={"NEUROMOD_THREADS": "1000000"}),
+    Case("graph-n-jobs-huge", [*G, "--method", "cellphonedb", "--n-jobs", "1000000", "--out", "{d}/o"], ("--n-jobs", "cores")),
+    Case("train-device-gpu", [*TR, "--device", "gpu", "--out", "{d}/run"], ("--device", "gpu", "cpu", "auto")),
+    Case("train-device-cuda-index", [*TR, "--device", "cuda:x", "--out", "{d}/run"], ("--device", "cuda:x")),
+    Case("train-config-device-bogus", ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config", "{d}/c.yaml",
+                                       "--iterations", "1", "--no-progress", "--out", "{d}/run"], ("c.yaml", "device", "auto"),
+         setup=_w("c.yaml", _tiny(device="tpu"))),
+    Case("train-device-auto", [*TR, "--device", "auto", "--out", "{d}/run"], safe=_config_device("auto")),
+    Case("train-l1-removes-everything", [*TR, "--l1", "1000", "--out", "{d}/run"], ("--l1", "every")),
+    Case("train-rate-target-above-1khz", [*TR, "--rate-reg", "0.1", "--rate-target-hz", "2000", "--out", "{d}/run"],
+         ("--rate-target-hz", "1000")),
+    Case("train-config-rate-target-above-1khz", ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config",
+                                                 "{d}/c.yaml", "--iterations", "1", "--no-progress", "--out", "{d}/run"],
+         ("c.yaml", "rate_target_hz"), setup=_w("c.yaml", _tiny(rate_target_hz="5000"))),
+    Case("train-rate-target-without-reg", [*TR, "--rate-target-hz", "20", "--out", "{d}/run"],
+         safe=_warned("--rate-target-hz", "--rate-reg")),
+    Case("physiology-tau-a-huge", [*PH, "--tau-a", "1e9", "--out", "{d}/p"], ("--tau-a", "1e9")),
+    Case("physiology-tau-a-tiny", [*PH, "--tau-a", "0.001", "--out", "{d}/p"], ("--tau-a", "0.001")),
+    # -------------------------------------------------------- issue 24: config files
+    Case("train-config-duplicate-key", ["train", "--config", "{d}/c.yaml", "--out", "{d}/run"], ("c.yaml", "line 4", "'lr'"),
+         setup=_w("c.yaml", "task: evidence_accumulation\nrule: bptt\nlr: 0.01\nlr: 0.02\n")),
+    Case("train-config-duplicate-nested-key", ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config",
+                                               "{d}/c.yaml", "--out", "{d}/run"], ("c.yaml", "'T'", "line"),
+         setup=_w("c.yaml", "task_options:\n  T: 40\n  n_cues: 3\n  T: 400\n")),
+    # ---------------------------------------------------- issue 24: two writers (locks)
+    Case("train-locked-other-host", [*TR, "--out", "{d}/run"], ("run", "4242", "elsewhere"), setup=_lock("run", 4242, "elsewhere")),
+    Case("graph-locked-other-host", [*G, "--min-cells", "5", "--no-figures", "--out", "{d}/o"], ("o", "4242"),
+         setup=_lock("o", 4242, "elsewhere")),
+    Case("physiology-locked-other-host", [*PH, "--out", "{d}/p"], ("p", "4242"), setup=_lock("p", 4242, "elsewhere")),
+    Case("train-stale-lock-reclaimed", [*TR, "--out", "{d}/run"], setup=_lock("run"), safe=_reclaimed("run")),
+    Case("graph-stale-lock-reclaimed", [*G, "--min-cells", "5", "--no-figures", "--out", "{d}/o"], setup=_lock("o"),
+         safe=_reclaimed("o")),
+    Case("train-refused-after-lock-leaves-no-folder", [*TR, "--l1", "1000", "--out", "{d}/new/deeper/run"], "--l1"),
     # ------------------------------------------------------------------------------ report
     Case("report-bad-yaml", ["report", "--results", "{d}/graph", "--out", "{d}/r.html", "--config", "{d}/c.yaml"], "c.yaml",
          setup=_w("c.yaml", "a: [1,\n")),
@@ -787,4 +894,16 @@ PROCESS_CASES = (
     "info | head",
     "info on a FIFO",
     "warning as one line",
+    # tests/test_faults.py (issue 24)
+    "two train writers of one --out",
+    "stale lock of a dead process",
+    "lock held in this process",
+    "graph while another process holds its lock",
+    "physiology while another process holds its lock",
+    "SIGINT inside a numba kernel call",
+    "SIGTERM inside a numba kernel call",
+    "SIGINT at random moments of training",
+    "SIGINT while importing",
+    "full disk while writing a checkpoint (RuntimeError)",
+    "full disk while writing a checkpoint (OSError ENOSPC)",
 )

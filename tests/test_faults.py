@@ -165,6 +165,20 @@ def test_signal_inside_a_numba_kernel_call_is_a_clean_interrupt(d, sig, rc, word
     check_one_line(res.stderr, word, "resume", after_warnings=True)
 
 
+def _started(proc: subprocess.Popen) -> bool:
+    """The command is past the interpreter's own start-up (where no program can catch a signal)
+    and inside ``neuromod`` itself: numpy, which ``main()`` imports while building its parser, is
+    mapped into the process."""
+    try:
+        return "_multiarray_umath" in Path(f"/proc/{proc.pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
+
+
+@needs_proc
 def test_ctrl_c_at_random_moments_of_training_is_a_clean_interrupt(d):
     """SIGINT at random moments of a real ``neuromod train`` (importing, loading the kernels,
     training): exit 130 and one line each time, never exit 70 or a traceback."""
@@ -173,22 +187,87 @@ def test_ctrl_c_at_random_moments_of_training_is_a_clean_interrupt(d):
         argv = _train_argv(d, d / f"run{k}")
         argv[argv.index("bptt")] = "eprop"
         proc = _cli(*argv)
-        time.sleep(rng.uniform(0.2, 8.0))
+        assert _wait_for(lambda p=proc: _started(p), proc, timeout=60), proc.communicate()
+        time.sleep(rng.uniform(0.0, 7.0))
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, f"try {k}: rc {proc.returncode}\n{err}"
         check_one_line(err, "interrupted", after_warnings=True)
 
 
+@needs_proc
 def test_ctrl_c_while_importing_is_a_clean_interrupt(d):
-    """SIGINT while the command still imports its modules (the parser imports every subcommand):
-    exit 130 and one line, no traceback."""
+    """SIGINT while the command still imports its modules (the parser imports every subcommand,
+    seconds): exit 130 and one line, no traceback, nothing written."""
     rng = random.Random(7)
     for k in range(4):
         proc = _cli(*_train_argv(d, d / f"run{k}", 1))
-        time.sleep(rng.uniform(0.1, 1.5))
+        assert _wait_for(lambda p=proc: _started(p), proc, timeout=60), proc.communicate()
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, f"try {k}: rc {proc.returncode}\n{err}"
         check_one_line(err, "interrupted", after_warnings=True)
         assert not (d / f"run{k}").exists()
+
+
+# ------------------------------------------------------------------------------- full disk
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError(
+            "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed "
+            "writing file data/0: file write failed"
+        ),  # fmt: skip
+        OSError(28, "No space left on device"),
+    ],
+    ids=["RuntimeError", "OSError"],
+)
+def test_full_disk_while_writing_a_checkpoint(d, capfd, monkeypatch, error):
+    """``torch.save`` failing on a full disk is a file-system failure (exit 1) naming the
+    checkpoint, not an internal error; no temporary is left beside it."""
+    import torch
+
+    def full(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch, "save", full)
+    rc = main(_train_argv(d, d / "run", 2))
+    _, err = capfd.readouterr()
+    assert rc == 1, err
+    check_one_line(err, "checkpoint.pt", "write" if isinstance(error, RuntimeError) else "space")
+    assert not [p.name for p in (d / "run").iterdir() if p.name.startswith(".")]
+
+
+# ------------------------------------------------------------- locks held by another process
+_HOLD = """
+import sys, time
+from neuromod_data._files import output_lock
+with output_lock(sys.argv[1], command="neuromod graph"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("command", ["graph", "physiology"])
+def test_command_refused_while_another_process_holds_its_output(d, command):
+    """``graph`` and ``physiology`` refuse an --out another live process is writing (exit 2,
+    naming the folder and that process's PID) before reading any input."""
+    out = d / "o"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE,
+                              text=True, env=_env())  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        if command == "graph":
+            argv = ["graph", str(d / "cells.h5ad"), "--groupby", "x", "--out", str(out)]
+        else:
+            argv = ["physiology", str(d / "structure.npz"), "--ephys", str(d / "f.csv"),
+                    "--ephys-metadata", str(d / "m.csv"), "--out", str(out)]  # fmt: skip
+        res = subprocess.run([sys.executable, "-m", "neuromod_data.cli", *argv],
+                             capture_output=True, text=True, timeout=120, env=_env())  # fmt: skip
+        assert res.returncode == 2, res.stderr
+        check_one_line(res.stderr, str(out), str(holder.pid))
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -6,9 +6,11 @@ exit code). Modules are imported only when the parser is built; ``train`` import
 
 Whatever goes wrong ends in one line on stderr, ``neuromod <command>: error: <what and where>``, and
 a non-zero exit code: 2 for bad input or options (an output place refused before any work counts
-here), 1 for a file-system failure during the work, 130 / 143 when interrupted by SIGINT / SIGTERM
-(temporaries are removed on the way out), 70 for an internal error (a bug: ``NEUROMOD_DEBUG=1``
-shows its traceback). Warnings print as one line each.
+here, so does an output folder another process is writing: its lock names that process's PID),
+1 for a file-system failure during the work (a full disk included, whatever the writer raised),
+130 / 143 when interrupted by SIGINT / SIGTERM (temporaries are removed on the way out; a signal
+that arrives inside a compiled kernel is delivered when the kernel returns), 70 for an internal
+error (a bug: ``NEUROMOD_DEBUG=1`` shows its traceback). Warnings print as one line each.
 """
 
 from __future__ import annotations
