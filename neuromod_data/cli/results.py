@@ -246,7 +246,7 @@ def run_curves(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from neuromod_data._files import atomic_path, check_output
-    from neuromod_data.experiments.curves import curves_figure
+    from neuromod_data.experiments.curves import curves_figure, label_order
     from neuromod_data.experiments.runs import Run, read_metrics
 
     files = [Path(r) / "metrics.csv" if Path(r).is_dir() else Path(r) for r in args.runs]
@@ -257,6 +257,16 @@ def run_curves(args: argparse.Namespace) -> int:
             raise UsageError(f"run {given} is given twice")
         groups[given] = [Run({}, 0, read_metrics(path), path=path.parent)]
     fig = curves_figure(groups, title=args.title)
+    # one colour per run in every panel (the plotter's fallback cycles per panel, and a run
+    # without accuracy would shift the colours of the accuracy panel)
+    colors = {label: f"C{i}" for i, label in enumerate(sorted(groups, key=label_order))}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            base = line.get_label().rsplit(" (n=", 1)[0]
+            if base in colors:
+                line.set_color(colors[base])
+        if ax.get_legend() is not None:
+            ax.legend(fontsize=7, frameon=False)
     fmt = out.suffix[1:].lower() or "png"
     with atomic_path(out, suffix=out.suffix or ".png") as tmp:
         fig.savefig(tmp, dpi=120, format=fmt)

@@ -150,3 +150,24 @@ def test_curves_overlays_any_runs(tmp_path, capsys):
     # a folder that is not a run is named
     assert main(["results", "curves", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert "nothing" in capsys.readouterr().err
+
+
+def test_curves_keep_one_colour_per_run_in_every_panel(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    write_run(a, [0.7, 0.3], [0.5, 0.8])
+    write_run(b, [0.6, 0.5], ["", ""])  # no accuracy: absent from the accuracy panel
+    write_run(c, [0.7, 0.6], [0.5, 0.6])
+    from unittest import mock
+
+    from matplotlib.figure import Figure
+
+    saved = []
+    with mock.patch.object(Figure, "savefig", lambda self, *a, **k: saved.append(self)):
+        assert main(["results", "curves", str(a), str(b), str(c), "--out",
+                     str(tmp_path / "x.png")]) == 0  # fmt: skip
+    (fig,) = saved
+    colour = [{ln.get_label().split(" (")[0]: ln.get_color() for ln in ax.get_lines()
+               if not ln.get_label().startswith("_")} for ax in fig.axes]  # fmt: skip
+    assert set(colour[0]) == {str(a), str(b), str(c)} and set(colour[1]) == {str(a), str(c)}
+    assert all(colour[1][k] == colour[0][k] for k in colour[1])
+    assert len(set(colour[0].values())) == 3
