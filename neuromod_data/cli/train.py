@@ -140,7 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train a recurrent spiking network whose neurons carry the cell types of a structure on "
             "a task, and write OUT/metrics.csv (iteration, split, loss, accuracy), metrics.json, "
-            "config.json, checkpoint.pt and learning_curve.png. Re-running with the same OUT resumes."
+            "config.json, checkpoint.pt, model.npz (the trained network) and learning_curve.png. "
+            "Re-running with the same OUT resumes."
         ),
         epilog=(
             "example: neuromod train --task evidence_accumulation --rule mdgl "
