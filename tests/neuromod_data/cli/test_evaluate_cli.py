@@ -103,3 +103,16 @@ def test_evaluate_without_model_file_says_how_to_get_one(tmp_path, capsys):
     # doing what it says gives the run its model file, and evaluate works
     assert main(["train", "--out", str(run), "--no-progress"]) == 0
     assert main(["evaluate", str(run), "--trials", "2"]) == 0
+
+
+def test_evaluate_refuses_a_damaged_model_file_and_an_out_holding_it(tmp_path, capsys):
+    run = _train(tmp_path, "eprop")
+    # --out the run folder itself would put outputs beside the model it reads: refused up front
+    assert main(["evaluate", str(run), "--out", str(run)]) == 2
+    assert "model.npz" in capsys.readouterr().err
+    data = (run / "model.npz").read_bytes()
+    (run / "model.npz").write_bytes(data[: len(data) // 2])  # truncated, e.g. a full disk
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(run / "model.npz") in err
+    assert not (run / "evaluation").exists()
