@@ -11,11 +11,21 @@ import argparse
 import json
 import math
 import sys
+import warnings
 
 from neuromod_data.cli._args import int_at_least, number_in, positive_float
 from neuromod_data.errors import UsageError
 
 _LAYOUTS = ("reproduction", "workflow")
+#: the project's own page: its committed runs, grid configs, commentary and timings. Notes,
+#: pending jobs and timings describe these runs only, so a page of other runs gets them only when
+#: asked for (--notes, --configs, --timings)
+_PROJECT = {
+    "runs": "experiments/runs",
+    "configs": "workflows/config",
+    "notes": "experiments/notes.md",
+    "timings": "experiments/timings.json",
+}
 
 
 def _odd(text: str) -> int:
@@ -102,29 +112,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pg.add_argument(
         "runs",
         nargs="*",
-        default=["experiments/runs"],
         metavar="RUNS",
-        help="folder(s) of runs, <grid>/<task>/<rule>/<structure>/seed<k> (default experiments/runs)",
+        help="runs root(s), <grid>/<task>/<rule>/<structure>/seed<k> below each (default "
+        f"{_PROJECT['runs']}: the project's page, with its notes, grids and timings)",
     )
     pg.add_argument("--out", default="docs/results.md", help="the page (default docs/results.md)")
     pg.add_argument("--figures", default="docs/figures", help="its figures (default docs/figures)")
     pg.add_argument(
         "--configs",
-        default="workflows/config",
         help=(
             "folder of the grid configs (YAML files with a `reproduction` section): pending "
-            "jobs and contrasts (default workflows/config)"
+            f"jobs and contrasts (default for the project's page {_PROJECT['configs']}; for "
+            "other runs none)"
         ),
     )
     pg.add_argument(
         "--notes",
-        default="experiments/notes.md",
-        help="hand-written commentary to include (default experiments/notes.md)",
+        help=f"hand-written commentary to include (default for the project's page "
+        f"{_PROJECT['notes']}; for other runs none)",
     )
     pg.add_argument(
         "--timings",
-        default="experiments/timings.json",
-        help="measured seconds per iteration (default experiments/timings.json)",
+        help=f"measured seconds per iteration (default for the project's page "
+        f"{_PROJECT['timings']}; for other runs none)",
     )
     _definitions(pg)
     pg.set_defaults(func=run_page)
@@ -178,14 +188,30 @@ def _opts(args: argparse.Namespace) -> dict:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    from neuromod_data._files import atomic_path
+    from neuromod_data._files import atomic_path, check_output
     from neuromod_data.experiments import runs as runs_mod
     from neuromod_data.experiments.summary import summary_table
 
     layout = runs_mod.REPRODUCTION if args.layout == "reproduction" else runs_mod.WORKFLOW
-    found = runs_mod.find_runs(args.runs, layout=layout)
-    if not found:
-        raise UsageError(f"no runs (folders with metrics.csv) below {', '.join(args.runs)}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = runs_mod.find_runs(args.runs, layout=layout, strict=True)
+    if found:  # without runs, the error below says what was found instead
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    else:
+        hint = (
+            "; runs in the workflow's <level>/<variant>/seed<k> need --layout workflow"
+            if layout == runs_mod.REPRODUCTION
+            else ""
+        )
+        raise UsageError(
+            f"no runs (folders seed<k> with metrics.csv) in the {args.layout} layout below "
+            f"{', '.join(args.runs)}{hint}"
+        )
+    if args.out:
+        inputs = [r.path / n for r in found if r.path for n in ("metrics.csv", "summary.json")]
+        check_output(args.out, inputs)
     table = summary_table(found, layout, **_opts(args))
     if args.out:
         with atomic_path(args.out, suffix=".csv") as tmp:
@@ -201,15 +227,28 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def run_page(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from neuromod_data._files import require_file
     from neuromod_data.experiments.pages import build_page
 
+    runs = args.runs or [_PROJECT["runs"]]
+    project = all(Path(r).resolve() == Path(_PROJECT["runs"]).resolve() for r in runs)
+    for option in ("notes", "timings"):
+        if getattr(args, option) is not None:
+            require_file(getattr(args, option), f"--{option}")
+
+    def pick(option: str) -> str | None:
+        given = getattr(args, option)
+        return given if given is not None else (_PROJECT[option] if project else None)
+
     text = build_page(
-        args.runs,
+        runs,
         args.out,
         args.figures,
-        config_dir=args.configs,
-        notes=args.notes,
-        timings=args.timings,
+        config_dir=pick("configs"),
+        notes=pick("notes"),
+        timings=pick("timings"),
         **_opts(args),
     )
     print(f"{args.out}: {len(text.splitlines())} lines")

@@ -59,7 +59,7 @@ def test_page(runs, tmp_path):
     out = tmp_path / "docs" / "results.md"
     rc = main(
         ["results", "page", str(runs), "--out", str(out), "--figures", str(tmp_path / "figs"),
-         "--notes", str(tmp_path / "none.md"), "--configs", str(tmp_path)]
+         "--configs", str(tmp_path)]
     )  # fmt: skip
     assert rc == 0
     text = out.read_text()
@@ -81,12 +81,12 @@ def test_page(runs, tmp_path):
         if n > 1:
             w_sd, f_sd = np.std(windows, ddof=1), np.std(finals, ddof=1)
             assert rows[rule][5] == f"{np.mean(windows):.3f} ± {w_sd:.3f} (3)"
-            assert rows[rule][9] == f"{np.mean(finals):.3f} ± {f_sd:.3f}"
+            assert rows[rule][10] == f"{np.mean(finals):.3f} ± {f_sd:.3f}"
         else:  # one seed: no SD
             assert rows[rule][5] == f"{windows[0]:.3f} (3)"
-            assert rows[rule][9] == f"{finals[0]:.3f}"
+            assert rows[rule][10] == f"{finals[0]:.3f}"
     # by hand: bptt window means (0.7 + 0.3 + 0.1) / 3 and (0.7 + 0.4 + 0.3) / 3
-    assert rows["bptt"][5] == "0.417 ± 0.071 (3)" and rows["bptt"][9] == "0.200 ± 0.141"
+    assert rows["bptt"][5] == "0.417 ± 0.071 (3)" and rows["bptt"][10] == "0.200 ± 0.141"
     assert rows["eprop"][5] == "0.767 (3)"  # total loss, not the task loss (0.667)
 
 
@@ -171,3 +171,86 @@ def test_curves_keep_one_colour_per_run_in_every_panel(tmp_path):
     assert set(colour[0]) == {str(a), str(b), str(c)} and set(colour[1]) == {str(a), str(c)}
     assert all(colour[1][k] == colour[0][k] for k in colour[1])
     assert len(set(colour[0].values())) == 3
+
+
+# ---------------------------------------------------------------- issue 24: results pages
+def _project(root):
+    """A project tree: committed runs of grid g, its config, notes and timings."""
+    import yaml
+
+    for seed in (0, 1):
+        write_run(
+            root / f"experiments/runs/g/evidence_accumulation/bptt/ei/seed{seed}",
+            [0.7, 0.3],
+            [0.5, 0.9],
+        )
+    (root / "workflows/config").mkdir(parents=True)
+    rc = {
+        "name": "g",
+        "results": "results/g",
+        "tasks": {"evidence_accumulation": {"iterations": 10, "batch_size": 8}},
+        "grid": [{"tasks": ["evidence_accumulation"], "rules": ["bptt"], "structures": ["ei"],
+                  "seeds": [0, 1, 2]}],
+    }  # fmt: skip
+    (root / "workflows/config/g.yaml").write_text(yaml.safe_dump({"reproduction": rc}))
+    (root / "experiments/notes.md").write_text("The project's own commentary.\n")
+
+
+def _grid_row(text):
+    block = text[text.index("## Grids") :].split("\n## ", 1)[0]
+    return [ln for ln in block.splitlines() if ln.startswith("| g ")]
+
+
+def test_notes_and_pending_belong_to_the_projects_page_only(tmp_path, monkeypatch):
+    _project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["results", "page", "--out", "p.md", "--figures", "f"]) == 0
+    text = (tmp_path / "p.md").read_text()
+    assert "The project's own commentary." in text
+    assert _grid_row(text) == [
+        "| g | `workflows/config/g.yaml` | 3 | 2 | 1 | — (+1 jobs with no measured cost) |"
+    ]
+    # another runs folder: none of the project's notes or grids unless asked for
+    write_run(tmp_path / "mine/h/evidence_accumulation/bptt/ei/seed0", [0.7, 0.3], [0.5, 0.9])
+    assert main(["results", "page", "mine", "--out", "m.md", "--figures", "f"]) == 0
+    text = (tmp_path / "m.md").read_text()
+    assert "commentary" not in text and "workflows/config" not in text and "| h |" in text
+    args = ["--notes", "experiments/notes.md", "--configs", "workflows/config"]
+    assert main(["results", "page", "mine", *args, "--out", "m.md", "--figures", "f"]) == 0
+    assert "The project's own commentary." in (tmp_path / "m.md").read_text()
+
+
+def test_one_grids_folder_counts_its_finished_runs(tmp_path, monkeypatch, capsys):
+    _project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    argv = ["results", "page", "experiments/runs/g", "--configs", "workflows/config"]
+    assert main([*argv, "--out", "p.md", "--figures", "f"]) == 0
+    assert _grid_row((tmp_path / "p.md").read_text()) == [
+        "| g | `workflows/config/g.yaml` | 3 | 2 | 1 | — (+1 jobs with no measured cost) |"
+    ]
+    assert "one grid's folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["results", "summary", "RUNS", "--out", "RUNS/g/evidence_accumulation/bptt/ei/seed0/metrics.csv"],
+         "also an input"),
+        (["results", "summary", "RUNS", "--layout", "workflow"], "reproduction layout"),
+        (["results", "summary", "RUNS/g/evidence_accumulation"], "no runs"),
+        (["results", "page", "RUNS", "--out", "RUNS/g/evidence_accumulation/bptt/ei/seed1/metrics.csv"],
+         "also an input"),
+        (["results", "page", "RUNS", "--configs", "RUNS/nope"], "nope"),
+        (["results", "page", "RUNS", "--notes", "RUNS/nope.md"], "nope.md"),
+    ],
+    ids=["summary-out-input", "summary-layout", "summary-no-runs", "page-out-input", "configs-missing",
+         "notes-missing"],
+)  # fmt: skip
+def test_bad_results_input_is_one_line(runs, argv, match, capsys, tmp_path):
+    argv = [a.replace("RUNS", str(runs)) for a in argv]
+    before = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+    argv += ["--figures", str(tmp_path / "f")] if argv[1] == "page" else []
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before

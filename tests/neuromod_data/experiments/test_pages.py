@@ -11,6 +11,7 @@ import pytest
 import yaml
 from scipy import stats as sps
 
+from neuromod_data.errors import FormatError, InputFileError, OutputError
 from neuromod_data.experiments import pages
 
 EA = "evidence_accumulation"
@@ -440,3 +441,58 @@ def test_cpu_estimate_prefers_runs_at_the_same_batch(runs):
         )
         is None
     )
+
+
+# ---------------------------------------------------------------- issue 24: results pages
+def _grid(name: str, **extra) -> dict:
+    rc = {
+        "name": name,
+        "results": f"results/{name}",
+        "tasks": {EA: {"iterations": 100, "batch_size": 8}},
+        "grid": [{"tasks": [EA], "rules": ["bptt"], "structures": ["ei"], "seeds": [0]}],
+    }
+    return {"reproduction": {**rc, **extra}}
+
+
+@pytest.mark.parametrize(
+    "files, match",
+    [
+        ({"a.yaml": "reproduction: [1,\n"}, r"a\.yaml: not valid YAML"),
+        (
+            {"a.yaml": yaml.safe_dump(_grid("g")), "b.yaml": yaml.safe_dump(_grid("g"))},
+            r"b\.yaml: reproduction\.name 'g' is also the name of the grid in .*a\.yaml",
+        ),
+        (
+            {
+                "a.yaml": yaml.safe_dump(
+                    _grid("g", structures={"toy": {"source": "toy"}}, contrasts=[["toy", "m1"]])
+                )
+            },
+            r"a\.yaml: .*contrast \['toy', 'm1'\] names dataset 'm1'",
+        ),
+        ({"a.yaml": yaml.safe_dump({"reproduction": {"name": "g"}})}, r"a\.yaml: .*'results'"),
+    ],
+    ids=["unreadable", "duplicate-name", "contrast-unknown-dataset", "missing-key"],
+)
+def test_bad_grid_configs_are_refused_naming_the_file(tmp_path, files, match):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "config.yaml").write_text("dataset: {name: toy}\n")  # not a grid: passed over
+    with pytest.raises(FormatError, match=match):
+        pages.grid_configs(tmp_path)
+
+
+def test_grid_configs_folder_must_exist(tmp_path):
+    with pytest.raises(InputFileError, match="nope"):
+        pages.grid_configs(tmp_path / "nope")
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(_grid("g")))
+    (tmp_path / "config.yaml").write_text("dataset: {name: toy}\n")
+    assert list(pages.grid_configs(tmp_path)) == ["g"]
+
+
+def test_the_page_never_replaces_an_input(runs, tmp_path):
+    metrics = runs / f"g/{EA}/bptt/ei/seed0/metrics.csv"
+    before = metrics.read_bytes()
+    with pytest.raises(OutputError, match="also an input"):
+        pages.build_page(runs, metrics, tmp_path / "f")
+    assert metrics.read_bytes() == before and not (tmp_path / "f").exists()

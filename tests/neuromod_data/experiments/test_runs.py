@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from neuromod_data.errors import FormatError, InputFileError
+from neuromod_data.errors import FormatError, InputFileError, NeuromodWarning
 from neuromod_data.experiments import runs as R
 
 
@@ -127,3 +127,90 @@ def test_groups_and_long_table(tmp_path, make_run):
     ]  # fmt: skip
     assert len(table) == 3 * 3  # each run: 2 validation rows and 1 training row
     assert len(R.runs_table([])) == 0
+
+
+# ---------------------------------------------------------------- issue 24: results pages
+EA = "evidence_accumulation"
+
+
+def test_one_grids_folder_is_read_as_that_grid(tmp_path, make_run):
+    """Given experiments/runs/<grid> instead of the root, the runs are that grid's, not ''."""
+    make_run(tmp_path / f"quick/{EA}/bptt/ei/seed0", [(0, 0.7, 0.5)])
+    make_run(tmp_path / f"quick/{EA}/eprop/ei/seed1", [(0, 0.7, 0.5)])
+    with pytest.warns(NeuromodWarning, match=r"one grid's folder.*'quick'"):
+        found = R.find_runs(tmp_path / "quick")
+    assert [(r["grid"], r["task"], r["rule"], r.seed) for r in found] == [
+        ("quick", EA, "bptt", 0),
+        ("quick", EA, "eprop", 1),
+    ]
+    assert R.grid_folder(tmp_path / "quick") and not R.grid_folder(tmp_path)
+
+
+def test_a_cut_last_row_is_refused(tmp_path, make_run):
+    d = make_run(tmp_path / f"g/{EA}/bptt/ei/seed0", [(0, 0.7, 0.5), (10, 0.5, 0.6)])
+    text = (d / "metrics.csv").read_text()
+    (d / "metrics.csv").write_text(text[: len(text) - 8])  # inside the last row
+    with pytest.raises(FormatError, match=r"seed0/metrics\.csv.*cut short.*refused"):
+        R.find_runs(tmp_path)
+
+
+def test_fewer_iterations_than_the_summary_records_is_refused(tmp_path, make_run):
+    d = make_run(
+        tmp_path / f"g/{EA}/bptt/ei/seed0", [(0, 0.7, 0.5), (10, 0.5, 0.6), (20, 0.4, 0.7)]
+    )
+    summary = json.loads((d / "summary.json").read_text())
+    summary["metrics"] = {"iterations_done": 20}
+    (d / "summary.json").write_text(json.dumps(summary))
+    assert R.find_runs(tmp_path)[0].iterations_done == 20  # complete: read
+    lines = (d / "metrics.csv").read_text().splitlines(keepends=True)
+    (d / "metrics.csv").write_text("".join(lines[:4]))  # cut at a row boundary: iteration 10
+    with pytest.raises(FormatError, match=r"ends at iteration 10.*records 20 iterations"):
+        R.find_runs(tmp_path)
+
+
+def test_a_copied_run_folder_is_not_a_run(tmp_path, make_run):
+    make_run(tmp_path / f"g/{EA}/bptt/ei/seed0", [(0, 0.7, 0.5)])
+    make_run(tmp_path / f"g/{EA}/bptt/ei/seed0 copy", [(0, 0.1, 0.9)])
+    with pytest.warns(NeuromodWarning, match=r"not named seed<k>.*seed0 copy"):
+        found = R.find_runs(tmp_path)
+    assert [(r.labels, r.seed, float(r.metrics.loss.iloc[0])) for r in found] == [
+        ({"grid": "g", "task": EA, "rule": "bptt", "structure": "ei"}, 0, 0.7)
+    ]
+
+
+def test_grid_runs_read_in_the_workflow_layout_are_refused(tmp_path, make_run):
+    make_run(tmp_path / f"g/{EA}/bptt/ei/seed0", [(0, 0.7, 0.5)])
+    with pytest.raises(FormatError, match="reproduction layout"):
+        R.find_runs(tmp_path, layout=R.WORKFLOW)
+    with pytest.raises(FormatError, match="reproduction layout"):
+        R.find_runs(tmp_path / "g", layout=R.WORKFLOW)
+
+
+def test_strict_takes_grid_runs_only_and_a_published_copy_once(tmp_path, make_run):
+    """A user's grid with `runs: results/mine_runs`: the page reads results/ and the grid's
+    records; the training folders, the records below results/ and the main workflow's runs are
+    not grid runs, and a record and its published copy are one run."""
+    res = tmp_path / "results"
+    points = [(0, 0.7, 0.5), (10, 0.4, 0.8)]
+    for seed in (0, 1):
+        tail = f"{EA}/bptt/ei/seed{seed}"
+        for where in (f"mine_runs/{tail}", f"mine/runs/mine/{tail}", f"mine/train/{tail}"):
+            make_run(res / where, points, seconds=10.0 + seed)  # byte-identical copies
+    make_run(res / "mine/runs/mine" / f"{EA}/eprop/ei/seed0", points)  # not published yet
+    make_run(res / "train/subclass/data/mdgl/seed0", points)  # the main workflow's run
+    make_run(res / f"train/subclass/{EA}/bptt/seed0", points)  # its level named like a task
+    with pytest.warns(NeuromodWarning, match="not runs of a grid") as caught:
+        found = R.find_runs([res, res / "mine/runs"], strict=True)
+    assert sorted((r["grid"], r["rule"], r.seed) for r in found) == [
+        ("mine", "eprop", 0),
+        ("mine_runs", "bptt", 0),
+        ("mine_runs", "bptt", 1),
+    ]
+    left_out = str(caught[0].message)
+    assert "mine/train" in left_out and "train/subclass" in left_out
+    assert "runs/mine" not in left_out  # read (or counted) through the second root
+    # one root may hold a run copied into two grids on purpose: each grid counts it
+    shared = R.find_runs(res / "mine/runs", strict=True)
+    make_run(tmp_path / "copy/other" / f"{EA}/eprop/ei/seed0", points)
+    make_run(tmp_path / "copy/mine" / f"{EA}/eprop/ei/seed0", points)
+    assert len(shared) == 3 and len(R.find_runs(tmp_path / "copy", strict=True)) == 2
