@@ -166,10 +166,12 @@ def _say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neuromod_data._files import atomic_dir, atomic_path, check_output, require_file
+    from neuromod_data.cli._args import hold_output
     from neuromod_data.cli.train import _check_options, _content_hash, _load_structure, _set_threads
 
     structure_path = require_file(args.structure, "structure file")
     out = check_output(args.out, [structure_path], kind="dir")
+    hold_output(args, out)  # a second writer of OUT is refused, not mixed in
     structure = _load_structure(str(structure_path))
     if structure.n_types < 2:
         raise UsageError(f"{structure_path}: the structure has {structure.n_types} type; need >= 2")
@@ -226,8 +228,9 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     summary = summarize(table)
     fig = plot_alignment(table, summary, title=f"{structure_path.parent.name} · {task.name}")
+    plain = (str, int, float, bool, list, type(None))  # the options, not what main() attached
     settings = {
-        k: v for k, v in vars(args).items() if k not in ("func", "command") and not callable(v)
+        k: v for k, v in vars(args).items() if k not in ("func", "command") and isinstance(v, plain)
     }
     settings.update(
         structure=str(structure_path.resolve()),
