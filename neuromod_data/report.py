@@ -37,7 +37,9 @@ from neuromod_data._files import atomic_path, require_file
 from neuromod_data.errors import FormatError, InputFileError
 
 __all__ = [
+    "LAYOUT",
     "build_report",
+    "check_layout",
     "expression_heatmap",
     "provenance",
     "sha256sum",
@@ -105,6 +107,49 @@ def write_summary(results: str | os.PathLike, out: str | os.PathLike) -> pd.Data
     with atomic_path(out, suffix=".csv") as tmp:
         summary.to_csv(tmp, index=False)
     return summary
+
+
+#: what the workflow writes below its results folder (the module docstring): a folder holding
+#: none of these is not a results folder, and its report would be empty
+LAYOUT = ("info/dataset.txt", "aggregate", "graph", "physiology", "train")
+
+
+def check_layout(results: str | os.PathLike, *, summary_only: bool = False) -> Path:
+    """Refuse a folder that is not in the workflow's results layout, before any work.
+
+    ``results`` must hold at least one of :data:`LAYOUT` (``info/dataset.txt``, ``aggregate/``,
+    ``graph/``, ``physiology/``, ``train/``). With ``summary_only`` (only the run summary is
+    wanted) the ``train`` folder itself is accepted too: a folder with ``<level>/<variant>/
+    seed<k>/metrics.csv`` below it.
+
+    Raises
+    ------
+    InputFileError
+        ``results`` is not a folder.
+    FormatError
+        It holds none of the layout's parts; the message names the folder and the layout.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "graph").mkdir()
+    >>> check_layout(d) == d
+    True
+    """
+    root = Path(results)
+    if not root.is_dir():
+        raise InputFileError(f"results folder not found: {root}")
+    if any((root / part).exists() for part in LAYOUT):
+        return root
+    if summary_only and next(root.rglob("metrics.csv"), None) is not None:
+        return root
+    raise FormatError(
+        f"{root} is not a results folder of the workflow: it holds none of "
+        f"{', '.join(p if '.' in p else p + '/' for p in LAYOUT)} (the layout the Snakemake "
+        "workflow writes: info/dataset.txt, aggregate/<level>.<stat>.csv, graph/<level>/, "
+        "physiology/<level>/, train/<level>/<variant>/seed<k>/); give the folder that the "
+        "workflow's `results:` names"
+    )
 
 
 # ------------------------------------------------------------------------------------ figures

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.summary, inputs, kind="file", option="--summary")
     if args.out:
         check_output(args.out, inputs, kind="file")
+    # a folder in another layout would give an empty report (or summary) and exit 0
+    report.check_layout(results, summary_only=not args.out)
     if args.summary:
         table = report.write_summary(results, args.summary)
         print(f"summary of {len(table)} condition × rule groups → {args.summary}")

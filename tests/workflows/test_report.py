@@ -235,3 +235,31 @@ def test_report_shows_the_physiology_figures(tmp_path):
         "Intrinsic parameters and connectivity"
         not in build_report(plain, out=plain / "r.html").read_text()
     )
+
+
+@pytest.mark.parametrize("folder", ["empty", "runs", "notes"])
+def test_report_refuses_a_folder_in_another_layout(tmp_path, capsys, folder):
+    """A folder that holds none of the workflow's info/, aggregate/, graph/, physiology/, train/
+    (an empty one, committed grid runs, any other folder) gets one line and exit 2, not an
+    empty report with exit 0."""
+    d = tmp_path / folder
+    d.mkdir()
+    if folder == "runs":
+        run = d / "g/evidence_accumulation/bptt/ei/seed0"
+        run.mkdir(parents=True)
+        (run / "metrics.csv").write_text("iteration,split,loss,accuracy\n0,validation,0.7,0.5\n")
+    elif folder == "notes":
+        (d / "notes.md").write_text("hello\n")
+    out = tmp_path / "r.html"
+    assert main(["report", "--results", str(d), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(d) in err and "not a results folder of the workflow" in err and "train/" in err
+    assert not out.exists()
+    # the run summary alone also takes the train folder itself
+    (d / "x/subclass/bptt/seed0").mkdir(parents=True)
+    (d / "x/subclass/bptt/seed0/metrics.csv").write_text(
+        "iteration,split,loss,accuracy\n0,validation,0.7,0.5\n"
+    )
+    rc = main(["report", "--results", str(d / "x"), "--summary", str(tmp_path / "s.csv")])
+    assert rc == 0 and (tmp_path / "s.csv").is_file()
