@@ -632,6 +632,8 @@ CASES: list[Case] = [
     Case("graph-locked-other-host", [*G, "--min-cells", "5", "--no-figures", "--out", "{d}/o"], ("o", "4242"),
          setup=_lock("o", 4242, "elsewhere")),
     Case("physiology-locked-other-host", [*PH, "--out", "{d}/p"], ("p", "4242"), setup=_lock("p", 4242, "elsewhere")),
+    Case("align-locked-other-host", ["align", "--structure", "{d}/structure.npz", "--out", "{d}/al"], ("al", "4242"),
+         setup=_lock("al", 4242, "elsewhere")),
     Case("train-stale-lock-reclaimed", [*TR, "--out", "{d}/run"], setup=_lock("run"), safe=_reclaimed("run")),
     Case("graph-stale-lock-reclaimed", [*G, "--min-cells", "5", "--no-figures", "--out", "{d}/o"], setup=_lock("o"),
          safe=_reclaimed("o")),
