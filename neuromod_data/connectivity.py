@@ -15,6 +15,11 @@ Types → classes
     leaves the type unconnected), or pass ``unmapped="sign"`` to mix the table's classes of the
     type's sign in equal parts (documented fallback, with a warning). Otherwise the type is an
     error that names it. A class whose sign differs from the type's Dale sign is an error.
+Population names
+    ``<class><layer>``: a class of :data:`CLASS_SIGNS` and a layer of :data:`TABLE_LAYERS` (1,
+    2/3, 4, 5, 6), optionally after an ``L``; ``23`` is read as ``2/3`` (``E23`` = ``E2/3``, in
+    the table and in the cells' layers alike). A population outside this vocabulary (``E7``,
+    ``E45``, ``E2/4``) is an error naming it, never a layer of its own.
 Types → layers
     From the cells' layer column: a type's weight on each layer is the fraction of its cells
     there. Data layers map to table layers by name (``L5`` = ``5``); ``layer_map`` maps others
@@ -64,6 +69,7 @@ from neuromod_data.structure import Connectivity
 
 __all__ = [
     "CLASS_SIGNS",
+    "TABLE_LAYERS",
     "default_class",
     "read_connectivity",
     "table_populations",
@@ -82,6 +88,13 @@ CLASS_SIGNS: dict[str, int] = {
 }
 
 _LAYER = re.compile(r"^L?(\d+(?:/\d+)?[ab]?)$", re.IGNORECASE)
+#: the cortical layers a table's population may name. ``2/3`` may also be written ``23`` (as in
+#: ``E23``: no cortex has a layer 23, and reading it as one would leave every layer-2/3 cell
+#: without its populations) or with an ``L`` (``L2/3``, ``L23``); any other layer is an error
+#: that names the population
+TABLE_LAYERS: tuple[str, ...] = ("1", "2/3", "4", "5", "6")
+#: other spellings of a layer, after the ``L`` prefix is removed
+_SPELLINGS = {"23": "2/3"}
 _E_WORDS = {"IT", "ET", "PT", "NP", "CT", "L6B", "CAR3"}
 
 
@@ -97,7 +110,10 @@ def _layer(value: Any) -> str | None:
         value = int(value)
     text = re.sub(r"^layer\s*", "", str(value).strip(), flags=re.IGNORECASE)
     m = _LAYER.match(text.replace(" ", ""))
-    return m.group(1).lower() if m else text
+    if not m:
+        return text
+    layer = m.group(1).lower()
+    return _SPELLINGS.get(layer, layer)
 
 
 def _population(name: str) -> tuple[str, str] | None:
@@ -108,7 +124,9 @@ def _population(name: str) -> tuple[str, str] | None:
             rest = text[len(cls) :].strip(" _")
             m = _LAYER.match(rest)
             if m:
-                return cls, m.group(1).lower()
+                layer = m.group(1).lower()
+                layer = _SPELLINGS.get(layer, layer)
+                return (cls, layer) if layer in TABLE_LAYERS else None
     return None
 
 
@@ -173,7 +191,8 @@ def read_connectivity(
         ``billeh2020_connectivity/connectivity_long.csv``.
     pre, post
         Columns of the presynaptic and postsynaptic population names (``<class><layer>``, e.g.
-        ``E2/3``, ``PV5``; classes: :data:`CLASS_SIGNS`).
+        ``E2/3``, ``PV5``; classes: :data:`CLASS_SIGNS`; layers: :data:`TABLE_LAYERS`, with
+        ``2/3`` also written ``23``, ``L2/3`` or ``L23``, so ``E23`` is ``E2/3``).
     probability, strength
         Columns of the connection probability (in [0, 1]) and of the strength (a non-negative
         magnitude, e.g. unitary PSP in mV). Default: the one column whose name says so
@@ -240,6 +259,21 @@ def read_connectivity(
             f"are non-negative magnitudes (the sign comes from the presynaptic class), "
             f"{int(bad.sum())} value(s) are not"
         )
+    parsed = {}
+    for name in pd.unique(pd.concat([out["pre"], out["post"]])):
+        pop = _population(name)
+        if pop is None:
+            raise DataValueError(
+                f"{where}: unknown population {name!r}: expected <class><layer> with a class among "
+                f"{', '.join(CLASS_SIGNS)} and a layer among {', '.join(TABLE_LAYERS)} (2/3 also "
+                "written 23 or L2/3; e.g. E2/3, PV5)"
+            )
+        parsed[name] = pop
+    for side in ("pre", "post"):
+        out[f"{side}_class"] = out[side].map(lambda n: parsed[n][0])
+        out[f"{side}_layer"] = out[side].map(lambda n: parsed[n][1])
+        # one name per population: E23, EL23 and E2/3 spell one population, listed as E2/3
+        out[side] = out[f"{side}_class"] + out[f"{side}_layer"]
     dup = out.duplicated(["pre", "post"], keep=False)
     if dup.any():
         pairs = sorted(
@@ -248,19 +282,6 @@ def read_connectivity(
         raise DataValueError(
             f"{where}: population pair(s) listed more than once: {', '.join(pairs[:5])}"
         )
-    parsed = {}
-    for name in pd.unique(pd.concat([out["pre"], out["post"]])):
-        pop = _population(name)
-        if pop is None:
-            raise DataValueError(
-                f"{where}: unknown population {name!r}: expected <class><layer> with a class among "
-                f"{', '.join(CLASS_SIGNS)} and a layer such as 2/3, 4, 5, 6 (e.g. E2/3, PV5)"
-            )
-        parsed[name] = pop
-    out["pre_class"] = out["pre"].map(lambda n: parsed[n][0])
-    out["pre_layer"] = out["pre"].map(lambda n: parsed[n][1])
-    out["post_class"] = out["post"].map(lambda n: parsed[n][0])
-    out["post_layer"] = out["post"].map(lambda n: parsed[n][1])
     n_nan = int(out["probability"].isna().sum())
     if n_nan:
         _warn(f"{where}: {n_nan} pair(s) have no probability (NaN); they count as no connection")

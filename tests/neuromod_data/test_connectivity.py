@@ -3,6 +3,7 @@ their layers (against an independent pandas computation), orientation, and every
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -301,3 +302,41 @@ def test_table_must_come_from_the_reader():
         warnings.simplefilter("error")
         with pytest.raises(TypeError, match="read_connectivity"):
             type_connectivity(_table(), ["IT"], layers={"IT": {"5": 1}})
+
+
+# ---------------------------------------------------------- issue 24: units checked before work
+def test_23_is_layer_2_3_in_the_table_and_in_the_cells():
+    """E23 / PV23 (a common spelling) are the populations E2/3 / PV2/3: the same matrices as
+    the table written E2/3, not a layer '23' that no cell lies in."""
+    layers = {"L2/3 IT": {"2/3": 3, "L5": 1}, "Pvalb": {"5": 2, "23": 1}}
+    want = type_connectivity(
+        read_connectivity(_table(), probability="p", strength="psp_mV"),
+        ["L2/3 IT", "Pvalb"],
+        layers=layers,
+    )
+    df = _table()
+    for side in ("pre", "post"):
+        df[side] = df[side].str.replace("2/3", "23", regex=False)
+    df.loc[df["pre"] == "PV23", "pre"] = "PVL23"  # with an L too
+    table = read_connectivity(df, probability="p", strength="psp_mV")
+    assert set(table["pre_layer"]) == {"2/3", "5"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuromodWarning)  # no cell left out of its layer
+        got = type_connectivity(table, ["L2/3 IT", "Pvalb"], layers=layers)
+    np.testing.assert_allclose(got.probability, want.probability, rtol=0, atol=0)
+    np.testing.assert_allclose(got.strength, want.strength, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["E45", "E7", "PV2/4", "SST0", "E1/2"])
+def test_a_layer_outside_the_vocabulary_is_an_error_naming_the_population(name):
+    df = _table()
+    df.loc[df["pre"] == "E5", "pre"] = name
+    with pytest.raises(DataValueError, match=rf"unknown population '{re.escape(name)}'.*2/3"):
+        read_connectivity(df, probability="p", strength="psp_mV")
+
+
+def test_two_spellings_of_one_pair_are_one_pair_listed_twice():
+    df = _table()
+    extra = df[(df.pre == "E2/3") & (df.post == "E5")].assign(pre="E23")
+    with pytest.raises(DataValueError, match="listed more than once: E2/3 → E5"):
+        read_connectivity(pd.concat([df, extra]), probability="p", strength="psp_mV")
