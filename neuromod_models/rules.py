@@ -475,8 +475,9 @@ def make_rule(
     variant
         MDGL: ``"local"`` (default), ``"nonlocal"`` or ``"exact"``.
     gate
-        MDGL modulation gate: ``None`` (or ``"none"``), ``"data"``, ``"binary"``, or a control:
-        ``"label-permuted"``, ``"grid-shuffled"``, ``"uniform"``, ``"ei"``
+        MDGL modulation gate: ``"ones"`` (G = 1 over the structure's types, the gate MDGL's
+        derivation calls for; ``None`` and ``"none"`` mean the same), ``"data"``, ``"binary"``,
+        or a control: ``"label-permuted"``, ``"grid-shuffled"``, ``"uniform"``, ``"ei"``
         (:mod:`neuromod_data.controls`).
     online
         e-prop: forward-mode implementation whose memory does not grow with T.
