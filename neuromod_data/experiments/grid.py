@@ -89,18 +89,22 @@ def _train_settings() -> set[str]:
     return set(TRAINING_DEFAULTS)
 
 
+#: the grid's JSON schema: the one check of every key and value (its type, range, spelling)
+SCHEMA = Path(__file__).resolve().parents[2] / "workflows" / "schemas" / "reproduction.schema.yaml"
+
+
 def validate(rc: dict[str, Any]) -> None:
-    """Fail with one clear message on an inconsistent grid (``ValueError``)."""
-    for key in ("name", "results", "tasks", "grid"):
-        if key not in rc:
-            raise ValueError(f"reproduction config: missing key {key!r}")
+    """Check a grid: every key and value against the JSON schema (:data:`SCHEMA`, the one check of
+    each setting: a :class:`~neuromod_data.config_check.ConfigError` line naming the key), then the
+    rules no schema states, which join several settings or another table (``ValueError``)."""
+    from neuromod_data.config_check import ConfigError, check_config
+
+    if not SCHEMA.is_file():
+        raise ConfigError(f"{SCHEMA}: the grid's schema is missing (grids need a source checkout)")
+    check_config({"reproduction": rc}, SCHEMA)
+    # a task's settings are those `neuromod train --config` takes (its table, not a schema)
     known = _train_settings() - {"task", "rule", "structure", "gate", "seed", "device"}
     for task, settings in rc["tasks"].items():
-        if task not in names.TASKS:
-            raise ValueError(f"reproduction config: unknown task {task!r}; known: {names.TASKS}")
-        for key in ("iterations", "batch_size"):
-            if key not in settings:
-                raise ValueError(f"reproduction config: task {task}: missing {key!r}")
         extra = set(settings) - known
         if extra:
             raise ValueError(
@@ -108,10 +112,6 @@ def validate(rc: dict[str, Any]) -> None:
                 f"`neuromod train` knows {sorted(known)}"
             )
     for dataset, d in (rc.get("structures") or {}).items():
-        if d.get("source") not in ("toy", "local", "npz"):
-            raise ValueError(
-                f"reproduction config: structure {dataset!r}: source must be toy, local or npz"
-            )
         if d["source"] in ("local", "npz") and not d.get("path"):
             raise ValueError(f"reproduction config: structure {dataset!r} needs a `path`")
         phys = d.get("physiology")
@@ -121,7 +121,7 @@ def validate(rc: dict[str, Any]) -> None:
                 "`connectivity`"
             )
     for pair in rc.get("contrasts") or []:
-        if not isinstance(pair, list | tuple) or len(pair) != 2 or pair[0] == pair[1]:
+        if pair[0] == pair[1]:  # a pair (two items) the schema checks
             raise ValueError(
                 f"reproduction config: contrast {pair!r} must name two different datasets"
             )
@@ -137,10 +137,6 @@ def validate(rc: dict[str, Any]) -> None:
         if job["task"] not in rc["tasks"]:
             raise ValueError(
                 f"reproduction config: grid uses task {job['task']!r} without settings"
-            )
-        if job["rule"] not in names.RULES:
-            raise ValueError(
-                f"reproduction config: unknown rule {job['rule']!r}; known: {names.RULES}"
             )
         dataset, gate = parse_structure(job["structure"])
         if dataset is not None and dataset not in (rc.get("structures") or {}):

@@ -34,8 +34,10 @@ if "reproduction" not in config:
     raise ValueError(
         "no grid: give one with --configfile, e.g. workflows/config/reproduction_quick.yaml"
     )
-validate(config, schema="../schemas/reproduction.schema.yaml")
+# the grid's one check (the schema, one line naming the key, then the rules joining settings);
+# Snakemake's validate then only fills in the schema's defaults (nice, threads, ...)
 REPRO = repro_grid.load(config)
+validate(config, schema="../schemas/reproduction.schema.yaml")
 PUBLISH = str(config.get("publish", False)).lower() == "true"
 REPRO_R = REPRO["results"].rstrip("/")
 REPRO_RUNS = repro_grid.runs_dir(REPRO)
