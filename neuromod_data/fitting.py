@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neuromod_data.ephys.units import check_units
 from neuromod_data.errors import ColumnError
 
 try:  # numba is a core dependency, but the module must still import where it is broken
@@ -385,6 +386,8 @@ def _columns(table: pd.DataFrame, columns: Mapping[str, str], where: str) -> pd.
     out = pd.DataFrame(index=table.index)
     for role, col in columns.items():
         x = pd.to_numeric(table[col], errors="coerce").astype(np.float64)
+        if role == "tau_m":  # the same unit check as the feature mapping's
+            check_units(x, col, parameter="tau_m", where=where)
         ok = np.isfinite(x) & ((x >= 0) if role == "sfa" else (x > 0))
         out[role] = x.where(ok)
     return out
@@ -563,4 +566,3 @@ def feature_table(
 ) -> pd.DataFrame:
     """The fit's features by role (``tau_m``, ``r_in``, ...), impossible values as NaN."""
     return _columns(table, dict(FIT_FEATURES if columns is None else columns), where)
-

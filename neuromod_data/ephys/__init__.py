@@ -49,7 +49,10 @@ not, unless given)
         The paper's 5 steps scaled by the action-potential width relative to the reference cell:
         ``5 · AP width / ref`` (``AP width (ms)``), rounded to whole steps when used.
 
-    Every value is clipped to :data:`~neuromod_data.structure.BOUNDS`. A type's value is the
+    Every value is clipped to :data:`~neuromod_data.structure.BOUNDS`; a column read in a fixed
+    unit whose values lie outside the bounds en masse (more than a quarter of the cells, e.g.
+    time constants in seconds) is an error naming it and the unit it looks like
+    (:func:`~neuromod_data.ephys.units.check_units`, which the fit calls too). A type's value is the
     mapping of its median feature value; its spread is the robust standard deviation (1.4826 ×
     MAD) of the natural log of the mapped per-cell values (cells of the group used, values > 0),
     which is the σ of the per-neuron log-normal draws of

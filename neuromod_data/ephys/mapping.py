@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from neuromod_data.ephys.units import check_units
 from neuromod_data.errors import ColumnError, DataValueError
 from neuromod_data.structure import BOUNDS, PAPER_VALUES, PARAMETERS
 
@@ -125,6 +126,8 @@ def _inputs(cells: pd.DataFrame, pmap: ParameterMap) -> tuple[pd.DataFrame, dict
     def num(name: str) -> pd.Series:
         return pd.to_numeric(cells[name], errors="coerce").astype(np.float64)
 
+    # a column in another unit (seconds) would be clipped to the bound cell by cell: refused
+    check_units(num(col["tau_m"]), col["tau_m"], parameter="tau_m", where=where)
     if pmap.threshold == "gap":
         thr = num(col["ap_threshold"]) - num(col["v_rest"])
     else:

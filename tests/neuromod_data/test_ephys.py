@@ -458,3 +458,48 @@ def test_bad_options():
         summarize_ephys(cells, "RNA type")
     with pytest.raises(ValueError, match="threshold must be 'gap' or 'rheobase'"):
         ParameterMap(threshold="spike")
+
+
+# ---------------------------------------------------------- issue 24: units checked before work
+TAU_COL = "Membrane time constant (ms)"
+
+
+def _cells(tau_m: list[float]) -> pd.DataFrame:
+    n = len(tau_m)
+    return pd.DataFrame(
+        {
+            "family": ["A", "B"] * (n // 2),
+            TAU_COL: tau_m,
+            "Spike frequency adaptation": [0.6, 0.95] * (n // 2),
+            "AP threshold (mV)": [-40.0] * n,
+            "Resting membrane potential (mV)": [-65.0] * n,
+            "AP width (ms)": [1.0] * n,
+        }
+    )
+
+
+TAUS_MS = [8.0, 21.0, 11.5, 17.0, 9.0, 25.0, 12.0, 15.0]
+
+
+@pytest.mark.parametrize("cells_in_s", ["all", "half"])
+def test_time_constants_in_seconds_are_refused_not_clipped(cells_in_s):
+    """In seconds every value lies below the 2-ms bound: a mapping that clipped them would give
+    every type τ_m = 2 ms. Refused, naming the column and the unit the values look like."""
+    taus = [t / 1000 for t in TAUS_MS]
+    if cells_in_s == "half":
+        taus = [t / 1000 if i % 2 else t for i, t in enumerate(TAUS_MS)]
+    for call in (
+        lambda c: intrinsic_from_ephys(c, "family", min_cells=2),
+        lambda c: cell_parameters(c),
+    ):
+        with pytest.raises(DataValueError, match=rf"'{re.escape(TAU_COL)}'.*look like s, not ms"):
+            call(_cells(taus))
+
+
+def test_a_few_outlying_time_constants_are_clipped_as_before():
+    taus = [*TAUS_MS[:-1], 150.0]  # one cell of eight beyond the 100-ms bound
+    ip = intrinsic_from_ephys(_cells(taus), "family", min_cells=2)
+    assert ip.values()["tau_m"].tolist() == [
+        float(np.median([8.0, 11.5, 9.0, 12.0])),
+        float(np.median([21.0, 17.0, 25.0, 100.0])),  # 150 clipped to the bound, as before
+    ]

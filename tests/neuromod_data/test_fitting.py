@@ -151,3 +151,23 @@ def test_fit_options_are_checked():
         FitOptions(duration=5)
     assert FitOptions().to_dict()["duration"] == 600
     assert isinstance(pd.Series(FitOptions().tau_a).sum(), float)
+
+
+# ---------------------------------------------------------- issue 24: units checked before work
+@pytest.mark.parametrize("cells_in_s", ["all", "half"])
+def test_the_fit_refuses_time_constants_in_seconds(cells_in_s):
+    """The fit simulates the neuron with the recorded τ_m: in seconds it would be clipped to
+    2 ms (the types' values) or simulate a neuron of 0.015 steps; refused, naming the column."""
+    from neuromod_data.errors import DataValueError
+    from neuromod_data.intrinsic_fit import fit_intrinsic
+
+    cells = toy_ephys(seed=0)
+    col = "Membrane time constant (ms)"
+    rows = cells.index if cells_in_s == "all" else cells.index[::2]
+    cells.loc[rows, col] = cells.loc[rows, col] / 1000
+    with pytest.raises(
+        DataValueError, match=r"'Membrane time constant \(ms\)'.*look like s, not ms"
+    ):
+        fit_cells(cells, n_ref=3)
+    with pytest.raises(DataValueError, match=r"'Membrane time constant \(ms\)'.*look like s"):
+        fit_intrinsic(cells, "type", min_cells=3)
