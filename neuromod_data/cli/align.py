@@ -167,7 +167,13 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuromod_data._files import atomic_dir, atomic_path, check_output, require_file
     from neuromod_data.cli._args import hold_output
-    from neuromod_data.cli.train import _check_options, _content_hash, _load_structure, _set_threads
+    from neuromod_data.cli.train import (
+        _check_options,
+        _check_sizes,
+        _content_hash,
+        _load_structure,
+        _set_threads,
+    )
 
     structure_path = require_file(args.structure, "structure file")
     out = check_output(args.out, [structure_path], kind="dir")
@@ -191,6 +197,14 @@ def run(args: argparse.Namespace) -> int:
     _check_options("--network", network, SpikingNetwork.__init__, skip=("structure", "device"))
     try:
         task = make_task(args.task, **task_options)
+        # sizes that cannot fit in memory are refused before anything is allocated
+        _check_sizes(
+            {"batch_size": args.batch_size, "validation_batch_size": None},
+            task,
+            {**task.network_kwargs(), **network},
+            None,
+            names={"network.n_rec": "--n-rec", "task_options.T": "--task-option T"},
+        )
         # build one network now: a bad size or option fails before any training
         SpikingNetwork(**{**task.network_kwargs(), **network}, structure=structure, seed=0)
     except (TypeError, ValueError, RuntimeError) as exc:

@@ -416,9 +416,16 @@ def estimate_memory(T: int, batch: int, validation_batch: int, n_in: int, n_rec:
     return _BYTES * (max(state, val) + weights)
 
 
-def _check_sizes(settings: dict[str, Any], task: Any, net_kw: dict[str, Any], structure) -> None:
+def _check_sizes(
+    settings: dict[str, Any],
+    task: Any,
+    net_kw: dict[str, Any],
+    structure,
+    names: dict[str, str] | None = None,
+) -> None:
     """Refuse, before anything is allocated, a run whose largest arrays exceed the memory this
-    machine has available, naming the setting that makes them so large."""
+    machine has available, naming the setting that makes them so large (``names``: how another
+    command calls the settings, e.g. ``{"network.n_rec": "--n-rec"}``)."""
     from neuromod_data.cli._args import available_memory
 
     avail = available_memory()
@@ -427,30 +434,35 @@ def _check_sizes(settings: dict[str, Any], task: Any, net_kw: dict[str, Any], st
     n_rec = int(net_kw.get("n_rec") or 0)
     if structure is not None and not n_rec:
         return
+    # each setting with its usual value; the validation batch is the training batch unless given
     sizes = {
         "--batch-size": (int(settings["batch_size"]), int(DEFAULTS["batch_size"])),
-        "--validation-batch-size": (
-            int(settings["validation_batch_size"] or settings["batch_size"]),
-            int(DEFAULTS["batch_size"]),
-        ),
         "task_options.T": (int(getattr(task, "T", 1) or 1), 1000),
         "network.n_rec": (n_rec, 100),
     }
+    if settings.get("validation_batch_size"):
+        sizes["--validation-batch-size"] = (
+            int(settings["validation_batch_size"]),
+            int(DEFAULTS["batch_size"]),
+        )
     n_in, n_out = int(net_kw.get("n_in") or 1), int(net_kw.get("n_out") or 1)
 
     def need(v: dict[str, int]) -> int:
-        return estimate_memory(v["task_options.T"], v["--batch-size"],
-                               v["--validation-batch-size"], n_in, v["network.n_rec"], n_out)  # fmt: skip
+        val = v.get("--validation-batch-size", v["--batch-size"])
+        return estimate_memory(v["task_options.T"], v["--batch-size"], val, n_in,
+                               v["network.n_rec"], n_out)  # fmt: skip
 
     given = {k: v for k, (v, _) in sizes.items()}
     total = need(given)
     if total <= avail:
         return
     # the setting at fault: the one whose usual value would shrink the estimate the most
-    culprit = min(sizes, key=lambda k: need({**given, k: min(sizes[k])}))
+    key = min(sizes, key=lambda k: need({**given, k: min(sizes[k])}))
+    batch = max(given["--batch-size"], given.get("--validation-batch-size", 0))
+    culprit = (names or {}).get(key, key)
     raise UsageError(
-        f"{culprit} {given[culprit]} needs about {_human(total)} of memory (state "
-        f"[T={given['task_options.T']}, B={max(given['--batch-size'], given['--validation-batch-size'])}, "
+        f"{culprit} {given[key]} needs about {_human(total)} of memory (state "
+        f"[T={given['task_options.T']}, B={batch}, "
         f"N={n_rec}] and weights), more than the {_human(avail)} available on this machine: "
         f"lower {culprit}"
     )
