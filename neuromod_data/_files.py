@@ -442,7 +442,16 @@ class OutputLock:
         self._make_parents()
         try:
             for _ in range(100):  # retried only when another process replaced the file under us
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                except PermissionError:
+                    # an existing folder written in place (a training run) inside a folder this
+                    # process may not write: its lock goes inside it, where every writer looks next
+                    inside = self.out.expanduser().resolve() / ".neuromod.lock"
+                    if self.path == inside or not inside.parent.is_dir():
+                        raise
+                    self.path = inside
+                    continue
                 try:
                     if self._take(fd):
                         return self

@@ -271,3 +271,25 @@ def test_command_refused_while_another_process_holds_its_output(d, command):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_lock_goes_inside_an_existing_output_when_its_folder_is_not_writable(d, monkeypatch):
+    """A training folder written in place inside a folder this process may not write: the lock
+    is taken inside the output (where a second writer looks too), and removed afterwards."""
+    from neuromod_data import _files
+
+    out = d / "run"
+    out.mkdir()
+    real_open = os.open
+
+    def no_sibling(path, *args, **kwargs):
+        if str(path) == str(_files.lock_path(out)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_files.os, "open", no_sibling)
+    with _files.output_lock(out) as held:
+        assert held.path == out.resolve() / ".neuromod.lock" and held.path.exists()
+        with pytest.raises(_files.OutputError, match=str(os.getpid())):
+            _files.output_lock(out).acquire()
+    assert not held.path.exists()
