@@ -17,9 +17,9 @@ from neuromod_data.cli._args import int_at_least, number_in, positive_float
 from neuromod_data.errors import UsageError
 
 _LAYOUTS = ("reproduction", "workflow")
-#: the project's own page: its committed runs, grid configs, commentary and timings. Notes,
-#: pending jobs and timings describe these runs only, so a page of other runs gets them only when
-#: asked for (--notes, --configs, --timings)
+#: the project's own page (RUNS include experiments/runs): its committed runs, grid configs,
+#: commentary and timings. Notes, pending jobs and timings describe these runs only, so a page of
+#: other runs gets them only when asked for (--notes, --configs, --timings)
 _PROJECT = {
     "runs": "experiments/runs",
     "configs": "workflows/config",
@@ -114,7 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         metavar="RUNS",
         help="runs root(s), <grid>/<task>/<rule>/<structure>/seed<k> below each (default "
-        f"{_PROJECT['runs']}: the project's page, with its notes, grids and timings)",
+        f"{_PROJECT['runs']}: the project's page, with its notes, grids and timings, as for any "
+        f"RUNS that include {_PROJECT['runs']})",
     )
     pg.add_argument("--out", default="docs/results.md", help="the page (default docs/results.md)")
     pg.add_argument("--figures", default="docs/figures", help="its figures (default docs/figures)")
@@ -233,7 +234,9 @@ def run_page(args: argparse.Namespace) -> int:
     from neuromod_data.experiments.pages import build_page
 
     runs = args.runs or [_PROJECT["runs"]]
-    project = all(Path(r).resolve() == Path(_PROJECT["runs"]).resolve() for r in runs)
+    # the project's page: its committed runs, alone or with local records (the reproduction
+    # workflow's page before publishing); any other runs folder is a page of someone else's runs
+    project = any(Path(r).resolve() == Path(_PROJECT["runs"]).resolve() for r in runs)
     for option in ("notes", "timings"):
         if getattr(args, option) is not None:
             require_file(getattr(args, option), f"--{option}")

@@ -215,6 +215,13 @@ def test_notes_and_pending_belong_to_the_projects_page_only(tmp_path, monkeypatc
     assert main(["results", "page", "mine", "--out", "m.md", "--figures", "f"]) == 0
     text = (tmp_path / "m.md").read_text()
     assert "commentary" not in text and "workflows/config" not in text and "| h |" in text
+    # the project's runs with local records (the reproduction workflow's page before
+    # publishing) are still the project's page
+    assert (
+        main(["results", "page", "experiments/runs", "mine", "--out", "m.md", "--figures", "f"])
+        == 0
+    )
+    assert "The project's own commentary." in (tmp_path / "m.md").read_text()
     args = ["--notes", "experiments/notes.md", "--configs", "workflows/config"]
     assert main(["results", "page", "mine", *args, "--out", "m.md", "--figures", "f"]) == 0
     assert "The project's own commentary." in (tmp_path / "m.md").read_text()
