@@ -5,7 +5,8 @@ every other test (they import from the source tree) and fails only for someone w
 package. So: build the wheel from a copy of the packaged files, install it into a fresh virtual
 environment that sees this interpreter's packages (``--system-site-packages``: nothing is
 downloaded), and, from a folder outside the repository, import every module the wheel holds and read
-the shipped tables through ``importlib.resources``.
+the shipped tables (CSV, and the toy dataset's JSON design) through
+``importlib.resources``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ for name in names:
 shipped = {
     p.name: p.read_text(encoding="utf-8").splitlines()[0]
     for p in resources.files("neuromod_data._shipped").iterdir()
-    if p.name.endswith(".csv")
+    if p.name.endswith((".csv", ".json"))
 }
 print(json.dumps({"files": files, "shipped": shipped}))
 """
@@ -89,7 +90,8 @@ def test_wheel_installs_and_imports(tmp_path):
     # every source module is in the wheel (a subpackage without __init__.py would be missing)
     assert set(names) == _source_modules()
     members = set(zipfile.ZipFile(wheel).namelist())
-    shipped = sorted(p.name for p in (ROOT / "neuromod_data" / "_shipped").glob("*.csv"))
+    folder = ROOT / "neuromod_data" / "_shipped"
+    shipped = sorted(p.name for p in [*folder.glob("*.csv"), *folder.glob("*.json")])
     assert shipped and {f"neuromod_data/_shipped/{n}" for n in shipped} <= members
 
     # a fresh environment; pip comes from this interpreter's site-packages, as do the dependencies
