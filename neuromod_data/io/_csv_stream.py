@@ -5,7 +5,7 @@ general CSV parser does, costs time and a dense matrix worth of memory. Here the
 byte chunks cut at line ends; in each chunk numpy finds the separators, skips the fields that are
 exactly ``0`` and turns only the remaining digit runs into integers. Memory therefore stays at one
 chunk plus the nonzeros. The vectorised numpy version does this for ordinary files; for files of
-gigabytes, where numba is importable (scanpy depends on it), one compiled pass over the bytes
+gigabytes, where numba is importable (a dependency of the package), one compiled pass over the bytes
 does it about three times faster, at a fixed ~1 s / ~130 MB to load the compiled code. A chunk
 holding anything but plain non-negative integers (decimals,
 exponents, signs, quotes, ``NA``) is handed to pandas' C parser instead, so general numeric tables
@@ -106,7 +106,7 @@ def _compile():
         return None
     try:
         from numba import njit
-    except ImportError:  # pragma: no cover - numba comes with scanpy
+    except ImportError:  # pragma: no cover - numba is a dependency; a broken install lacks it
         return None
     return njit(cache=True, nogil=True)(_scan_ints)
 
