@@ -344,6 +344,76 @@ PH = ["physiology", "{d}/structure.npz", "--ephys", "{d}/meta.csv", "--ephys-met
       "{d}/meta.csv", "--method", "map"]  # fmt: skip
 
 
+# ------------------------------------------------ issue 24: results pages and units (helpers)
+EA = "evidence_accumulation"
+_GRID = (
+    "reproduction:\n  name: {name}\n  results: results/{name}\n"
+    "  tasks: {{evidence_accumulation: {{iterations: 20, batch_size: 4}}}}\n"
+    "  grid: [{{tasks: [evidence_accumulation], rules: [bptt], structures: [ei], seeds: [0, 1, 2]}}]\n"
+)
+
+
+def _metrics(n: int = 3) -> str:
+    rows = [f"{10 * i},validation,{0.7 - 0.1 * i},{0.5 + 0.1 * i}" for i in range(n)]
+    return "iteration,split,loss,accuracy\n" + "\n".join(rows) + "\n"
+
+
+def _run(folder: str, done: int = 20, text: str | None = None) -> Callable[[Path], None]:
+    """A recorded run: metrics.csv (validation every 10 iterations up to ``done``) and a
+    summary.json that records ``done`` iterations."""
+    return _all(
+        _w(f"{folder}/metrics.csv", _metrics(done // 10 + 1) if text is None else text),
+        _w(f"{folder}/summary.json", json.dumps({"metrics": {"iterations_done": done}})),
+    )
+
+
+_QUICK = _all(_run(f"runs/quick/{EA}/bptt/ei/seed0"), _run(f"runs/quick/{EA}/bptt/ei/seed1"))
+RP = ["results", "page", "--figures", "{d}/f", "--out", "{d}/p.md"]
+
+
+def _page_has(*lines: str, warned: str | None = None) -> Callable[[Path, str, str], None]:
+    def check(d: Path, o: str, err: str) -> None:  # noqa: ARG001
+        text = (d / "p.md").read_text()
+        for line in lines:
+            assert line in text, line
+        warnings = [ln for ln in err.splitlines() if ": warning: " in ln]
+        assert len(warnings) == (warned is not None) and all(warned in w for w in warnings), err
+
+    return check
+
+
+def _ephys(in_seconds: str) -> Callable[[Path], None]:
+    """Features of 4 cells per type of the base structure, membrane time constants in seconds
+    for ``all`` or ``half`` of the cells."""
+
+    def setup(d: Path) -> None:
+        from neuromod_data.structure import CellTypeStructure
+
+        types = CellTypeStructure.load(d / "structure.npz").names
+        rows, meta = [], []
+        for i in range(4 * len(types)):
+            tau = 8.0 + i % 10
+            if in_seconds == "all" or (in_seconds == "half" and i % 2):
+                tau /= 1000
+            rows.append(
+                {"cell id": f"c{i}", "Membrane time constant (ms)": tau,
+                 "Input resistance (MOhm)": 150.0, "Rheobase (pA)": 80.0, "Max number of APs": 15,
+                 "Spike frequency adaptation": 0.7 if i % 2 else 1.0,
+                 "ISI adaptation index": 1.3 if i % 2 else 1.0, "Latency (ms)": 50.0,
+                 "AP width (ms)": 1.0, "AP threshold (mV)": -40.0,
+                 "Resting membrane potential (mV)": -65.0}
+            )  # fmt: skip
+            meta.append({"Cell": f"c{i}", "subclass_label": types[i % len(types)], "layer": "L2/3"})
+        pd.DataFrame(rows).to_csv(d / "e.csv", index=False)
+        pd.DataFrame(meta).to_csv(d / "em.csv", index=False)
+
+    return setup
+
+
+PHE = ["physiology", "{d}/structure.npz", "--ephys", "{d}/e.csv", "--ephys-metadata", "{d}/em.csv",
+       "--label", "subclass_label", "--min-cells", "2", "--no-figures"]  # fmt: skip
+
+
 CASES: list[Case] = [
     # -------------------------------------------------------------------- the command itself
     Case("no-command", [], "COMMAND"),
@@ -653,6 +723,57 @@ CASES: list[Case] = [
     Case("report-out-is-dir", ["report", "--results", "{d}/graph", "--out", "{d}/graph"], "graph"),
     Case("report-out-is-data", ["report", "--results", "{d}/graph", "--out", "{d}/meta.csv", "--data", "{d}/meta.csv"], "meta.csv"),
     Case("report-summary-is-dir", ["report", "--results", "{d}/graph", "--summary", "{d}/graph"], "graph"),
+    # ---------------------------------------------------- issue 24: results pages
+    Case("results-page-one-grid-folder", [*RP, "{d}/runs/quick", "--configs", "{d}/cfg"],
+         setup=_all(_QUICK, _w("cfg/quick.yaml", _GRID.format(name="quick"))),
+         safe=_page_has("| quick | `", "| 3 | 2 | 1 |")),
+    Case("results-page-configs-missing", [*RP, "{d}/runs", "--configs", "{d}/nope"], "nope", setup=_QUICK),
+    Case("results-page-config-unreadable", [*RP, "{d}/runs", "--configs", "{d}/cfg"], ("a.yaml", "YAML"),
+         setup=_all(_QUICK, _w("cfg/a.yaml", "reproduction: [1,\n"))),
+    Case("results-page-config-duplicate-name", [*RP, "{d}/runs", "--configs", "{d}/cfg"], ("b.yaml", "'quick'", "a.yaml"),
+         setup=_all(_QUICK, _w("cfg/a.yaml", _GRID.format(name="quick")), _w("cfg/b.yaml", _GRID.format(name="quick")))),
+    Case("results-page-contrast-unknown-dataset", [*RP, "{d}/runs", "--configs", "{d}/cfg"], ("a.yaml", "contrast", "'m1'"),
+         setup=_all(_QUICK, _w("cfg/a.yaml", _GRID.format(name="quick")
+                               + "  structures: {toy: {source: toy}}\n  contrasts: [[toy, m1]]\n"))),
+    Case("results-summary-cut-row", ["results", "summary", "{d}/runs"], ("seed1/metrics.csv", "cut short"),
+         setup=_all(_QUICK, _run(f"runs/quick/{EA}/bptt/ei/seed1", text=_metrics(3)[:-9]))),
+    Case("results-page-cut-at-a-row", [*RP, "{d}/runs"], ("seed1/metrics.csv", "iteration 10", "20 iterations"),
+         setup=_all(_QUICK, _run(f"runs/quick/{EA}/bptt/ei/seed1", text=_metrics(2)))),
+    Case("results-summary-copied-run-folder", ["results", "summary", "{d}/runs", "--out", "{d}/s.csv"],
+         setup=_all(_QUICK, _run(f"runs/quick/{EA}/bptt/ei/seed0 copy")),
+         safe=lambda d, o, e: pd.read_csv(d / "s.csv")["n_seeds"].tolist() == [2]
+         and len(e.strip().splitlines()) == 1 and "seed0 copy" in e),
+    Case("results-summary-layout-workflow", ["results", "summary", "{d}/runs", "--layout", "workflow"],
+         ("reproduction layout", "--layout reproduction"), setup=_QUICK),
+    Case("results-summary-layout-reproduction", ["results", "summary", "{d}/train"], ("no runs", "--layout workflow"),
+         setup=_run("train/subclass/bptt/seed0")),
+    Case("results-summary-out-is-input", ["results", "summary", "{d}/runs", "--out", f"{{d}}/runs/quick/{EA}/bptt/ei/seed0/metrics.csv"],
+         ("metrics.csv", "input"), setup=_QUICK),
+    Case("results-page-out-is-input", ["results", "page", "{d}/runs", "--figures", "{d}/f", "--out",
+                                       f"{{d}}/runs/quick/{EA}/bptt/ei/seed1/summary.json"], ("summary.json", "input"), setup=_QUICK),
+    Case("results-page-notes-missing", [*RP, "{d}/runs", "--notes", "{d}/nope.md"], "nope.md", setup=_QUICK),
+    # a user's grid with `runs: results/mine_runs`: its records and training folders below
+    # results/ and the main workflow's runs are not counted again, the project's notes not shown
+    Case("results-page-user-grid-under-results", [*RP, "{d}/results", "{d}/results/mine/runs"],
+         setup=_all(*(_run(f"results/{where}/{EA}/bptt/ei/seed{k}") for k in (0, 1)
+                      for where in ("mine_runs", "mine/runs/mine", "mine/train")),
+                    _run("results/train/subclass/mdgl-data/seed0")),
+         safe=_page_has("Runs found: **2** in 1 groups", "| mine_runs | — | — | 2 |", warned="not runs of a grid")),
+    Case("report-not-workflow-layout", ["report", "--results", "{d}/runs", "--out", "{d}/r.html"],
+         ("runs", "not a results folder", "train/"), setup=_QUICK),
+    Case("report-empty-folder", ["report", "--results", "{d}/cache", "--out", "{d}/r.html"], ("cache", "not a results folder")),
+    # ---------------------------------------------------- issue 24: units checked before work
+    Case("physiology-map-tau-in-seconds", [*PHE, "--method", "map", "--out", "{d}/p"],
+         ("e.csv", "Membrane time constant (ms)", "look like s, not ms"), setup=_ephys("all")),
+    Case("physiology-map-half-tau-in-seconds", [*PHE, "--method", "map", "--out", "{d}/p"],
+         ("e.csv", "Membrane time constant (ms)", "s, not ms"), setup=_ephys("half")),
+    Case("physiology-fit-tau-in-seconds", [*PHE, "--method", "fit", "--out", "{d}/p"],
+         ("e.csv", "Membrane time constant (ms)", "s, not ms"), setup=_ephys("all")),
+    Case("physiology-fit-half-tau-in-seconds", [*PHE, "--method", "fit", "--out", "{d}/p"],
+         ("e.csv", "Membrane time constant (ms)", "s, not ms"), setup=_ephys("half")),
+    Case("physiology-connectivity-layer-45", [*PHE, "--method", "map", "--connectivity", "{d}/c.csv", "--layer", "layer",
+                                              "--out", "{d}/p"],
+         ("c.csv", "'E45'"), setup=_all(_ephys("none"), _w("c.csv", "pre,post,p_connect,psp_mV\nE23,E23,0.1,0.5\nE45,E23,0.2,0.4\n"))),
 ]  # fmt: skip
 
 

@@ -340,11 +340,6 @@ def find_runs(
             raise InputFileError(f"runs folder not found: {base}")
         # one grid's folder: its name is the grid's (else every run would be filed under "")
         prefix = [base.resolve().name] if reproduction and grid_folder(base) else []
-        if prefix:
-            _warn(
-                f"{base} is one grid's folder (its folders are tasks): read as the grid "
-                f"{prefix[0]!r}; pass the runs root ({base.resolve().parent}) for every grid"
-            )
         added: set[tuple] = set()
         for path in sorted(base.rglob("metrics.csv")):
             folder = path.parent

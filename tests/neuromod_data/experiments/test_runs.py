@@ -137,8 +137,7 @@ def test_one_grids_folder_is_read_as_that_grid(tmp_path, make_run):
     """Given experiments/runs/<grid> instead of the root, the runs are that grid's, not ''."""
     make_run(tmp_path / f"quick/{EA}/bptt/ei/seed0", [(0, 0.7, 0.5)])
     make_run(tmp_path / f"quick/{EA}/eprop/ei/seed1", [(0, 0.7, 0.5)])
-    with pytest.warns(NeuromodWarning, match=r"one grid's folder.*'quick'"):
-        found = R.find_runs(tmp_path / "quick")
+    found = R.find_runs(tmp_path / "quick")
     assert [(r["grid"], r["task"], r["rule"], r.seed) for r in found] == [
         ("quick", EA, "bptt", 0),
         ("quick", EA, "eprop", 1),
