@@ -261,7 +261,7 @@ def physiology_inputs(rc: dict[str, Any], dataset: str) -> dict[str, str]:
     """Inputs of the physiology step of one dataset: its graph structure and the tables."""
     phys = rc["structures"][dataset]["physiology"]
     files = {"structure": graph_file(rc, dataset)}
-    for key in ("ephys", "ephys_metadata", "connectivity"):
+    for key in ("ephys", "ephys_metadata", "ephys_warm", "ephys_warm_metadata", "connectivity"):
         if phys.get(key):
             files[key] = str(phys[key])
     return files
@@ -271,7 +271,8 @@ def physiology_args(rc: dict[str, Any], dataset: str) -> str:
     """Options of ``neuromod physiology`` for one dataset (after the structure), shell-quoted."""
     phys = rc["structures"][dataset]["physiology"]
     args: list[str] = []
-    for key in ("ephys", "ephys_metadata", "label", "fallback_label", "min_cells",
+    for key in ("ephys", "ephys_metadata", "ephys_warm", "ephys_warm_metadata", "method",
+                "room_celsius", "warm_celsius", "label", "fallback_label", "min_cells",
                 "connectivity", "layer"):  # fmt: skip
         if phys.get(key) is not None:
             args += ["--" + key.replace("_", "-"), str(phys[key])]

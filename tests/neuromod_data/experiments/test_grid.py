@@ -309,3 +309,22 @@ def test_the_schema_is_the_one_check_of_each_setting(rc):
     rc["tasks"]["pattern_generation"]["batch_size"] = 0  # a range only the schema states
     with pytest.raises(ConfigError, match=r"batch_size: 0 is less than the minimum of 1"):
         grid.validate(rc)
+
+
+def test_physiology_fit_options_reach_neuromod_physiology(rc):
+    """The fit's settings of a dataset's physiology section (the 34 °C tables, the method, the
+    temperatures) become options of `neuromod physiology`, and the warm tables are inputs of the
+    step (a changed table reruns it)."""
+    rc["structures"]["m1"] = {
+        "source": "local", "path": "c.csv", "groupby": "RNA family",
+        "physiology": {"ephys": "e.csv", "ephys_metadata": "m.tsv", "ephys_warm": "w f.csv",
+                       "ephys_warm_metadata": "wm.tsv", "method": "fit", "room_celsius": 24,
+                       "warm_celsius": 33.5, "label": "RNA family"},
+    }  # fmt: skip
+    words = shlex.split(grid.physiology_args(rc, "m1"))
+    for flag, value in (("--ephys-warm", "w f.csv"), ("--ephys-warm-metadata", "wm.tsv"),
+                        ("--method", "fit"), ("--room-celsius", "24"),
+                        ("--warm-celsius", "33.5")):  # fmt: skip
+        assert words[words.index(flag) + 1] == value, flag
+    inputs = grid.physiology_inputs(rc, "m1")
+    assert inputs["ephys_warm"] == "w f.csv" and inputs["ephys_warm_metadata"] == "wm.tsv"
