@@ -18,7 +18,8 @@ floats are flushed to zero in every case (docs/design.md, "Performance notes").
 
 Run: ``python benchmarks/bench_training.py`` (writes ``benchmarks/results/training.md``; pause other
 jobs with ``benchmarks/quiet.sh``); ``--quick`` for a small smoke run; ``--case NAME --T .. --N ..``
-runs one case and prints JSON. Peers: ``pip install -e ".[bench]"`` (norse with ``--no-deps``).
+runs one case and prints JSON. Peers: ``pip install -e ".[bench]"`` and ``pip install --no-deps norse`` (norse's metadata pulls
+torchvision, which would replace a CPU torch with a CUDA build; the extra leaves it out).
 """
 
 from __future__ import annotations
