@@ -76,9 +76,9 @@ def load(config: dict[str, Any] | None = None) -> dict[str, Any]:
     if config and "reproduction" in config:
         rc = config["reproduction"]
     else:
-        import yaml
+        from neuromod_data.config_check import load_yaml
 
-        rc = yaml.safe_load(Path(DEFAULT_CONFIG).read_text())["reproduction"]
+        rc = load_yaml(DEFAULT_CONFIG)["reproduction"]  # a key given twice is refused
     validate(rc)
     return rc
 

@@ -24,19 +24,31 @@ and to publish (`--config` takes every word after it up to the next option, so k
 
 from pathlib import Path
 import shlex
+import sys
 
 from snakemake.utils import validate
 
 from neuromod_data import names
+from neuromod_data.config_check import check_files
+from neuromod_data.errors import NeuromodError
 from neuromod_data.experiments import grid as repro_grid
 
 if "reproduction" not in config:
-    raise ValueError(
-        "no grid: give one with --configfile, e.g. workflows/config/reproduction_quick.yaml"
+    print(
+        "neuromod workflow: error: no grid: give one with --configfile, e.g. "
+        "workflows/config/reproduction_quick.yaml",
+        file=sys.stderr,
     )
-# the grid's one check (the schema, one line naming the key, then the rules joining settings);
+    sys.exit(1)
+# the grid's one check, one line naming the file, line or key: a key given twice in a config file
+# (YAML lets the last one win silently), then the schema and the rules joining settings;
 # Snakemake's validate then only fills in the schema's defaults (nice, threads, ...)
-REPRO = repro_grid.load(config)
+try:
+    check_files(workflow.configfiles)
+    REPRO = repro_grid.load(config)
+except NeuromodError as _exc:
+    print(f"neuromod workflow: error: {_exc}", file=sys.stderr)
+    sys.exit(1)
 validate(config, schema="../schemas/reproduction.schema.yaml")
 PUBLISH = str(config.get("publish", False)).lower() == "true"
 REPRO_R = REPRO["results"].rstrip("/")
