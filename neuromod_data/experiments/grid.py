@@ -22,6 +22,7 @@ A job is finished when either record exists; a finished job is never run again.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import shlex
@@ -80,7 +81,51 @@ def load(config: dict[str, Any] | None = None) -> dict[str, Any]:
 
         rc = load_yaml(DEFAULT_CONFIG)["reproduction"]  # a key given twice is refused
     validate(rc)
-    return rc
+    return switched(rc, config or {})
+
+
+#: what ``smoke=true`` shrinks every task to: a few iterations of small batches, to check that a
+#: grid runs end to end in minutes
+SMOKE = {"iterations": 10, "batch_size": 4, "validate_every": 5, "validation_batch_size": 4,
+         "checkpoint_every": 5}  # fmt: skip
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("true", "1", "yes")
+
+
+def switched(rc: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The grid under the workflow's switches (``--config smoke=true`` / ``retrain=true``).
+
+    ``retrain``: every job trains again, whatever is published; records and the page go to
+    ``<results>/retrain`` and the "published" copies to ``<results>/retrain/published``, never
+    over the committed runs. ``smoke``: the same, under ``<results>/smoke``, with every task
+    shrunk to :data:`SMOKE` (lower values kept) and only each grid entry's first seed. Without
+    either switch the grid is returned unchanged.
+
+    Examples
+    --------
+    >>> rc = {"name": "g", "results": "results/g", "tasks": {"evidence_accumulation":
+    ...       {"iterations": 2000, "batch_size": 64}}, "grid": [{"tasks": ["evidence_accumulation"],
+    ...       "rules": ["bptt"], "structures": ["ei"], "seeds": [0, 1, 2]}]}
+    >>> s = switched(rc, {"smoke": "true"})
+    >>> s["tasks"]["evidence_accumulation"]["iterations"], s["grid"][0]["seeds"], s["runs"]
+    (10, [0], 'results/g/smoke/published')
+    """
+    smoke, retrain = _truthy(config.get("smoke", False)), _truthy(config.get("retrain", False))
+    if not (smoke or retrain):
+        return rc
+    out = copy.deepcopy(rc)
+    where = f"{_results(rc)}/{'smoke' if smoke else 'retrain'}"
+    out["results"], out["runs"] = where, f"{where}/published"
+    if smoke:
+        for settings in out["tasks"].values():
+            for key, value in SMOKE.items():
+                current = settings.get(key)
+                settings[key] = value if current is None else min(int(current), value)
+        for entry in out["grid"]:
+            entry["seeds"] = list(entry["seeds"])[:1]
+    return out
 
 
 def _train_settings() -> set[str]:

@@ -35,3 +35,19 @@ def test_bad_grid_config_is_one_line(tmp_path, edit, message):
     assert res.returncode != 0
     assert lines == [lines[0]] and lines[0].startswith("neuromod workflow: error: "), lines[:5]
     assert message in lines[0]
+
+
+def test_smoke_switch_plans_a_small_grid_and_refuses_to_publish():
+    res = _dry_run_with(QUICK, "smoke=true")
+    assert res.returncode == 0, res.stderr[-2000:]
+    planned = res.stdout + res.stderr
+    assert "results/reproduction/quick/smoke/" in planned and "--iterations 10 " in planned
+    res = _dry_run_with(QUICK, "smoke=true", "publish=true")
+    assert res.returncode != 0 and "drop smoke=true or retrain=true" in res.stderr
+
+
+def _dry_run_with(config: Path, *settings: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", "workflows/rules/reproduction.smk",
+           "--configfile", str(config), "-n", "-p", "--cores", "1", "--config", *settings,
+           "--", "reproduce"]  # fmt: skip
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -15,7 +15,11 @@ Run it on its own, from the repository root:
     snakemake -s workflows/rules/reproduction.smk --configfile workflows/config/reproduction_quick.yaml \\
         --cores 2 --rerun-triggers mtime reproduce
 
-and to publish (`--config` takes every word after it up to the next option, so keep the target
+Switches: `--config smoke=true` runs the grid at smoke size (10 iterations of batch 4, each grid
+entry's first seed) under RESULTS/smoke; `--config retrain=true` trains every job again, whatever
+is published, under RESULTS/retrain. Neither ever writes over the committed runs or docs/.
+
+And to publish (`--config` takes every word after it up to the next option, so keep the target
 `reproduce` before it or after another option):
 
     snakemake -s workflows/rules/reproduction.smk --configfile workflows/config/reproduction.yaml \\
@@ -51,6 +55,13 @@ except NeuromodError as _exc:
     sys.exit(1)
 validate(config, schema="../schemas/reproduction.schema.yaml")
 PUBLISH = str(config.get("publish", False)).lower() == "true"
+if PUBLISH and REPRO["results"] != config["reproduction"]["results"]:
+    print(
+        "neuromod workflow: error: publish=true publishes the grid as configured; drop smoke=true "
+        "or retrain=true to publish (their runs stay under their own results folder)",
+        file=sys.stderr,
+    )
+    sys.exit(1)
 REPRO_R = REPRO["results"].rstrip("/")
 REPRO_RUNS = repro_grid.runs_dir(REPRO)
 REPRO_RECORDS = f"{repro_grid.local_runs_root(REPRO)}/{REPRO['name']}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -328,3 +329,31 @@ def test_physiology_fit_options_reach_neuromod_physiology(rc):
         assert words[words.index(flag) + 1] == value, flag
     inputs = grid.physiology_inputs(rc, "m1")
     assert inputs["ephys_warm"] == "w f.csv" and inputs["ephys_warm_metadata"] == "wm.tsv"
+
+
+def test_smoke_and_retrain_switches(rc, tmp_path):
+    """`--config smoke=true` shrinks every task and keeps each entry's first seed; both switches
+    move records and "published" copies under the grid's own results folder, so a published run
+    does not count as finished there and nothing lands in the committed runs."""
+    rc = dict(rc, runs=str(tmp_path / "committed"))
+    job = grid.jobs(rc)[0]
+    pub = Path(grid.published_dir(rc, job))
+    pub.mkdir(parents=True)
+    for name in ("metrics.csv", "summary.json"):
+        (pub / name).write_text("x")
+    assert grid.is_finished(rc, job)
+    for switch in ("smoke", "retrain"):
+        s = grid.switched(rc, {switch: "true"})
+        assert s["results"] == f"{rc['results']}/{switch}"
+        assert s["runs"] == f"{rc['results']}/{switch}/published"
+        assert not grid.is_finished(s, job)  # trained again
+        assert all(not t.startswith(rc["runs"]) for t in grid.targets(s, publish=True))
+    s = grid.switched(rc, {"smoke": True})
+    for name, settings in s["tasks"].items():
+        for key, value in grid.SMOKE.items():
+            assert settings[key] <= value, (name, key)
+            if key in rc["tasks"][name] and rc["tasks"][name][key] is not None:
+                assert settings[key] == min(rc["tasks"][name][key], value)
+    assert [e["seeds"] for e in s["grid"]] == [list(e["seeds"])[:1] for e in rc["grid"]]
+    assert grid.switched(rc, {"smoke": "false"}) is rc  # no switch: the grid itself
+    assert rc["tasks"] == grid.switched(rc, {"retrain": "true"})["tasks"]  # not shrunk
