@@ -1,0 +1,188 @@
+"""The reproduction workflow through SLURM (workflows/profiles/slurm): the smoke grid gives the same
+metrics, byte for byte, as the same grid run locally; sacct lists every job; a training job that is
+cancelled, and one that runs out of time, are resubmitted and resume from their checkpoints.
+
+Marked `slurm` and skipped unless `sinfo` answers: start a one-node cluster on this machine with
+`sudo workflows/cluster/slurm-local.sh start` (stop it with `... stop`), then
+
+    pytest -m slurm tests/cluster
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neuromod_data.experiments import grid
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEFILE = "workflows/rules/reproduction.smk"
+SMOKE = ROOT / "workflows" / "config" / "reproduction_smoke.yaml"
+PROFILE = "workflows/profiles/slurm"
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
+
+
+def _sinfo_answers() -> bool:
+    if shutil.which("sinfo") is None or shutil.which("sacct") is None:
+        return False
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _plugin_installed() -> bool:
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(
+        not _sinfo_answers(),
+        reason="no SLURM cluster answers `sinfo` (start one: workflows/cluster/slurm-local.sh start)",
+    ),
+    pytest.mark.skipif(
+        not _plugin_installed(),
+        reason="snakemake-executor-plugin-slurm is not installed (pip install -e '.[cluster]')",
+    ),
+]
+
+
+def smoke_config(tmp_path: Path, name: str, **tasks) -> tuple[Path, dict]:
+    cfg = yaml.safe_load(SMOKE.read_text())
+    rc = cfg["reproduction"]
+    rc["results"] = str(tmp_path / name)
+    rc["runs"] = str(tmp_path / name / "published")
+    for task, settings in tasks.items():
+        rc["tasks"][task].update(settings)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, rc
+
+
+def snakemake_cmd(cfg_path: Path, *args: str, slurm: bool) -> list[str]:
+    cmd = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "--nolock",
+           "--configfile", str(cfg_path), "--rerun-triggers", "mtime"]  # fmt: skip
+    if slurm:
+        cmd += ["--profile", PROFILE, "--slurm-logdir", str(cfg_path.parent / "slurm_logs"),
+                "--slurm-init-seconds-before-status-checks", "2",
+                "--seconds-between-status-checks", "2"]  # fmt: skip
+    else:
+        cmd += ["--cores", "1"]
+    return cmd + list(args)
+
+
+def run(cmd: list[str], timeout: int = 900) -> str:
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    return out
+
+
+def sacct_states(jobids: list[str]) -> dict[str, str]:
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-j", ",".join(jobids), "-o", "JobID,State"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return dict(line.split("|", 1) for line in out.split())
+
+
+def test_smoke_grid_through_slurm_matches_local_run(tmp_path):
+    local_cfg, local_rc = smoke_config(tmp_path, "local")
+    slurm_cfg, slurm_rc = smoke_config(tmp_path, "slurm")
+    run(snakemake_cmd(local_cfg, "reproduce", slurm=False))
+    out = run(snakemake_cmd(slurm_cfg, "reproduce", slurm=True))
+
+    jobs = grid.jobs(slurm_rc)
+    assert len(jobs) == 4
+    for job in jobs:
+        a = Path(grid.record_dir(local_rc, job)) / "metrics.csv"
+        b = Path(grid.record_dir(slurm_rc, job)) / "metrics.csv"
+        assert a.read_bytes() == b.read_bytes(), job
+    # every job went through sbatch (4 runs, 2 task option files, the results page) and sacct
+    # knows each as completed: what the executor plugin reads to see a job finish
+    jobids = SUBMITTED.findall(out)
+    assert len(jobids) == 7, out[-4000:]
+    assert sacct_states(jobids) == {j: "COMPLETED" for j in jobids}
+
+
+def _squeue() -> list[tuple[str, str, str]]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], capture_output=True, text=True).stdout
+    return [tuple(line.split("|", 2)) for line in out.splitlines() if line]
+
+
+def test_cancelled_and_timed_out_training_jobs_resume_from_their_checkpoints(tmp_path):
+    """Two training runs, one minute of time limit on their first attempt (the profile's retry has
+    ten): seed 0 is cancelled (scancel) once it has written a checkpoint, seed 1 hits the limit.
+    Both are resubmitted, resume from their checkpoints and finish; every iteration is trained
+    once."""
+    iterations = 2500
+    cfg_path, rc = smoke_config(
+        tmp_path, "interrupted",
+        pattern_generation={"iterations": iterations, "validate_every": 50},
+    )  # fmt: skip
+    rc["grid"] = [{"tasks": ["pattern_generation"], "rules": ["eprop"], "structures": ["ei"],
+                   "seeds": [0, 1]}]  # fmt: skip
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["reproduction"]["grid"] = rc["grid"]
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    jobs = grid.jobs(rc)
+    cmd = snakemake_cmd(
+        cfg_path, "--set-resources", "repro_train:runtime=max(1, 10 * (attempt - 1))",
+        "--", *grid.targets(rc), slurm=True,
+    )  # fmt: skip
+    log = tmp_path / "snakemake.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, text=True)
+        try:
+            seed0 = Path(grid.job_dir(rc, jobs[0])) / "checkpoint.pt"
+            deadline = time.monotonic() + 300
+            cancelled = None
+            while cancelled is None and time.monotonic() < deadline and proc.poll() is None:
+                if seed0.is_file():
+                    for jobid, state, comment in _squeue():
+                        # the plugin's comment: rule_<rule>_wildcards_<values joined by _>
+                        if (
+                            comment.startswith("rule_repro_train_")
+                            and comment.endswith("_0")
+                            and state == "RUNNING"
+                        ):
+                            subprocess.run(["scancel", jobid], check=True)
+                            cancelled = jobid
+                time.sleep(1)
+            assert cancelled, f"seed 0 never ran with a checkpoint:\n{log.read_text()[-4000:]}"
+            proc.wait(timeout=1500)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    out = log.read_text()
+    assert proc.returncode == 0, out[-6000:]
+    states = sacct_states(SUBMITTED.findall(out))
+    assert states[cancelled].startswith("CANCELLED"), states
+    # the options job once, both runs twice: cancelled / timed out, then completed
+    assert sorted(s.split()[0] for s in states.values()) == [
+        "CANCELLED",
+        "COMPLETED",
+        "COMPLETED",
+        "COMPLETED",
+        "TIMEOUT",
+    ], states
+    for job in jobs:
+        train_log = Path(rc["results"]) / "logs" / "train" / (
+            f"{job['task']}/{job['rule']}/{job['structure']}/seed{job['seed']}.log"
+        )  # fmt: skip
+        assert re.search(r"resumed at \d+", train_log.read_text()), train_log.read_text()
+        rows = (Path(grid.record_dir(rc, job)) / "metrics.csv").read_text().splitlines()[1:]
+        trained = [int(r.split(",")[0]) for r in rows if r.split(",")[1] == "train"]
+        assert trained == list(range(1, iterations + 1))
