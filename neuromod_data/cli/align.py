@@ -167,18 +167,18 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from neuromod_data._files import atomic_dir, atomic_path, check_output, require_file
     from neuromod_data.cli._args import hold_output
-    from neuromod_data.cli.train import (
-        _check_options,
-        _check_sizes,
-        _content_hash,
-        _load_structure,
-        _set_threads,
+    from neuromod_data.cli._common import (
+        check_options,
+        check_sizes,
+        content_hash,
+        load_structure,
+        set_threads,
     )
 
     structure_path = require_file(args.structure, "structure file")
     out = check_output(args.out, [structure_path], kind="dir")
     hold_output(args, out)  # a second writer of OUT is refused, not mixed in
-    structure = _load_structure(str(structure_path))
+    structure = load_structure(str(structure_path))
     if structure.n_types < 2:
         raise UsageError(f"{structure_path}: the structure has {structure.n_types} type; need >= 2")
     task_options = dict(args.task_option)
@@ -193,12 +193,12 @@ def run(args: argparse.Namespace) -> int:
     from neuromod_models.tasks import TASKS as TASK_CLASSES
     from neuromod_models.tasks import make_task
 
-    _check_options("--task-option", task_options, TASK_CLASSES[args.task])
-    _check_options("--network", network, SpikingNetwork.__init__, skip=("structure", "device"))
+    check_options("--task-option", task_options, TASK_CLASSES[args.task])
+    check_options("--network", network, SpikingNetwork.__init__, skip=("structure", "device"))
     try:
         task = make_task(args.task, **task_options)
         # sizes that cannot fit in memory are refused before anything is allocated
-        _check_sizes(
+        check_sizes(
             {"batch_size": args.batch_size, "validation_batch_size": None},
             task,
             {**task.network_kwargs(), **network},
@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(exc, NeuromodError):
             raise
         raise UsageError(" ".join(str(exc).split())) from None
-    threads = _set_threads(args.threads)
+    threads = set_threads(args.threads)
     regularizer = (
         FiringRateRegularizer(float(args.rate_reg), float(args.rate_target_hz))
         if args.rate_reg > 0
@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     }
     settings.update(
         structure=str(structure_path.resolve()),
-        structure_hash=_content_hash(structure),
+        structure_hash=content_hash(structure),
         structure_types=list(structure.names),
         task_options=task_options,
         network=network,
