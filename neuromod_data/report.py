@@ -17,15 +17,10 @@ same code that builds the results page.
 from __future__ import annotations
 
 import base64
-import datetime as _dt
-import hashlib
 import html
-import io
 import json
 import os
-import platform
-from collections.abc import Iterable, Sequence
-from importlib import metadata as _metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +30,15 @@ from matplotlib.figure import Figure
 
 from neuromod_data._files import atomic_path, require_file
 from neuromod_data.errors import FormatError, InputFileError
+from neuromod_data.report_figures import _png, expression_heatmap, structure_figure
+from neuromod_data.report_provenance import provenance, sha256sum
+from neuromod_data.report_runs import (
+    LAYOUT,
+    _find_train_runs,
+    _summary,
+    check_layout,
+    write_summary,
+)
 
 __all__ = [
     "LAYOUT",
@@ -46,255 +50,6 @@ __all__ = [
     "structure_figure",
     "write_summary",
 ]
-
-_PACKAGES = (
-    "neuromod",
-    "numpy",
-    "scipy",
-    "pandas",
-    "anndata",
-    "scanpy",
-    "h5py",
-    "networkx",
-    "matplotlib",
-    "torch",
-    "snakemake",
-)
-
-
-# ------------------------------------------------------------------------------------- runs
-def _find_train_runs(root: Path) -> list:
-    from neuromod_data.experiments.runs import WORKFLOW, find_runs
-
-    train = root / "train" if (root / "train").is_dir() else root
-    return find_runs(train, layout=WORKFLOW)
-
-
-def _summary(runs: list) -> pd.DataFrame:
-    from neuromod_data.experiments.curves import label_order
-    from neuromod_data.experiments.runs import WORKFLOW
-    from neuromod_data.experiments.summary import summary_table
-
-    table = summary_table(runs, WORKFLOW)
-    if table.empty:
-        return table
-    order = sorted(
-        range(len(table)), key=lambda i: (table.condition[i], label_order(table.rule[i]))
-    )
-    return table.iloc[order].reset_index(drop=True)
-
-
-def write_summary(results: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
-    """Summarise the training runs of a results folder to a CSV, atomically.
-
-    ``results`` is the workflow's results folder (runs in ``train/<level>/<variant>/seed<N>/``)
-    or the ``train`` folder itself. One row per (condition, rule) with our and the authors'
-    definitions (:func:`neuromod_data.experiments.summary.summary_table`).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> run = root / "train/subclass/bptt/seed0"; run.mkdir(parents=True)
-    >>> _ = (run / "metrics.csv").write_text("iteration,split,loss,accuracy\\n5,validation,0.5,0.9\\n")
-    >>> write_summary(root, root / "s.csv")[["condition", "rule", "final_loss_mean"]].values.tolist()
-    [['subclass', 'bptt', 0.5]]
-    """
-    root = Path(results)
-    if not root.is_dir():
-        raise InputFileError(f"results folder not found: {root}")
-    summary = _summary(_find_train_runs(root))
-    with atomic_path(out, suffix=".csv") as tmp:
-        summary.to_csv(tmp, index=False)
-    return summary
-
-
-#: what the workflow writes below its results folder (the module docstring): a folder holding
-#: none of these is not a results folder, and its report would be empty
-LAYOUT = ("info/dataset.txt", "aggregate", "graph", "physiology", "train")
-
-
-def check_layout(results: str | os.PathLike, *, summary_only: bool = False) -> Path:
-    """Refuse a folder that is not in the workflow's results layout, before any work.
-
-    ``results`` must hold at least one of :data:`LAYOUT` (``info/dataset.txt``, ``aggregate/``,
-    ``graph/``, ``physiology/``, ``train/``). With ``summary_only`` (only the run summary is
-    wanted) the ``train`` folder itself is accepted too: a folder with ``<level>/<variant>/
-    seed<k>/metrics.csv`` below it.
-
-    Raises
-    ------
-    InputFileError
-        ``results`` is not a folder.
-    FormatError
-        It holds none of the layout's parts; the message names the folder and the layout.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "graph").mkdir()
-    >>> check_layout(d) == d
-    True
-    """
-    root = Path(results)
-    if not root.is_dir():
-        raise InputFileError(f"results folder not found: {root}")
-    if any((root / part).exists() for part in LAYOUT):
-        return root
-    if summary_only and next(root.rglob("metrics.csv"), None) is not None:
-        return root
-    raise FormatError(
-        f"{root} is not a results folder of the workflow: it holds none of "
-        f"{', '.join(p if '.' in p else p + '/' for p in LAYOUT)} (the layout the Snakemake "
-        "workflow writes: info/dataset.txt, aggregate/<level>.<stat>.csv, graph/<level>/, "
-        "physiology/<level>/, train/<level>/<variant>/seed<k>/); give the folder that the "
-        "workflow's `results:` names"
-    )
-
-
-# ------------------------------------------------------------------------------------ figures
-def expression_heatmap(table: pd.DataFrame, *, title: str = "", max_genes: int = 60) -> Figure:
-    """Types × genes heatmap of an aggregate table (rows types, columns genes).
-
-    With more than ``max_genes`` columns only the most variable across types are drawn.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame([[1.0, 0.0], [0.2, 1.0]], index=["Vip", "Sst"], columns=["Vip", "Sst"])
-    >>> expression_heatmap(t, title="smith2019").axes[0].get_title()
-    'smith2019'
-    """
-    values = table.apply(pd.to_numeric, errors="coerce")
-    if values.shape[1] > max_genes:
-        keep = values.var(axis=0).sort_values(ascending=False).index[:max_genes]
-        values = values[[c for c in values.columns if c in set(keep)]]
-    k, g = values.shape
-    fig = Figure(figsize=(min(2.5 + 0.22 * g, 18), min(1.5 + 0.2 * k, 16)), layout="constrained")
-    ax = fig.subplots()
-    im = ax.imshow(
-        values.to_numpy(dtype=float), aspect="auto", cmap="viridis", interpolation="nearest"
-    )
-    ax.set_xticks(range(g), [str(c) for c in values.columns], rotation=90, fontsize=7)
-    ax.set_yticks(range(k), [str(i) for i in values.index], fontsize=7)
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, shrink=0.6)
-    return fig
-
-
-def structure_figure(structure: Any, *, title: str = "") -> Figure:
-    """The modulation between types: summed sender → receiver heatmap and the graph drawn in a circle.
-
-    ``structure`` is a :class:`~neuromod_data.structure.CellTypeStructure` (or a path to its ``.npz``).
-
-    Examples
-    --------
-    >>> from neuromod_data.structure import CellTypeStructure
-    >>> len(structure_figure(CellTypeStructure.ei()).axes)
-    3
-    """
-    from neuromod_data.structure import CellTypeStructure
-
-    if not isinstance(structure, CellTypeStructure):
-        structure = CellTypeStructure.load(structure)
-    gate = structure.gate(kind="weighted")
-    names = list(structure.names)
-    k = len(names)
-    colors = list(structure.colors) if structure.colors else ["#4c72b0"] * k
-    fig = Figure(figsize=(11, 5), layout="constrained")
-    ax_h, ax_g = fig.subplots(1, 2, width_ratios=[1.1, 1])
-    im = ax_h.imshow(gate, cmap="magma", vmin=0, interpolation="nearest")
-    fs = 7 if k <= 30 else 5
-    ax_h.set_xticks(range(k), names, rotation=90, fontsize=fs)
-    ax_h.set_yticks(range(k), names, fontsize=fs)
-    ax_h.set_xlabel("receiver type")
-    ax_h.set_ylabel("sender type")
-    ax_h.set_title(f"summed modulation ({structure.n_pairs} pairs)")
-    fig.colorbar(im, ax=ax_h, shrink=0.7)
-
-    angle = 2 * np.pi * np.arange(k) / max(k, 1)
-    xy = np.c_[np.cos(angle), np.sin(angle)]
-    top = np.quantile(gate[gate > 0], 0.5) if np.any(gate > 0) else np.inf
-    for a in range(k):
-        for b in range(k):
-            if a != b and gate[a, b] >= top:
-                ax_g.annotate(
-                    "",
-                    xy=xy[b],
-                    xytext=xy[a],
-                    arrowprops={
-                        "arrowstyle": "-|>",
-                        "color": colors[a],
-                        "alpha": 0.15 + 0.6 * float(gate[a, b]),
-                        "lw": 0.5 + 2 * float(gate[a, b]),
-                        "shrinkA": 6,
-                        "shrinkB": 6,
-                        "connectionstyle": "arc3,rad=0.15",
-                    },
-                )
-    sizes = 60 + 600 * structure.abundances / structure.abundances.max()
-    markers = np.where(structure.signs > 0, "o", "s")
-    for i in range(k):
-        ax_g.scatter(*xy[i], s=sizes[i], c=colors[i], marker=markers[i], edgecolors="k", zorder=3)
-        ax_g.text(*(xy[i] * 1.18), names[i], ha="center", va="center", fontsize=fs)
-    ax_g.set_xlim(-1.45, 1.45)
-    ax_g.set_ylim(-1.35, 1.35)
-    ax_g.set_aspect("equal")
-    ax_g.axis("off")
-    ax_g.set_title("strongest half of the couplings (○ E, □ I; size = abundance)", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-# --------------------------------------------------------------------------------- provenance
-def sha256sum(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks (works for files larger than memory).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
-    >>> sha256sum(p)[:16]
-    'ba7816bf8f01cfea'
-    """
-    digest = hashlib.sha256()
-    with open(require_file(path, "data file"), "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _version(package: str) -> str | None:
-    try:
-        return _metadata.version(package)
-    except _metadata.PackageNotFoundError:
-        return None
-
-
-def provenance(data: Iterable[str | os.PathLike] = (), config: Any = None) -> dict[str, Any]:
-    """Data files with size and SHA-256, package versions, platform and the configuration.
-
-    Package versions are read from installed metadata, so nothing (torch included) is imported.
-    """
-    files = []
-    for f in data:
-        p = require_file(f, "data file")
-        files.append({"path": str(f), "bytes": p.stat().st_size, "sha256": sha256sum(p)})
-    versions = {name: v for name in _PACKAGES if (v := _version(name)) is not None}
-    return {
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "files": files,
-        "versions": versions,
-        "config": config,
-    }
 
 
 # ------------------------------------------------------------------------------------- report
