@@ -143,9 +143,17 @@ def validate(rc: dict[str, Any]) -> None:
     each setting: a :class:`~neuromod_data.config_check.ConfigError` line naming the key), then the
     rules no schema states, which join several settings or another table (``ValueError``)."""
     from neuromod_data.config_check import ConfigError, check_config
+    from neuromod_data.errors import DependencyError
 
     if not SCHEMA.is_file():
         raise ConfigError(f"{SCHEMA}: the grid's schema is missing (grids need a source checkout)")
+    try:
+        import jsonschema  # noqa: F401 - check_config needs it; say which extra installs it
+    except ImportError as exc:
+        raise DependencyError(
+            "checking a grid config needs jsonschema, which is not installed; install the "
+            "'workflows' extra: pip install \"neuromod[workflows]\" (or pip install jsonschema)"
+        ) from exc
     check_config({"reproduction": rc}, SCHEMA)
     # a task's settings are those `neuromod train --config` takes (its table, not a schema)
     known = _train_settings() - {"task", "rule", "structure", "gate", "seed", "device"}

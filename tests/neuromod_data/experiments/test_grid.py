@@ -357,3 +357,14 @@ def test_smoke_and_retrain_switches(rc, tmp_path):
     assert [e["seeds"] for e in s["grid"]] == [list(e["seeds"])[:1] for e in rc["grid"]]
     assert grid.switched(rc, {"smoke": "false"}) is rc  # no switch: the grid itself
     assert rc["tasks"] == grid.switched(rc, {"retrain": "true"})["tasks"]  # not shrunk
+
+
+def test_without_jsonschema_the_extra_is_named(rc, monkeypatch):
+    # the results page checks grids too, also where only the core package is installed
+    import sys
+
+    from neuromod_data.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    with pytest.raises(DependencyError, match=r"neuromod\[workflows\]"):
+        grid.validate(rc)
