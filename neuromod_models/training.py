@@ -371,6 +371,11 @@ def train(
                 _write_metrics(files["metrics_csv"], history)
                 _write_json(files["metrics_json"], summary)
                 if figure and history:
+                    # the sequence arrays kept for the next iteration go back first, so that the
+                    # plotting libraries load into that memory, not on top of it (the process peak)
+                    workspace = getattr(net, "_workspace", None)
+                    if workspace is not None:
+                        workspace.clear()
                     plot_learning_curve(history, files["figure"], title=f"{task.name} · {rule!r}")
             return summary
 
