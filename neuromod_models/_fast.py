@@ -242,13 +242,12 @@ def _first_order(x, b0, k):  # pragma: no cover - compiled
     out = np.empty_like(x)
     if x.shape[0] == 0:
         return out
-    zero = x.dtype.type(0)
+    # row by row, every column at once: the rows are contiguous in memory
     for j in range(x.shape[1]):
-        y = b0 * x[0, j] + zero
-        out[0, j] = y
-        for t in range(1, x.shape[0]):
-            y = b0 * x[t, j] + k * y
-            out[t, j] = y
+        out[0, j] = b0 * x[0, j] + 0.0
+    for t in range(1, x.shape[0]):
+        for j in range(x.shape[1]):
+            out[t, j] = b0 * x[t, j] + k * out[t - 1, j]
     return out
 
 
