@@ -96,7 +96,7 @@ def sacct_states(jobids: list[str]) -> dict[str, str]:
         ["sacct", "-X", "-n", "-P", "-j", ",".join(jobids), "-o", "JobID,State"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return dict(line.split("|", 1) for line in out.split())
+    return dict(line.split("|", 1) for line in out.splitlines() if line)
 
 
 def test_smoke_grid_through_slurm_matches_local_run(tmp_path):
