@@ -498,7 +498,7 @@ def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path, m1_by_pandas):
     assert re.search(rf"^cells:\s+{n_cells:,}$", info, re.MULTILINE), info
     assert re.search(rf"^genes:\s+{n_genes:,}$", info, re.MULTILINE), info
     assert "RNA family" in info
-    from neuromod_data.structure import PARAMETERS, CellTypeStructure
+    from neuromod_data.structure import CellTypeStructure
 
     s = CellTypeStructure.load(results / "graph" / "RNA_family" / "structure.npz")
     # every neuronal family of the cells (the 'low quality' label is not a cell type)
@@ -509,20 +509,27 @@ def test_m1_patchseq_real_files_to_graph(shared_data, tmp_path, m1_by_pandas):
     derived = CellTypeStructure.load(results / "physiology" / "RNA_family" / "structure.npz")
     assert derived.names == s.names and np.array_equal(derived.modulation, s.modulation)
     assert (results / "physiology" / "RNA_family" / "intrinsic.png").is_file()
+    assert (results / "physiology" / "RNA_family" / "fit_validation.png").is_file()
     phys = _physiology_paths(shared_data)
     names = list(derived.names)
-    # intrinsic parameters: pandas per family on the 1,328-cell electrophysiology files
-    want = m1_by_pandas.family_parameters(phys["ephys"], phys["ephys_metadata"], names)
-    assert derived.intrinsic.types == derived.names
-    for j, p in enumerate(PARAMETERS):
-        np.testing.assert_allclose(
-            derived.intrinsic.median[:, j], want[p].to_numpy(), rtol=1e-12, err_msg=p
-        )
-    ready = derived.intrinsic_parameters(("tau_m", "beta", "adaptive", "v_th", "n_ref"))
-    adaptive = want["adaptive"].to_numpy() >= 0.5
-    np.testing.assert_array_equal(ready["adaptive"], adaptive)
-    np.testing.assert_allclose(ready["beta"], np.where(adaptive, want["beta"], 0.0), rtol=1e-12)
-    np.testing.assert_array_equal(ready["n_ref"], np.rint(want["n_ref"]).astype(int))
+    # intrinsic parameters: the neurons fitted (the config's default) to the 1,328 room-temperature
+    # cells and the 34 °C cells its physiology section names, as the library fits them
+    # (the fit itself is checked against an independent simulation in test_intrinsic_fit.py)
+    from neuromod_data.ephys import read_ephys
+    from neuromod_data.intrinsic_fit import fit_intrinsic
+
+    with pytest.warns(Warning):
+        room = read_ephys(phys["ephys"], phys["ephys_metadata"], labels=["RNA family"])
+        warm = read_ephys(m1 / "m1_patchseq_phys_temp_ephys_features.csv",
+                          m1 / "m1_patchseq_phys_temp_meta_data.csv", labels=["RNA family"])  # fmt: skip
+        want = fit_intrinsic(room, "RNA family", warm=warm, types=names).intrinsic
+    assert derived.intrinsic.types == derived.names and derived.intrinsic.meta["method"] == "fit"
+    np.testing.assert_array_equal(derived.intrinsic.median, want.median)
+    np.testing.assert_array_equal(derived.intrinsic.spread, want.spread)
+    sources = {r["type"]: r["source"] for r in derived.intrinsic.meta["temperature"]}
+    assert sources["Sst"].startswith("34 °C") and sources["NP"].startswith(
+        "25 °C"
+    )  # 2 NP cells at 34 °C
     # connectivity: the layer-weighted mix of the Billeh populations, in pandas
     classes = {"ET": "E", "IT": "E", "NP": "E", "CT": "E", "Pvalb": "PV", "Sst": "SST"}
     assert set(names) <= set(classes)

@@ -147,7 +147,7 @@ def structure_file(level):
 
 def physiology_tables():
     """The tables the physiology step reads (its inputs)."""
-    keys = ("ephys", "ephys_metadata", "connectivity")
+    keys = ("ephys", "ephys_metadata", "ephys_warm", "ephys_warm_metadata", "connectivity")
     return [PHYSIOLOGY[k] for k in keys if PHYSIOLOGY and PHYSIOLOGY.get(k)]
 
 
@@ -155,7 +155,9 @@ def physiology_args(level):
     """Options of `neuromod physiology` for a level, every word shell-quoted: the config's keys
     and the level's label column (the types of its structure)."""
     args = []
-    for key in ("ephys", "ephys_metadata", "fallback_label", "min_cells", "connectivity", "layer"):
+    for key in ("ephys", "ephys_metadata", "ephys_warm", "ephys_warm_metadata", "method",
+                "room_celsius", "warm_celsius", "fallback_label", "min_cells", "connectivity",
+                "layer"):
         if PHYSIOLOGY.get(key) is not None:
             args += [f"--{key.replace('_', '-')}", str(PHYSIOLOGY[key])]
     args += ["--label", LEVELS[level]]
