@@ -539,7 +539,12 @@ def _adaptive_set(
     exc = torch.nonzero(signs > 0).flatten()
     if n_adaptive > len(exc):
         raise ValueError(
-            f"n_adaptive={n_adaptive} adaptive neurons requested among the {len(exc)} excitatory ones"
+            f"n_adaptive={n_adaptive} adaptive neurons requested among the {len(exc)} excitatory "
+            f"ones (the task places them among excitatory neurons, as the authors did): lower "
+            f"n_adaptive to at most {len(exc)}, place them among all neurons "
+            "(adaptive_placement='random'; on the command line `network: {adaptive_placement: "
+            "random}` in --config), or give the structure tissue abundances (neuromod graph "
+            "--abundances), which have more excitatory cells than most samples"
         )
     adaptive[exc[torch.randperm(len(exc), generator=gen)[:n_adaptive]]] = True
     return adaptive

@@ -507,3 +507,14 @@ def test_connectivity_strengths_are_psps_of_the_postsynaptic_neuron():
         assert abs(vals.mean() - pooled) < 5 * 0.6 * pooled / 0.8 / np.sqrt(len(vals))
     # without the gain the fast P neurons (1 − α = 0.22) would get 0.22/0.03 = 7 times less
     assert unit[1].mean() / unit[0].mean() == pytest.approx(1.0, abs=0.3)
+
+
+def test_too_many_adaptive_excitatory_neurons_says_what_to_change():
+    st = CellTypeStructure(("E", "I"), [0.3, 0.7], [1, -1], np.ones((1, 2, 2)), ("p",))
+    with pytest.raises(ValueError) as err:
+        SpikingNetwork(4, 100, 2, structure=st, n_adaptive=50, adaptive_placement="excitatory")
+    text = str(err.value)
+    assert "among the 30 excitatory ones" in text and "at most 30" in text
+    assert "adaptive_placement" in text and "--abundances" in text
+    net = SpikingNetwork(4, 100, 2, structure=st, n_adaptive=50, adaptive_placement="random")
+    assert int(net.adaptive.sum()) == 50
