@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -339,12 +341,28 @@ def run(args: argparse.Namespace) -> int:
     # A resume is checked against the checkpoint inside train(); config.json is rewritten only once
     # the first iteration ran, i.e. after the check passed, so a refused resume leaves it as it was.
     first: list[int] = []
+    total = int(settings["iterations"])
+    # without a progress bar (grid jobs, logs) a line at every tenth of the run, so that a log
+    # shows where a 10-minute job is
+    every = max(total // 10, 1)
+    started = time.perf_counter()
 
-    def on_iteration(it: int, record: dict[str, Any]) -> None:  # noqa: ARG001
+    def on_iteration(it: int, record: dict[str, Any]) -> None:
         if not first:
             first.append(it)
             if resumed:
                 _write_config(out, settings)
+        if args.no_progress and (it % every == 0 or it == total):
+            done = it - first[0] + 1
+            per = (time.perf_counter() - started) / done
+            acc = record.get("accuracy")
+            print(
+                f"neuromod train: iteration {it}/{total}, batch loss {record['loss']:.4g}"
+                + ("" if acc is None else f", accuracy {acc:.2f}")
+                + f", {per:.2f} s/iteration, about {per * (total - it) / 60:.1f} min left",
+                file=sys.stderr,
+                flush=True,
+            )
 
     recorded = {
         "structure_types": list(structure.names) if structure is not None else ["E", "I"],

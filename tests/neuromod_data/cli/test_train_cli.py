@@ -395,3 +395,16 @@ def test_heterogeneity_is_on_for_intrinsic_parameters_and_the_flag_turns_it_off(
     argv = [*base[:-5], "--config", str(both), "--no-progress", "--iterations", "1"]
     assert main([*argv, "--no-heterogeneity", "--out", str(tmp_path / "x")]) == 2
     assert "network.heterogeneity" in capsys.readouterr().err
+
+
+def test_no_progress_logs_a_line_every_tenth(tmp_path, tiny_config, capsys):
+    """Grid jobs run with --no-progress: their log gets a line at every tenth of the run (the
+    iteration, the batch loss, the speed and the time left), not 10 silent minutes."""
+    args = ["train", "--task", "evidence_accumulation", "--rule", "bptt", "--iterations", "20",
+            "--batch-size", "2", "--validate-every", "10", "--config", str(tiny_config)]  # fmt: skip
+    assert main([*args, "--no-progress", "--out", str(tmp_path / "a")]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if " iteration " in ln]
+    assert [int(ln.split("iteration ")[1].split("/")[0]) for ln in lines] == list(range(2, 21, 2))
+    assert all("/20, batch loss " in ln and "min left" in ln for ln in lines)
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0  # with the bar: no log lines
+    assert " iteration " not in capsys.readouterr().err
