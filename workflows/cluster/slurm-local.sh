@@ -245,7 +245,7 @@ cmd_stop() {
     stop_pid mariadbd "$STATE/run/mysqld.pid"
     stop_pid munged "$STATE/run/munged.pid"
     local left
-    left=$(pgrep -x 'slurmd|slurmctld|slurmdbd|slurmstepd|mariadbd|munged' || true)
+    left=$(ps -eo pid=,comm= | awk '$2 ~ /^(slurmd|slurmctld|slurmdbd|slurmstepd|mariadbd|munged)$/ {print $1}')
     if [[ -n $left ]]; then
         log "still running: $(ps -o pid=,comm= -p ${left//$'\n'/,} | tr '\n' ' ')"
         exit 1
