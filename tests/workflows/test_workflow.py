@@ -276,12 +276,19 @@ def test_dry_run_local_h5ad_is_used_in_place(tmp_path):
     assert str(h5ad) in out
 
 
-def test_slurm_profile_requests_a_gpu_for_training(tmp_path):
-    """The profile parses and gives training jobs a GPU partition and one GPU (checked with the
-    local executor, since the SLURM plugin and sbatch are not needed to read the profile)."""
+def test_slurm_profile_requests_a_gpu_for_training(tmp_path, monkeypatch):
+    """The profile parses without editing: partitions come from the environment (training jobs to
+    $SLURM_GPU_PARTITION, the others to $SLURM_PARTITION) and training jobs ask for the config's
+    `train.gpus`; checked with the local executor, since the SLURM plugin and sbatch are not
+    needed to read the profile."""
     profile = WORKFLOW / "profiles" / "slurm"
     assert yaml.safe_load((profile / "config.yaml").read_text())["executor"] == "slurm"
-    over = write_config(tmp_path / "over.yaml", results=str(tmp_path / "results"))
+    assert "<" not in (profile / "config.yaml").read_text().split("default-resources")[1]
+    monkeypatch.setenv("SLURM_PARTITION", "cpuq")
+    monkeypatch.setenv("SLURM_GPU_PARTITION", "gpuq")
+    over = write_config(
+        tmp_path / "over.yaml", results=str(tmp_path / "results"), train={"gpus": 1}
+    )
     out = run_snakemake(
         "-n",
         "--profile",
@@ -296,8 +303,8 @@ def test_slurm_profile_requests_a_gpu_for_training(tmp_path):
     jobs = out.split("rule ")
     train = [j for j in jobs if j.startswith("train:")]
     other = [j for j in jobs if j.startswith(("graph:", "aggregate:", "info:"))]
-    assert train and all("gpu=1" in j and "slurm_partition=<gpu-partition>" in j for j in train)
-    assert other and all("gpu=1" not in j and "<cpu-partition>" in j for j in other)
+    assert train and all("gpu=1" in j and "slurm_partition=gpuq" in j for j in train)
+    assert other and all("gpu=1" not in j and "slurm_partition=cpuq" in j for j in other)
 
 
 # ------------------------------------------------------------------------------ real runs

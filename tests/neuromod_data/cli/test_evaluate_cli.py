@@ -97,6 +97,7 @@ def test_evaluate_bptt_run_says_no_modulation(tmp_path):
 def test_evaluate_without_model_file_says_how_to_get_one(tmp_path, capsys):
     run = _train(tmp_path, "eprop")
     (run / "model.npz").unlink()
+    capsys.readouterr()  # training's own log lines
     assert main(["evaluate", str(run)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "model.npz" in err and "neuromod train --out" in err
@@ -107,6 +108,7 @@ def test_evaluate_without_model_file_says_how_to_get_one(tmp_path, capsys):
 
 def test_evaluate_refuses_a_damaged_model_file_and_an_out_holding_it(tmp_path, capsys):
     run = _train(tmp_path, "eprop")
+    capsys.readouterr()  # training's own log lines
     # --out the run folder itself would put outputs beside the model it reads: refused up front
     assert main(["evaluate", str(run), "--out", str(run)]) == 2
     assert "model.npz" in capsys.readouterr().err
