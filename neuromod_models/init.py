@@ -26,8 +26,11 @@ __all__ = [
 ]
 
 
-def allocate_types(abundances: np.ndarray, n: int) -> np.ndarray:
+def allocate_types(abundances: np.ndarray, n: int, *, minimum: int = 0) -> np.ndarray:
     """Number of neurons per type, proportional to ``abundances`` (largest-remainder rounding).
+
+    ``minimum`` neurons go to every type first and the rest in proportion, so that rare types
+    are large enough to be trained and scored (docs/design.md, "Networks from data").
 
     Examples
     --------
@@ -35,16 +38,27 @@ def allocate_types(abundances: np.ndarray, n: int) -> np.ndarray:
     [80, 20]
     >>> allocate_types(np.array([0.5, 0.3, 0.2]), 7).tolist()
     [4, 2, 1]
+    >>> allocate_types(np.array([0.9, 0.05, 0.05]), 100, minimum=30).tolist()
+    [39, 31, 30]
     """
     ab = np.asarray(abundances, dtype=np.float64)
     ab = ab / ab.sum()
-    exact = ab * n
+    minimum = int(minimum)
+    if minimum < 0:
+        raise ValueError(f"minimum must be >= 0, got {minimum}")
+    if minimum * len(ab) > n:
+        raise ValueError(
+            f"{len(ab)} types of at least {minimum} neurons need n_rec >= {minimum * len(ab)}, "
+            f"got {n}: raise n_rec or lower min_per_type"
+        )
+    n_free = n - minimum * len(ab)
+    exact = ab * n_free
     counts = np.floor(exact).astype(np.int64)
-    rest = n - int(counts.sum())
+    rest = n_free - int(counts.sum())
     if rest > 0:
         order = np.lexsort((np.arange(len(ab)), -(exact - counts)))
         counts[order[:rest]] += 1
-    return counts
+    return counts + minimum
 
 
 def random_mask(

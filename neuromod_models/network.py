@@ -34,6 +34,8 @@ Time-major tensors: ``x`` ``[T, B, n_in]`` → ``y`` ``[T, B, n_out]``, ``z`` ``
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -124,6 +126,14 @@ class SpikingNetwork(nn.Module):
     dale_output
         Output weights take the sign of the presynaptic neuron (as in the authors' code); ``False``
         gives them a fixed random sign per synapse instead.
+    readout_types
+        Type names or shell-style patterns (``"L5 ET*"``; a string is split on commas): only
+        neurons of matching types project to the readout, so that every other type receives
+        credit only through modulation (docs/design.md, "Readout from projection types").
+        Default: every neuron may project.
+    min_per_type
+        Every type gets at least this many neurons, the rest in proportion to the abundances
+        (:func:`~neuromod_models.init.allocate_types`). Default 0: in proportion only.
     surrogate
         ``"heaviside"`` (the model) or the smooth test-only ``"sigmoid"``.
     device, dtype
@@ -168,6 +178,8 @@ class SpikingNetwork(nn.Module):
         w_in_scale: float = 1.0,
         frac_excitatory_in: float = 0.8,
         dale_output: bool = True,
+        readout_types: Sequence[str] | str | None = None,
+        min_per_type: int = 0,
         surrogate: str = "heaviside",
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
@@ -240,9 +252,17 @@ class SpikingNetwork(nn.Module):
             # recorded only here, so that the paper's networks keep the settings their
             # checkpoints hold (a resume compares them)
             self.config["rec_balance"] = "after mask"
+        readout = _readout_type_mask(structure.names, readout_types)
+        if readout is not None:  # recorded only when set, for the same reason
+            self.config["readout_types"] = [n_ for n_, r in zip(structure.names, readout) if r]
+        if int(min_per_type):
+            self.config["min_per_type"] = int(min_per_type)
         gen = torch.Generator().manual_seed(int(seed))
 
-        counts = allocate_types(structure.abundances, n)
+        try:
+            counts = allocate_types(structure.abundances, n, minimum=int(min_per_type))
+        except ValueError as exc:
+            raise CellTypeError(str(exc)) from None
         type_index = torch.repeat_interleave(
             torch.arange(structure.n_types), torch.as_tensor(counts)
         )
@@ -271,6 +291,8 @@ class SpikingNetwork(nn.Module):
         in_sign = torch.where(
             torch.randperm(self.n_in, generator=gen) < n_exc_in, 1.0, -1.0
         ).double()
+        if readout is not None:
+            out_mask = _restrict_readout(out_mask, torch.as_tensor(readout)[type_index], seed)
         out_sign = signs if dale_output else torch.ones(n, dtype=torch.float64)
 
         w_rec0 = balanced_signed(signs, n, gen) * rec_mask
@@ -518,6 +540,45 @@ def _recurrent_from_connectivity(
     mag = torch.randn(n, n, generator=gen, dtype=torch.float64).abs()
     w = mag * signs[None, :] * (strength / mean if mean > 0 else strength) * mask
     return mask, balance_masked(w, mask, signs, radius=radius)
+
+
+def _readout_type_mask(
+    names: Sequence[str], patterns: Sequence[str] | str | None
+) -> np.ndarray | None:
+    """Which types may project to the readout (``None``: all), every pattern matching a type."""
+    if patterns is None:
+        return None
+    if isinstance(patterns, str):
+        patterns = [p.strip() for p in patterns.split(",") if p.strip()]
+    patterns = [str(p) for p in patterns]
+    if not patterns:
+        raise CellTypeError("readout_types is empty: name at least one type or pattern")
+    hit = np.zeros(len(names), dtype=bool)
+    for pat in patterns:
+        match = np.array([fnmatch.fnmatchcase(n, pat) for n in names])
+        if not match.any():
+            raise CellTypeError(
+                f"readout_types: {pat!r} matches none of the structure's types ({', '.join(names)})"
+            )
+        hit |= match
+    return hit
+
+
+def _restrict_readout(out_mask: Tensor, allowed: Tensor, seed: int) -> Tensor:
+    """``out_mask`` without the columns of neurons that may not project; an output left with no
+    synapse gets one from a random allowed neuron.
+
+    The extra draws use a generator of their own, so that every other draw of the network is the
+    one the same seed gives without the restriction.
+    """
+    mask = out_mask * allowed.to(out_mask.dtype)[None, :]
+    empty = (mask.sum(dim=1) == 0).nonzero().flatten()
+    if len(empty):
+        gen = torch.Generator().manual_seed(int(seed) + 7919)
+        cols = allowed.nonzero().flatten()
+        pick = cols[torch.randint(0, len(cols), (len(empty),), generator=gen)]
+        mask[empty, pick] = 1
+    return mask
 
 
 def _use(asked: bool | None, available: object, what: str) -> bool:

@@ -40,19 +40,22 @@ def _physiology_structure() -> CellTypeStructure:
     return st.with_intrinsic(ip).with_connectivity(Connectivity(names, prob, strength))
 
 
-def _trained(structure, tmp_path, rule="mdgl"):
+def _trained(structure, tmp_path, rule="mdgl", **network):
     task = _task()
-    net = SpikingNetwork(**task.network_kwargs(), structure=structure, seed=3)
+    net = SpikingNetwork(**task.network_kwargs(), structure=structure, seed=3, **network)
     gate = {"gate": "data"} if rule == "mdgl" and structure is not None else {}
     res = train(net, make_rule(rule, **gate), task, iterations=3, batch_size=4, validate_every=3,
                 out_dir=tmp_path / "run", progress=False, figure=False)  # fmt: skip
     return net, task, res
 
 
-@pytest.mark.parametrize("kind", ["plain", "structure"])
+@pytest.mark.parametrize("kind", ["plain", "structure", "readout"])
 def test_loaded_network_equals_the_trained_one_bitwise(tmp_path, kind):
-    structure = _physiology_structure() if kind == "structure" else None
-    net, task, res = _trained(structure, tmp_path)
+    structure = None if kind == "plain" else _physiology_structure()
+    # readout from one type and a floor on every type's size (docs/design.md, "Readout from
+    # projection types"): the settings and the restricted output mask come back
+    network = {"readout_types": ["E"], "min_per_type": 30} if kind == "readout" else {}
+    net, task, res = _trained(structure, tmp_path, **network)
     path = res.files["model"]
     assert path == tmp_path / "run" / MODEL_NAME and path.is_file()
     # numpy alone reads it, without pickles
@@ -70,6 +73,10 @@ def test_loaded_network_equals_the_trained_one_bitwise(tmp_path, kind):
         a, b = net(x), loaded(x)
     assert torch.equal(a.y, b.y) and torch.equal(a.z, b.z)
     assert a.z.sum() > 0  # the comparison covers spiking, not a silent network
+    if kind == "readout":
+        assert loaded.config["readout_types"] == ["E"] and loaded.config["min_per_type"] == 30
+        assert torch.equal(loaded.out_mask, net.out_mask)
+        assert set(loaded.type_index[loaded.out_mask.sum(0) > 0].tolist()) == {0}
     if kind == "structure":
         # heterogeneous constants came back as stored (not re-drawn, not the medians)
         assert loaded.v_th.unique().numel() > 3 and loaded.structure.intrinsic is not None

@@ -3,6 +3,9 @@ sign constraints after optimiser steps, dtypes and bad input."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -518,3 +521,72 @@ def test_too_many_adaptive_excitatory_neurons_says_what_to_change():
     assert "adaptive_placement" in text and "--abundances" in text
     net = SpikingNetwork(4, 100, 2, structure=st, n_adaptive=50, adaptive_placement="random")
     assert int(net.adaptive.sum()) == 50
+
+
+def test_allocation_floor_against_a_hand_computation():
+    # 100 neurons, 3 types, at least 30 each: 10 left, split 9 / 0.5 / 0.5 by abundance; the tie
+    # goes to the first type of the two (largest remainder, then order)
+    assert allocate_types(np.array([0.9, 0.05, 0.05]), 100, minimum=30).tolist() == [39, 31, 30]
+    counts = allocate_types(np.array([40.0, 27.0, 13.0, 12.0, 8.0]), 200, minimum=30)
+    assert counts.sum() == 200 and counts.min() >= 30
+    # without a floor nothing changes
+    ab = np.array([40.0, 27.0, 13.0, 12.0, 8.0])
+    assert allocate_types(ab, 100, minimum=0).tolist() == allocate_types(ab, 100).tolist()
+    with pytest.raises(ValueError, match="n_rec >= 150"):
+        allocate_types(ab, 100, minimum=30)
+
+
+def test_min_per_type_network_counts_and_message():
+    net = SpikingNetwork(4, 200, 2, structure=five_types(), min_per_type=30, seed=0)
+    counts = np.bincount(net.type_index.numpy(), minlength=5)
+    assert counts.tolist() == allocate_types(five_types().abundances, 200, minimum=30).tolist()
+    assert counts.min() >= 30 and net.config["min_per_type"] == 30
+    with pytest.raises(CellTypeError, match="raise n_rec or lower min_per_type"):
+        SpikingNetwork(4, 100, 2, structure=five_types(), min_per_type=30)
+    assert "min_per_type" not in SpikingNetwork(4, 100, 2, structure=five_types()).config
+
+
+def test_readout_only_from_the_named_types():
+    s = five_types()
+    net = SpikingNetwork(4, 100, 3, structure=s, readout_types="L2/3*, L5 PT", p_out=0.05, seed=2)
+    projecting = net.out_mask.sum(dim=0) > 0
+    types = {s.names[i] for i in net.type_index[projecting].tolist()}
+    assert types <= {"L2/3 IT", "L5 PT"} and types
+    assert bool((net.out_mask.sum(dim=1) >= 1).all())  # every output keeps a synapse
+    assert net.config["readout_types"] == ["L2/3 IT", "L5 PT"]
+    # the restriction takes synapses away and draws nothing else differently
+    free = SpikingNetwork(4, 100, 3, structure=s, p_out=0.05, seed=2)
+    assert torch.equal(net.theta_rec, free.theta_rec) and torch.equal(net.theta_in, free.theta_in)
+    kept = free.out_mask * projecting.to(free.out_mask.dtype)[None, :]
+    assert bool(((net.out_mask - kept) >= 0).all())
+    with pytest.raises(CellTypeError, match="'Chandelier' matches none"):
+        SpikingNetwork(4, 100, 3, structure=s, readout_types=["Chandelier"])
+
+
+def test_neurons_outside_the_readout_get_credit_only_through_modulation():
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_eprop import loss_fn_factory, poisson, small_net
+
+    s = CellTypeStructure(
+        names=("E", "I"),
+        abundances=np.array([0.6, 0.4]),
+        signs=np.array([1, -1]),
+        modulation=np.ones((1, 2, 2)),
+        pairs=("x→y",),
+    )
+    x = poisson()
+    loss = loss_fn_factory(
+        torch.randn(x.shape[0], x.shape[1], 2, generator=torch.Generator().manual_seed(1)).double()
+    )
+    grads = {}
+    for rule, kw in (("eprop", {}), ("mdgl", {"gate": "ones"})):
+        net = small_net(structure=s, readout_types=["E"])
+        make_rule(rule, **kw).backward(net, x, loss)
+        grads[rule] = net.theta_in.grad.abs().sum(dim=1)
+    inhibitory = (net.type_index == 1).numpy()
+    assert inhibitory.any()
+    # e-prop's learning signal is the readout error fed back through W_out: zero for I neurons
+    assert float(grads["eprop"][inhibitory].max()) == 0.0
+    assert float(grads["eprop"][~inhibitory].max()) > 0.0
+    # MDGL adds what the readout neurons' signals say about them through W̃: no longer zero
+    assert float(grads["mdgl"][inhibitory].max()) > 0.0
