@@ -9,7 +9,9 @@ and between MDGL gates are made on the authors' definition of the final loss: pa
 the same seeds, unpaired (:func:`neuromod_data.experiments.stats.compare`) where they do not. The
 page also lists what each grid still lacks (from the grid configs, the YAML files with a
 ``reproduction`` section) with an estimate of its CPU time, and the commits and arithmetic
-versions each grid's runs ran under.
+versions each grid's runs ran under. A 2 × 2 design (``factorials``) gets its own section: cell
+means, main effects and the interaction as per-seed contrasts, and an interaction figure
+(:mod:`neuromod_data.experiments.page_factorial`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from neuromod_data._files import atomic_path, check_output
 from neuromod_data.errors import InputFileError
 from neuromod_data.experiments import grid as repro_grid
 from neuromod_data.experiments.curves import curves_figure
+from neuromod_data.experiments.page_factorial import DESIGNS, FactorialDesign, _factorial_section
 from neuromod_data.experiments.page_grids import (
     estimate_seconds,
     grid_configs,
@@ -82,6 +85,7 @@ def build_page(
     points: int = SMOOTHING,
     threshold: float = THRESHOLD,
     command: str = "neuromod results page",
+    factorials: Sequence[FactorialDesign] = DESIGNS,
 ) -> str:
     """Write the results page (Markdown) and its figures; return the page's text.
 
@@ -105,6 +109,10 @@ def build_page(
         accuracy smoothed over ``points`` validation points, learned at ``threshold``.
     command
         How the page was made (named in its first lines).
+    factorials
+        The 2 × 2 designs whose main effects and interaction get their own section
+        (:mod:`~neuromod_data.experiments.page_factorial`; by default issue 21's
+        ``m1_factorial``); a design without runs is left out.
     """
     out, figures = Path(out), Path(figures)
     given = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
@@ -227,6 +235,14 @@ def build_page(
     L += _groups_section(keys, summary, threshold)
     contrasts = {g: rc.get("contrasts") or [] for g, (_, rc) in configs.items()}
     L += _statistics_section(keys, groups, opts, contrasts)
+
+    # --- 2 × 2 designs: main effects and interaction, paired by seed
+    def factorial_figure(fig: Any, design: FactorialDesign) -> list[str]:
+        path = figures / f"{design.grid}_interaction.png"
+        _save(fig, path)
+        return [f"![{design.grid}: interaction plot]({_relpath(path, out.parent)})", ""]
+
+    L += _factorial_section(groups, opts, configs, designs=factorials, figure=factorial_figure)
 
     # --- figures
     L += ["## Learning curves", ""]

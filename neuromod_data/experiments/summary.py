@@ -37,6 +37,7 @@ __all__ = [
     "WINDOW",
     "SMOOTHING",
     "first_crossing",
+    "mean_until",
     "run_summary",
     "smoothed_crossing",
     "summarize",
@@ -124,6 +125,38 @@ def window_mean(
     last = it.max()
     keep = (it >= last - window) & (it <= last)
     return float(v[keep].mean()), int(keep.sum())
+
+
+def mean_until(iterations: Sequence[float], values: Sequence[float], *, until: float) -> float:
+    """The area under a validation curve from its first point to iteration ``until``, divided by
+    the iterations it spans: the curve's mean over that stretch (trapezoid rule between validation
+    points, the value at ``until`` interpolated linearly where no point falls on it).
+
+    A run that stops before ``until`` gives NaN (its area would cover a shorter stretch), as does
+    one with fewer than two points up to there.
+
+    Examples
+    --------
+    >>> mean_until([0, 10, 20, 30], [1.0, 0.5, 0.5, 0.0], until=20)     # (7.5 + 5) / 20
+    0.625
+    >>> mean_until([0, 10, 20, 30], [1.0, 0.5, 0.5, 0.0], until=25)     # 0.25 at 25
+    0.575
+    >>> mean_until([0, 10], [1.0, 0.5], until=20)
+    nan
+    """
+    it = np.asarray(iterations, dtype=float)
+    v = np.asarray(values, dtype=float)
+    keep = ~np.isnan(v)
+    it, v = it[keep], v[keep]
+    if it.size < 2 or it.max() < until or it.min() >= until:
+        return math.nan
+    order = np.argsort(it)
+    it, v = it[order], v[order]
+    inside = it < until
+    x = np.append(it[inside], until)
+    y = np.append(v[inside], np.interp(until, it, v))
+    area = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
+    return area / float(x[-1] - x[0])
 
 
 def run_summary(
