@@ -51,3 +51,32 @@ def _dry_run_with(config: Path, *settings: str) -> subprocess.CompletedProcess:
            "--configfile", str(config), "-n", "-p", "--cores", "1", "--config", *settings,
            "--", "reproduce"]  # fmt: skip
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+STAGE2 = ROOT / "workflows" / "config" / "gate_stage2.yaml"
+
+
+def _align_dry_run(config: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", "workflows/rules/align.smk",
+           "--configfile", str(config), "-n", "-p", "--cores", "1", "align"]  # fmt: skip
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_alignment_of_several_tasks_takes_each_task_network(tmp_path):
+    # each task's alignment is a job of its own, scoring the networks of that task's settings
+    # (stage 2: N = 500, a floor per type, the readout from the projection types only)
+    res = _align_dry_run(STAGE2)
+    assert res.returncode == 0, res.stderr[-2000:]
+    planned = res.stdout + res.stderr
+    for task in ("evidence_accumulation", "delayed_match"):
+        assert f"align/m1_types/{task}/summary.csv" in planned
+        assert f"--task {task} " in planned
+    assert "--network n_rec=500" in planned and "--network min_per_type=30" in planned
+    assert "readout_types=" in planned and "L5 ET*" in planned
+    assert planned.count("--permutations 999") == 2
+    bad = tmp_path / "stage2.yaml"
+    bad.write_text(STAGE2.read_text().replace("\n  batches: 4\n", "\n  bathces: 4\n", 1))
+    res = _align_dry_run(bad)
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    assert res.returncode != 0 and len(lines) == 1, lines[:5]
+    assert "unknown key 'align.bathces'; did you mean 'batches'?" in lines[0]

@@ -9,8 +9,10 @@ reproduction config, from the repository root:
         --cores 2 align
 
 Settings: an optional `align:` mapping in the config file (defaults below); `structures` are
-dataset names of `reproduction.structures`. Outputs: RESULTS/align/<dataset>/alignment.csv,
-summary.csv, alignment.png, config.json (RESULTS: the config's `reproduction.results`).
+dataset names of `reproduction.structures`, `tasks` (or one `task`) names of
+`reproduction.tasks`, whose protocol and network settings the reference training and the scored
+networks take. Outputs: RESULTS/align/<dataset>/<task>/alignment.csv, summary.csv, alignment.png,
+config.json (RESULTS: the config's `reproduction.results`).
 """
 
 import shlex
@@ -20,10 +22,12 @@ from pathlib import Path
 include: "reproduction.smk"
 
 
+
 #: defaults of the `align:` section (the options of `neuromod align`)
 ALIGN = {
     "structures": ["toy_cortex", "m1_tissue"],
     "task": "evidence_accumulation",
+    "tasks": None,  # several tasks: scored one after the other, each in a folder of its own
     "seeds": 20,
     "first_seed": 0,
     "batches": 5,
@@ -34,15 +38,16 @@ ALIGN = {
     "grid_draws": 99,
     **(config.get("align") or {}),
 }
+ALIGN_TASKS = list(ALIGN["tasks"] or [ALIGN["task"]])
 
 
-def align_args(dataset):
+def align_args(dataset, task):
     """The options of `neuromod align` (each word shell-quoted); the reference training takes the
     task's protocol of the reproduction config (lr, l1, rate regulariser, task options, network)."""
     a = ALIGN
-    protocol = REPRO["tasks"].get(a["task"], {})
+    protocol = REPRO["tasks"].get(task, {})
     words = [
-        "--task", a["task"], "--seeds", a["seeds"], "--first-seed", a["first_seed"],
+        "--task", task, "--seeds", a["seeds"], "--first-seed", a["first_seed"],
         "--batches", a["batches"], "--checkpoints", ",".join(map(str, a["checkpoints"])),
         "--batch-size", a["batch_size"], "--variant", a["variant"],
         "--permutations", a["permutations"], "--grid-draws", a["grid_draws"],
@@ -60,7 +65,11 @@ def align_args(dataset):
 rule align:
     """The gradient alignment of every structure of the `align:` section."""
     input:
-        expand(f"{REPRO_R}/align/{{dataset}}/summary.csv", dataset=ALIGN["structures"]),
+        expand(
+            f"{REPRO_R}/align/{{dataset}}/{{task}}/summary.csv",
+            dataset=ALIGN["structures"],
+            task=ALIGN_TASKS,
+        ),
 
 
 rule align_structure:
@@ -70,18 +79,18 @@ rule align_structure:
     input:
         structure=lambda wc: repro_grid.structure_file(REPRO, wc.dataset),
     output:
-        table=f"{REPRO_R}/align/{{dataset}}/alignment.csv",
-        summary=f"{REPRO_R}/align/{{dataset}}/summary.csv",
-        figure=f"{REPRO_R}/align/{{dataset}}/alignment.png",
+        table=f"{REPRO_R}/align/{{dataset}}/{{task}}/alignment.csv",
+        summary=f"{REPRO_R}/align/{{dataset}}/{{task}}/summary.csv",
+        figure=f"{REPRO_R}/align/{{dataset}}/{{task}}/alignment.png",
     params:
-        args=lambda wc: align_args(wc.dataset),
+        args=lambda wc: align_args(wc.dataset, wc.task),
         outdir=lambda wc, output: Path(output.summary).parent,
         nice=int(REPRO.get("nice", 19)),
     threads: 1
     log:
-        f"{REPRO_R}/logs/align/{{dataset}}.log",
+        f"{REPRO_R}/logs/align/{{dataset}}/{{task}}.log",
     benchmark:
-        f"{REPRO_R}/benchmarks/align/{{dataset}}.tsv"
+        f"{REPRO_R}/benchmarks/align/{{dataset}}/{{task}}.tsv"
     shell:
         "NEUROMOD_THREADS={threads} OMP_NUM_THREADS={threads} nice -n {params.nice} "
         "neuromod align --structure {input.structure:q} {params.args} --out {params.outdir:q} "

@@ -50,6 +50,14 @@ if "reproduction" not in config:
 try:
     check_files(workflow.configfiles)
     REPRO = repro_grid.load(config)
+    if config.get("align") is not None:  # align.smk's section, with the same one-line check
+        from neuromod_data.config_check import check_config
+
+        check_config(
+            {"reproduction": config["reproduction"], "align": config["align"]},
+            repro_grid.SCHEMA,
+            files=workflow.configfiles,
+        )
 except NeuromodError as _exc:
     print(f"neuromod workflow: error: {_exc}", file=sys.stderr)
     sys.exit(1)
