@@ -27,3 +27,9 @@ def test_no_extra_pulls_torchvision():
 
 def test_notebook_extra_can_convert_notebooks():
     assert {"nbformat", "nbclient", "nbconvert", "ipykernel"} <= _names("notebooks")
+
+
+def test_nest_is_optional_and_outside_the_test_extra():
+    # NEST is GPL: an extra of its own, never pulled in by the extras CI installs
+    assert _names("nest") == {"nest-simulator"}
+    assert "nest-simulator" not in _names("test") and "nir" in _names("nir")

@@ -1,5 +1,6 @@
 """``neuromod export``: a run trained by ``neuromod train`` written as SONATA and read back by
-libsonata; NIR and NEST refused in one line; a run without a model file."""
+libsonata; NIR for a LIF network read back by nir, an adaptive one refused in one line; the NEST
+script and its data; a run without a model file."""
 
 from __future__ import annotations
 
@@ -48,12 +49,47 @@ def test_export_sonata(run, tmp_path, capsys):
     assert nodes.size == 20
 
 
-@pytest.mark.parametrize("fmt", ["nir", "nest"])
-def test_nir_and_nest_are_refused_in_one_line(run, tmp_path, capsys, fmt):
-    assert main(["export", str(run), "--to", fmt, "--out", str(tmp_path / "x")]) == 2
+def test_nir_refuses_an_adaptive_network_in_one_line(run, tmp_path, capsys):
+    assert main(["export", str(run), "--to", "nir", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "not implemented yet" in err
-    assert not (tmp_path / "x").exists()
+    assert len(err.splitlines()) == 1 and "adaptive-threshold" in err and "10 of 20" in err
+    assert not list((tmp_path / "x").glob("*.nir"))
+
+
+def test_export_nir_of_a_lif_network(tmp_path, capsys):
+    nir = pytest.importorskip("nir", reason="nir is not installed (pip install 'neuromod[nir]')")
+    from neuromod_models import load_model
+
+    cfg = tmp_path / "lif.yaml"
+    cfg.write_text(
+        "task_options: {T: 40, n_cues: 3, t_cue: 5, t_interval: 8, recall_duration: 10}\n"
+        "network: {n_rec: 12, n_adaptive: 0}\nbatch-size: 2\nvalidate_every: 1\n"
+    )
+    run = tmp_path / "lif"
+    assert main(["train", "--task", "evidence_accumulation", "--rule", "bptt", "--config",
+                 str(cfg), "--iterations", "1", "--no-progress", "--out", str(run)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["export", str(run), "--to", "nir", "--out", str(tmp_path / "n"),
+                 "--name", "lif"]) == 0  # fmt: skip
+    assert "12 neurons" in capsys.readouterr().out
+    g = nir.read(tmp_path / "n" / "lif.nir")
+    net, _ = load_model(run)
+    np.testing.assert_array_equal(g.nodes["w_rec"].weight, net.w_rec.detach().numpy())
+    np.testing.assert_array_equal(g.nodes["w_in"].weight, net.w_in.detach().numpy())
+
+
+def test_export_nest_writes_the_script_and_its_data(run, tmp_path, capsys):
+    from neuromod_models import load_model
+
+    capsys.readouterr()
+    assert main(["export", str(run), "--to", "nest", "--out", str(tmp_path / "ne")]) == 0
+    assert "nest_network.py" in capsys.readouterr().out
+    script = (tmp_path / "ne" / "nest_network.py").read_text()
+    assert "eprop_iaf_adapt" in script and "import neuromod" not in script
+    net, _ = load_model(run)
+    with np.load(tmp_path / "ne" / "nest_network.npz") as z:
+        np.testing.assert_array_equal(z["w_in"], net.w_in.detach().numpy())
+        np.testing.assert_array_equal(z["alpha"], net.alpha.numpy())
 
 
 def test_export_without_model_file(run, tmp_path, capsys):
