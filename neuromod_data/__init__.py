@@ -20,8 +20,6 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from neuromod_data import errors
-
 # the one place the version is written; pyproject.toml reads it (tool.setuptools.dynamic)
 __version__ = "0.1.0"
 
@@ -48,7 +46,13 @@ __all__ = [
     "__version__",
 ]
 
+#: submodules that are attributes of the package, imported on first use like the exports: the
+#: ``neuromod`` console script imports this package before its interrupt handling can be in place,
+#: so the package itself imports nothing that is not loaded already
+_SUBMODULES = ("errors",)
+
 if TYPE_CHECKING:
+    from neuromod_data import errors
     from neuromod_data.abundances import tissue_abundances
     from neuromod_data.aggregate import aggregate, smith2019
     from neuromod_data.io import read
@@ -58,6 +62,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
@@ -66,7 +72,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
 
 
 class _Package(types.ModuleType):

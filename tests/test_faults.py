@@ -211,6 +211,54 @@ def test_ctrl_c_while_importing_is_a_clean_interrupt(d):
         assert not (d / f"run{k}").exists()
 
 
+#: the console script pip writes for ``neuromod`` (its template), with a SIGINT sent at one point
+#: of the start: while a module is first imported (``signal`` is main()'s first import, so the
+#: hook must not load it), or when main() asks for the caller's handler (before its own is in place)
+_AT_START = """
+import os, sys
+point = sys.argv.pop(1)
+def kill():
+    os.kill(os.getpid(), 2)
+if point.startswith("import:"):
+    class Hook:
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname == point[len("import:"):]:
+                sys.meta_path.remove(self)
+                kill()
+            return None
+    sys.meta_path.insert(0, Hook())
+elif point == "before-handler":
+    import signal
+    real_getsignal = signal.getsignal
+    def getsignal(signum):
+        signal.getsignal = real_getsignal
+        kill()
+        return real_getsignal(signum)
+    signal.getsignal = getsignal
+import re
+from neuromod_data.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    "point", ["import:signal", "before-handler", "import:neuromod_data.cli._main",
+              "import:neuromod_data._files", "import:neuromod_data.cli.train"],
+)  # fmt: skip
+def test_ctrl_c_at_each_point_of_the_start_is_a_clean_interrupt(d, point):
+    """SIGINT at a fixed point of the console script's start (the random-moment tests above may
+    miss the short windows): main()'s first import, between main()'s start and its handler, while
+    the command line and the subcommands load. Exit 130 and one line each time, never a
+    traceback, and the command does not run."""
+    res = subprocess.run([sys.executable, "-c", _AT_START, point, "info", str(d / "tiny.yaml")],
+                         capture_output=True, text=True, timeout=120, env=_env())  # fmt: skip
+    assert res.returncode == 130, f"rc {res.returncode}\n{res.stderr}"
+    check_one_line(res.stderr, "interrupted")
+    assert res.stdout == ""
+
+
 # ------------------------------------------------------------------------------- full disk
 @pytest.mark.parametrize(
     "error",
