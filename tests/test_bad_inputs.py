@@ -369,6 +369,7 @@ def _run(folder: str, done: int = 20, text: str | None = None) -> Callable[[Path
 
 _QUICK = _all(_run(f"runs/quick/{EA}/bptt/ei/seed0"), _run(f"runs/quick/{EA}/bptt/ei/seed1"))
 RP = ["results", "page", "--figures", "{d}/f", "--out", "{d}/p.md"]
+AG = ["aggregate", T, "--groupby", "subclass_label", "--stat", "mean", "--genes", "Vip,Sst"]
 
 
 def _page_has(*lines: str, warned: str | None = None) -> Callable[[Path, str, str], None]:
@@ -711,6 +712,31 @@ CASES: list[Case] = [
     Case("train-stale-lock-reclaimed", [*TR, "--out", "{d}/run"], setup=_lock("run"), safe=_reclaimed("run")),
     Case("graph-stale-lock-reclaimed", [*G, "--min-cells", "5", "--no-figures", "--out", "{d}/o"], setup=_lock("o"),
          safe=_reclaimed("o")),
+    # commands that write one file (or a record folder) hold the same lock
+    Case("aggregate-locked-other-host", [*AG, "--out", "{d}/a.csv"], ("a.csv", "4242"), setup=_lock("a.csv", 4242, "elsewhere")),
+    Case("aggregate-stale-lock-reclaimed", [*AG, "--out", "{d}/a.csv"], setup=_lock("a.csv"), safe=_reclaimed("a.csv")),
+    Case("fetch-locked-other-host", [*["fetch", "gse115746", "--cache-dir", "{d}/cache", "--base-url", "{mirror}/good"], "--out", "{d}/e.h5ad"],
+         ("e.h5ad", "4242"), setup=_lock("e.h5ad", 4242, "elsewhere")),
+    Case("report-locked-other-host", ["report", "--results", "{d}", "--out", "{d}/r.html"], ("r.html", "4242"),
+         setup=_lock("r.html", 4242, "elsewhere")),
+    Case("report-summary-locked-other-host", ["report", "--results", "{d}", "--summary", "{d}/s.csv"], ("--summary", "s.csv", "4242"),
+         setup=_lock("s.csv", 4242, "elsewhere")),
+    Case("report-stale-lock-reclaimed", ["report", "--results", "{d}", "--summary", "{d}/s.csv"], setup=_lock("s.csv"),
+         safe=_reclaimed("s.csv")),
+    Case("results-summary-locked-other-host", ["results", "summary", "{d}/runs", "--out", "{d}/s.csv"], ("s.csv", "4242"),
+         setup=_all(_QUICK, _lock("s.csv", 4242, "elsewhere"))),
+    Case("results-summary-stale-lock-reclaimed", ["results", "summary", "{d}/runs", "--out", "{d}/s.csv"],
+         setup=_all(_QUICK, _lock("s.csv")), safe=_reclaimed("s.csv")),
+    Case("results-page-locked-other-host", [*RP, "{d}/runs", "--configs", "{d}/cfg"], ("p.md", "4242"),
+         setup=_all(_QUICK, _w("cfg/quick.yaml", _GRID.format(name="quick")), _lock("p.md", 4242, "elsewhere"))),
+    Case("results-page-figures-locked-other-host", [*RP, "{d}/runs", "--configs", "{d}/cfg"], ("--figures", "4242"),
+         setup=_all(_QUICK, _w("cfg/quick.yaml", _GRID.format(name="quick")), _lock("f", 4242, "elsewhere"))),
+    Case("results-curves-locked-other-host", ["results", "curves", f"{{d}}/runs/quick/{EA}/bptt/ei/seed0", "--out", "{d}/c.png"],
+         ("c.png", "4242"), setup=_all(_QUICK, _lock("c.png", 4242, "elsewhere"))),
+    Case("results-record-locked-other-host", ["results", "record", "--run-dir", "{d}/graph", "--out-dir", "{d}/rec"],
+         ("--out-dir", "rec", "4242"), setup=_lock("rec", 4242, "elsewhere")),
+    Case("results-publish-locked-other-host", ["results", "publish", "{d}/graph", "{d}/pub"], ("pub", "4242"),
+         setup=_lock("pub", 4242, "elsewhere")),
     Case("train-refused-after-lock-leaves-no-folder", [*TR, "--l1", "1000", "--out", "{d}/new/deeper/run"], "--l1"),
     # ------------------------------------------------------------------------------ report
     Case("report-bad-yaml", ["report", "--results", "{d}/graph", "--out", "{d}/r.html", "--config", "{d}/c.yaml"], "c.yaml",

@@ -17,7 +17,13 @@ import argparse
 import sys
 import warnings
 
-from neuromod_data.cli._args import finite_float, int_at_least, number_in, show_warnings
+from neuromod_data.cli._args import (
+    finite_float,
+    hold_output,
+    int_at_least,
+    number_in,
+    show_warnings,
+)
 
 STAT_CHOICES = ("mean", "median", "trimmed_mean", "trimean", "frac_expressing", "smith2019")
 
@@ -106,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if not genes:
             raise UsageError(f"--genes {args.genes!r} names no gene")
     check_output(args.out, [args.input, args.metadata], kind="file")
+    hold_output(args, args.out)  # a second writer of OUT is refused, not silently replaced
     adata = _read(args.input, args.metadata, args.backed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     from neuromod_data import datasets
     from neuromod_data._files import atomic_path, check_output
+    from neuromod_data.cli._args import hold_output
     from neuromod_data.errors import OutputError
 
     if args.out:
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         cached = {e.fname for e in datasets.REGISTRY.values()} | {"observed_sha256.json"}
         if out.resolve().parent == cache.resolve() and out.name in cached:
             raise OutputError(f"--out {out} would overwrite a cached download; write elsewhere")
+        hold_output(args, out)  # a second writer of OUT is refused, not silently replaced
     # progress bars only on a terminal: not in logs, pipes, or with --quiet
     progress = not args.quiet and sys.stderr.isatty()
     kw = {"cache_dir": args.cache_dir, "base_url": args.base_url, "progress": progress}

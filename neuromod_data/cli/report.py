@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     from neuromod_data import report
     from neuromod_data._files import check_output
+    from neuromod_data.cli._args import hold_output
     from neuromod_data.errors import InputFileError, UsageError
 
     if not args.out and not args.summary:
@@ -70,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.summary, inputs, kind="file", option="--summary")
     if args.out:
         check_output(args.out, inputs, kind="file")
+    # a second writer of either file is refused, not silently replaced
+    if args.summary:
+        hold_output(args, args.summary, option="--summary")
+    if args.out:
+        hold_output(args, args.out)
     # a folder in another layout would give an empty report (or summary) and exit 0
     report.check_layout(results, summary_only=not args.out)
     if args.summary:

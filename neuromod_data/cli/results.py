@@ -13,7 +13,7 @@ import math
 import sys
 import warnings
 
-from neuromod_data.cli._args import int_at_least, number_in, positive_float
+from neuromod_data.cli._args import hold_output, int_at_least, number_in, positive_float
 from neuromod_data.errors import UsageError
 
 _LAYOUTS = ("reproduction", "workflow")
@@ -213,6 +213,7 @@ def run_summary(args: argparse.Namespace) -> int:
     if args.out:
         inputs = [r.path / n for r in found if r.path for n in ("metrics.csv", "summary.json")]
         check_output(args.out, inputs)
+        hold_output(args, args.out)  # a second writer of OUT is refused, not silently replaced
     table = summary_table(found, layout, **_opts(args))
     if args.out:
         with atomic_path(args.out, suffix=".csv") as tmp:
@@ -245,6 +246,9 @@ def run_page(args: argparse.Namespace) -> int:
         given = getattr(args, option)
         return given if given is not None else (_PROJECT[option] if project else None)
 
+    # a second writer of the page or its figures is refused, not mixed in
+    hold_output(args, args.out)
+    hold_output(args, args.figures, option="--figures")
     text = build_page(
         runs,
         args.out,
@@ -272,6 +276,7 @@ def run_record(args: argparse.Namespace) -> int:
         job = json.loads(args.job)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--job must be a JSON object, got {args.job!r} ({exc})") from None
+    hold_output(args, args.out_dir, option="--out-dir")  # a second writer is refused
     out = record(args.run_dir, args.out_dir, command=args.command, job=job)
     print(f"recorded {args.run_dir} → {out}")
     return 0
@@ -280,6 +285,7 @@ def run_record(args: argparse.Namespace) -> int:
 def run_publish(args: argparse.Namespace) -> int:
     from neuromod_data.experiments.record import publish
 
+    hold_output(args, args.out_dir, option="OUT_DIR")  # a second writer is refused
     print(f"published {args.record_dir} → {publish(args.record_dir, args.out_dir)}")
     return 0
 
@@ -293,6 +299,7 @@ def run_curves(args: argparse.Namespace) -> int:
 
     files = [Path(r) / "metrics.csv" if Path(r).is_dir() else Path(r) for r in args.runs]
     out = check_output(args.out, files, kind="file")
+    hold_output(args, out)  # a second writer of OUT is refused, not silently replaced
     groups = {}
     for given, path in zip(args.runs, files, strict=True):
         if given in groups:
