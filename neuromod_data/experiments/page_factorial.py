@@ -431,5 +431,9 @@ def _verdict(rule: str, name: str, e: pd.Series, q: float) -> str:
     ci = _fmt_ci(e["diff"], e["diff_low"], e["diff_high"], 4)
     if not math.isnan(q) and q <= 0.05:
         return f"- {rule}, {name}: {ci}, differs from zero (Holm-adjusted p {_fmt_p(q)})."
-    excl = "" if math.isnan(e["excluded"]) else f"; effects of {e['excluded']:.3g} or more excluded"
-    return f"- {rule}, {name}: {ci}, not different from zero (Holm-adjusted p {_fmt_p(q)}){excl}."
+    excl = (
+        ""
+        if math.isnan(e["excluded"])
+        else f"; effects of {e['excluded']:.3g} or more are excluded, smaller ones are not"
+    )
+    return f"- {rule}, {name}: {ci}, not resolved (Holm-adjusted p {_fmt_p(q)}){excl}."
