@@ -95,12 +95,20 @@ def estimate_seconds(
     """CPU seconds (one core) of a pending job, from the best evidence there is: the median over
     finished runs of the same task and rule at the job's batch size (validation included); else
     the seconds per iteration measured at that batch size (``timings``); else finished runs of that
-    task and rule at another batch size, scaled linearly; None when nothing exists."""
+    task and rule at another batch size, scaled linearly; None when nothing exists.
+
+    Only runs of the job's network size count (``network.n_rec``, else the task's), and the
+    measured timings (of the task's network) only for a job of the task's size: the cost grows
+    faster than linearly with N, so nothing is scaled across sizes."""
     s = rc["tasks"][job["task"]]
     batch = int(s["batch_size"])
+    n_rec = (s.get("network") or {}).get("n_rec")
+    n_rec = None if n_rec is None else int(n_rec)
     same, scaled = [], []
     for r in runs:
         if r["task"] != job["task"] or r["rule"] != job["rule"] or r.seconds is None:
+            continue
+        if r.n_rec != n_rec:
             continue
         if not r.iterations_done:
             continue
@@ -113,6 +121,7 @@ def estimate_seconds(
         t["seconds_per_iteration"]
         for t in timings
         if (t["task"], t["rule"], int(t["batch_size"])) == (job["task"], job["rule"], batch)
+        and n_rec is None
     ]
     if exact:
         return float(np.median(exact)) * s["iterations"]

@@ -220,6 +220,13 @@ class Run:
         value = (self.summary.get("settings") or {}).get("batch_size")
         return None if value is None else int(value)
 
+    @property
+    def n_rec(self) -> int | None:
+        """Recurrent neurons when the run set them (``settings.network.n_rec``); ``None``: the
+        task's network."""
+        value = ((self.summary.get("settings") or {}).get("network") or {}).get("n_rec")
+        return None if value is None else int(value)
+
 
 def _identity(parts: Sequence[str], layout: Sequence[str]) -> tuple[dict[str, str], int]:
     """Labels and seed of a run from its folders below the root (the last one ``seed<k>``)."""

@@ -13,6 +13,7 @@ from scipy import stats as sps
 
 from neuromod_data.errors import FormatError, InputFileError, OutputError
 from neuromod_data.experiments import pages
+from neuromod_data.experiments.runs import Run
 
 EA = "evidence_accumulation"
 # the published length: 2000 iterations; the last 100 hold 5 points
@@ -433,6 +434,19 @@ def test_cpu_estimate_prefers_runs_at_the_same_batch(runs):
         assert pages.estimate_seconds(job, rc, found, timings) == pytest.approx(expected)
     rc = {"tasks": {EA: {"iterations": 200, "batch_size": 32}}}
     assert pages.estimate_seconds(job, rc, found) == pytest.approx(5.0)  # scaled linearly
+    # another network size: neither the finished runs (of the task's network) nor the timings
+    # say what it costs, and nothing is scaled across sizes
+    rc = {"tasks": {EA: {"iterations": 200, "batch_size": 64, "network": {"n_rec": 500}}}}
+    assert pages.estimate_seconds(job, rc, found, timings) is None
+    # a finished run of that size is the evidence: 300 s for 100 iterations → 600 s for 200
+    big = Run(
+        labels={"task": EA, "rule": "bptt", "structure": "ei"},
+        seed=0,
+        metrics=pd.DataFrame({"iteration": [0, 100], "split": "validation", "loss": [0.7, 0.6]}),
+        summary={"settings": {"batch_size": 64, "network": {"n_rec": 500}},
+                 "metrics": {"seconds": 300.0}},
+    )  # fmt: skip
+    assert pages.estimate_seconds(job, rc, [*found, big], timings) == pytest.approx(600.0)
     assert (
         pages.estimate_seconds(
             {**job, "task": "delayed_match"},
