@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from neuromod_data._files import atomic_path, require_file
 from neuromod_data.errors import FormatError, InputFileError
+from neuromod_data.experiments.summary import SMOOTHING, THRESHOLD, WINDOW
 from neuromod_data.report_figures import _png, expression_heatmap, structure_figure
 from neuromod_data.report_provenance import provenance, sha256sum
 from neuromod_data.report_runs import (
@@ -41,11 +42,13 @@ from neuromod_data.report_runs import (
 )
 
 __all__ = [
+    "GRAPH_FIGURES",
     "LAYOUT",
     "build_report",
     "check_layout",
     "expression_heatmap",
     "provenance",
+    "results_table",
     "sha256sum",
     "structure_figure",
     "write_summary",
@@ -53,6 +56,29 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------- report
+#: the figures ``neuromod graph`` writes, in the report's order, with their captions; graph.png
+#: (every scored link) only with ``full_graph``
+GRAPH_FIGURES = {
+    "type_heatmap.png": (
+        "Sender type (rows) × receiver type (columns): the interaction scores summed over every "
+        "ligand → receptor pair, types ordered by class."
+    ),
+    "pair_heatmap.png": (
+        "The same for the single ligand → receptor pair with the largest summed score (named "
+        "in the figure's title)."
+    ),
+    "dotplot.png": (
+        "The strongest interactions: one column per sender → receiver, one row per ligand → "
+        "receptor pair; colour = score, dot size = −log10 p-value (or the product of the "
+        "fractions of cells expressing ligand and receptor, where there are no p-values)."
+    ),
+    "graph.png": (
+        "Every scored link: one arrow per sender → receiver pair of types, width ∝ the score "
+        "summed over pairs, node size ∝ √cells (all links, hence dense; the heatmaps above "
+        "show the same in a readable form)."
+    ),
+}
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;
 padding:0 1em;color:#222}h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #ccc}
@@ -62,19 +88,99 @@ overflow-x:auto;font-size:0.85em}.note{color:#666;font-size:0.9em}code{backgroun
 """
 
 
-def _table_html(df: pd.DataFrame, *, floatfmt: str = "{:.4g}") -> str:
+def _table_html(df: pd.DataFrame, *, floatfmt: str = "{:.4g}", right: Sequence[str] = ()) -> str:
+    """An HTML table: numbers right-aligned (NaN as a dash), text left, the columns ``right``
+    (numbers already written as text) right."""
     head = "".join(f"<th class='l'>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
     for _, row in df.iterrows():
         cells = []
-        for v in row:
+        for column, v in row.items():
             if isinstance(v, float | np.floating):
                 text, cls = ("–" if np.isnan(v) else floatfmt.format(v)), ""
             else:
-                text, cls = str(v), " class='l'"
+                text, cls = str(v), "" if column in right else " class='l'"
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+#: the report's column headers for the run summary's columns (summary_table)
+_HEADERS = {
+    "condition": "label level",
+    "rule": "rule",
+    "n_seeds": "seeds",
+    "iterations": "iterations",
+    "final_loss": "final validation loss",
+    "final_accuracy": "final validation accuracy",
+    "iters_to_threshold_mean": f"iterations to {THRESHOLD:g}",
+    "n_reached": f"seeds reaching {THRESHOLD:g}",
+    "window_loss": f"loss over the last {WINDOW:g} iterations (Liu et al.)",
+    "smoothed_iters_median": f"iterations to {THRESHOLD:g}, smoothed, median (Liu et al.)",
+}
+_NUMBER_COLUMNS = tuple(v for k, v in _HEADERS.items() if k not in ("condition", "rule"))
+
+
+def _number(v: float, *, fmt: str = "{:.3g}") -> str:
+    if np.isinf(v):
+        return "never"
+    return "—" if np.isnan(v) else fmt.format(v)
+
+
+def _mean_sd(mean: float, sd: float) -> str:
+    if np.isnan(sd):
+        return _number(mean)
+    return f"{_number(mean)} ± {_number(sd, fmt='{:.2g}')}"
+
+
+def results_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The run summary (:func:`write_summary`'s table) as the report shows it: headers in words,
+    mean ± SD in one cell, and no ``inf`` or ``NaN``.
+
+    An infinite iteration count (the threshold was never crossed) reads ``never``, as does the
+    mean iteration count when no seed reached the threshold; other undefined numbers read ``—``.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"condition": ["subclass"], "rule": ["bptt"], "n_seeds": [2],
+    ...     "iterations": [100], "final_loss_mean": [0.4], "final_loss_sd": [0.05],
+    ...     "final_accuracy_mean": [0.7], "final_accuracy_sd": [float("nan")],
+    ...     "iters_to_threshold_mean": [float("nan")], "n_reached": [0],
+    ...     "window_loss_mean": [0.45], "window_loss_sd": [0.0],
+    ...     "smoothed_iters_median": [float("inf")]})
+    >>> results_table(s).iloc[0].tolist()
+    ['subclass', 'bptt', '2', '100', '0.4 ± 0.05', '0.7', 'never', '0', '0.45 ± 0', 'never']
+    """
+    h = _HEADERS
+    rows = []
+    for r in summary.itertuples(index=False):
+        reached = int(r.n_reached)
+        rows.append(
+            {
+                h["condition"]: str(r.condition),
+                h["rule"]: str(r.rule),
+                h["n_seeds"]: str(int(r.n_seeds)),
+                h["iterations"]: str(int(r.iterations)),
+                h["final_loss"]: _mean_sd(r.final_loss_mean, r.final_loss_sd),
+                h["final_accuracy"]: _mean_sd(r.final_accuracy_mean, r.final_accuracy_sd),
+                h["iters_to_threshold_mean"]: (
+                    _number(r.iters_to_threshold_mean) if reached else "never"
+                ),
+                h["n_reached"]: str(reached),
+                h["window_loss"]: _mean_sd(r.window_loss_mean, r.window_loss_sd),
+                h["smoothed_iters_median"]: _number(r.smoothed_iters_median),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(h.values()))
+
+
+def _png_file(png: Path, caption: str) -> str:
+    """A PNG file inlined under its caption (the caption doubles as the image's alt text)."""
+    b64 = base64.b64encode(png.read_bytes()).decode("ascii")
+    return (
+        f"<p class='note'>{html.escape(caption)}</p>"
+        f"<p><img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'></p>"
+    )
 
 
 def _img(fig: Figure, alt: str) -> str:
@@ -108,6 +214,7 @@ def build_report(
     data: Sequence[str | os.PathLike] = (),
     config: str | os.PathLike | dict | None = None,
     title: str = "neuromod report",
+    full_graph: bool = False,
 ) -> Path:
     """Write the self-contained HTML report of one results folder.
 
@@ -124,6 +231,10 @@ def build_report(
         The run's configuration: a dict or a JSON / YAML file.
     title
         Heading of the report.
+    full_graph
+        Also show ``graph.png``, the graph step's drawing of every scored type → type link
+        (thousands of arrows at a real data set's size, hence off by default: the gate heatmap and
+        the strongest couplings show the same readably).
 
     Returns
     -------
@@ -197,6 +308,12 @@ def build_report(
 
             s = CellTypeStructure.load(gdir / "structure.npz")
             parts.append(f"<p class='note'>{html.escape(repr(s))}</p>")
+            parts.append(
+                "<p class='note'>The gate of the structure: left, every sender → receiver "
+                "coupling summed over the ligand → receptor pairs (largest 1); right, the 20 "
+                "strongest couplings between two different types as arrows from sender to "
+                "receiver.</p>"
+            )
             parts.append(_img(structure_figure(s, title=gdir.name), f"structure {gdir.name}"))
         if (gdir / "interactions.csv").is_file():
             inter = pd.read_csv(gdir / "interactions.csv")
@@ -212,11 +329,15 @@ def build_report(
                     if c in top
                 ]
                 parts.append("<p>Strongest interactions:</p>" + _table_html(top[cols]))
-        for png in sorted(gdir.rglob("*.png"))[:8]:
-            b64 = base64.b64encode(png.read_bytes()).decode("ascii")
+        for name, caption in GRAPH_FIGURES.items():
+            png = gdir / name
+            if png.is_file() and (full_graph or name != "graph.png"):
+                parts.append(_png_file(png, caption))
+        if (gdir / "graph.png").is_file() and not full_graph:
             parts.append(
-                f"<p class='note'>{html.escape(png.name)}</p>"
-                f"<p><img alt='{html.escape(png.name)}' src='data:image/png;base64,{b64}'></p>"
+                "<p class='note'>The drawing of every scored link (<code>graph.png</code>) is left "
+                "out: with one arrow per linked pair of types it is unreadable at this size; "
+                "<code>neuromod report --full-graph</code> adds it.</p>"
             )
     if not graph_dirs:
         parts.append("<p class='note'>No graph found.</p>")
@@ -248,11 +369,7 @@ def build_report(
         ):
             png = pdir / name
             if png.is_file():
-                b64 = base64.b64encode(png.read_bytes()).decode("ascii")
-                parts.append(
-                    f"<p class='note'>{html.escape(what)}</p>"
-                    f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'></p>"
-                )
+                parts.append(_png_file(png, what))
         if (pdir / "fit_validation.csv").is_file():
             val = pd.read_csv(pdir / "fit_validation.csv")
             parts.append(
@@ -295,14 +412,16 @@ def build_report(
     summary = _summary(runs)
     if len(summary):
         parts.append(
-            "<p class='note'>Per label level and rule, over seeds (mean and sample SD): "
-            "<code>final_loss</code> and <code>final_accuracy</code> are the last validation "
-            "point; <code>iters_to_threshold_mean</code> the first validation iteration with "
-            "accuracy ≥ 0.8, averaged over the <code>n_reached</code> seeds that got there; "
-            "<code>window_loss</code> and <code>smoothed_iters_median</code> are the same "
-            "quantities as Liu et al. 2021 computed them (mean total loss over the last 100 "
-            "iterations; median of the first crossing of a 5-point smoothed accuracy curve; "
-            'docs/design.md, "Summary statistics").</p>'
+            "<p class='note'>Per label level and rule, over seeds (mean ± sample SD; one seed: "
+            "its value): the final validation loss and accuracy are the last validation point; "
+            f"<i>iterations to {THRESHOLD:g}</i> is the first validation iteration with accuracy "
+            f"≥ {THRESHOLD:g}, averaged over the seeds that got there (<i>seeds reaching "
+            f"{THRESHOLD:g}</i>); the last two columns are the same quantities as Liu et al. 2021 "
+            f"computed them (mean total loss over the last {WINDOW:g} iterations; median over "
+            f"seeds of the first crossing of a {SMOOTHING}-point smoothed accuracy curve). "
+            "<i>never</i>: no seed (or, for the median, not half of them) reached the threshold "
+            "within the run; — : not defined "
+            '(docs/design.md, "Summary statistics").</p>'
         )
         chance = summary[summary["final_accuracy_mean"] < 0.6]
         if len(chance):
@@ -314,7 +433,7 @@ def build_report(
                 "learned yet; this is the budget, not a failure: raise "
                 "<code>train.iterations</code> (runs resume from their checkpoints).</p>"
             )
-        parts.append(_table_html(summary))
+        parts.append(_table_html(results_table(summary), right=_NUMBER_COLUMNS))
     else:
         parts.append("<p class='note'>No results.</p>")
 

@@ -42,10 +42,14 @@ def expression_heatmap(table: pd.DataFrame, *, title: str = "", max_genes: int =
     return fig
 
 
-def structure_figure(structure: Any, *, title: str = "") -> Figure:
-    """The modulation between types: summed sender → receiver heatmap and the graph drawn in a circle.
+def structure_figure(structure: Any, *, title: str = "", top: int = 20) -> Figure:
+    """The modulation between types: summed sender → receiver heatmap, and the ``top`` strongest
+    couplings between two different types drawn as arrows between the types in a circle.
 
-    ``structure`` is a :class:`~neuromod_data.structure.CellTypeStructure` (or a path to its ``.npz``).
+    ``structure`` is a :class:`~neuromod_data.structure.CellTypeStructure` (or a path to its
+    ``.npz``). Only the strongest couplings are drawn so the panel stays readable whatever the
+    number of types (a graph of every scored link, thousands of arrows, is not); the heatmap shows
+    them all.
 
     Examples
     --------
@@ -53,6 +57,8 @@ def structure_figure(structure: Any, *, title: str = "") -> Figure:
     >>> len(structure_figure(CellTypeStructure.ei()).axes)
     3
     """
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
     from neuromod_data.structure import CellTypeStructure
 
     if not isinstance(structure, CellTypeStructure):
@@ -74,24 +80,26 @@ def structure_figure(structure: Any, *, title: str = "") -> Figure:
 
     angle = 2 * np.pi * np.arange(k) / max(k, 1)
     xy = np.c_[np.cos(angle), np.sin(angle)]
-    top = np.quantile(gate[gate > 0], 0.5) if np.any(gate > 0) else np.inf
-    for a in range(k):
-        for b in range(k):
-            if a != b and gate[a, b] >= top:
-                ax_g.annotate(
-                    "",
-                    xy=xy[b],
-                    xytext=xy[a],
-                    arrowprops={
-                        "arrowstyle": "-|>",
-                        "color": colors[a],
-                        "alpha": 0.15 + 0.6 * float(gate[a, b]),
-                        "lw": 0.5 + 2 * float(gate[a, b]),
-                        "shrinkA": 6,
-                        "shrinkB": 6,
-                        "connectionstyle": "arc3,rad=0.15",
-                    },
-                )
+    # the strongest couplings between different types, strongest first (ties: sender, receiver)
+    off = [
+        (float(gate[a, b]), a, b) for a in range(k) for b in range(k) if a != b and gate[a, b] > 0
+    ]
+    shown = sorted(off, key=lambda t: (-t[0], t[1], t[2]))[:top]
+    for g, a, b in shown:
+        ax_g.annotate(
+            "",
+            xy=xy[b],
+            xytext=xy[a],
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": colors[a],
+                "alpha": 0.15 + 0.6 * g,
+                "lw": 0.5 + 2 * g,
+                "shrinkA": 6,
+                "shrinkB": 6,
+                "connectionstyle": "arc3,rad=0.15",
+            },
+        )
     sizes = 60 + 600 * structure.abundances / structure.abundances.max()
     markers = np.where(structure.signs > 0, "o", "s")
     for i in range(k):
@@ -101,7 +109,11 @@ def structure_figure(structure: Any, *, title: str = "") -> Figure:
     ax_g.set_ylim(-1.35, 1.35)
     ax_g.set_aspect("equal")
     ax_g.axis("off")
-    ax_g.set_title("strongest half of the couplings (○ E, □ I; size = abundance)", fontsize=9)
+    ax_g.set_title(
+        f"the {len(shown)} strongest of {len(off)} couplings between types\n"
+        "(○ E, □ I; size = abundance)",
+        fontsize=9,
+    )
     if title:
         fig.suptitle(title)
     return fig

@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="*", default=[], help="data files to checksum in the provenance")
     p.add_argument("--config", help="the run's configuration (JSON or YAML) for the provenance")
     p.add_argument("--title", default="neuromod report")
+    p.add_argument(
+        "--full-graph",
+        action="store_true",
+        help="also show graph.png, every scored type → type link (dense; by default the report "
+        "shows the gate heatmap and the strongest couplings)",
+    )
     p.set_defaults(func=run)
 
 
@@ -83,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"summary of {len(table)} condition × rule groups → {args.summary}")
     if args.out:
         path = report.build_report(
-            results, out=args.out, data=args.data, config=cfg, title=args.title
+            results,
+            out=args.out,
+            data=args.data,
+            config=cfg,
+            title=args.title,
+            full_graph=args.full_graph,
         )
         print(f"report → {path}")
     return 0

@@ -263,3 +263,96 @@ def test_report_refuses_a_folder_in_another_layout(tmp_path, capsys, folder):
     )
     rc = main(["report", "--results", str(d / "x"), "--summary", str(tmp_path / "s.csv")])
     assert rc == 0 and (tmp_path / "s.csv").is_file()
+
+
+# ------------------------------------------------- issue 24: readable graph, captions, table
+def test_structure_figure_draws_only_the_strongest_couplings():
+    """With 40 types (1,560 couplings between different types) the circle panel draws the 20
+    strongest, each from its sender to its receiver; the heatmap keeps them all."""
+    from matplotlib.text import Annotation
+
+    from neuromod_data.report_figures import structure_figure
+
+    k = 40
+    rng = np.random.default_rng(3)
+    s = CellTypeStructure(
+        names=[f"T{i}" for i in range(k)],
+        abundances=np.arange(1, k + 1),
+        signs=np.where(np.arange(k) < 30, 1, -1),
+        modulation=rng.random((3, k, k)),
+        pairs=("A→a", "B→b", "C→c"),
+    )
+    fig = structure_figure(s)
+    arrows = [t for t in fig.axes[1].texts if isinstance(t, Annotation)]
+    assert len(arrows) == 20
+    angle = 2 * np.pi * np.arange(k) / k
+
+    def index(point) -> int:
+        return int(np.argmin(np.hypot(np.cos(angle) - point[0], np.sin(angle) - point[1])))
+
+    drawn = {(index(a.xyann), index(a.xy)) for a in arrows}
+    gate = s.modulation.sum(0)
+    np.fill_diagonal(gate, -np.inf)
+    flat = np.argsort(gate, axis=None)[::-1][:20]
+    assert drawn == {tuple(int(v) for v in np.unravel_index(i, gate.shape)) for i in flat}
+    assert fig.axes[0].images[0].get_array().shape == (k, k)
+
+
+def _pngs(gdir: Path) -> dict[str, bytes]:
+    tiny = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    names = ("type_heatmap.png", "pair_heatmap.png", "graph.png", "dotplot.png")
+    written = {n: tiny + bytes(i + 1) for i, n in enumerate(names)}  # four distinct files
+    for n, b in written.items():
+        (gdir / n).write_bytes(b)
+    return written
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def test_report_graph_figures_are_captioned_and_the_full_graph_is_on_request(results, tmp_path):
+    """The graph step's figures come with captions (not file names); the drawing of every link,
+    graph.png, is left out with a note saying how to get it, and shown with --full-graph."""
+    root, _ = results
+    pngs = _pngs(root / "graph" / "subclass_label")
+    text = report.build_report(root, out=tmp_path / "r.html").read_text()
+    for name, data in pngs.items():
+        assert (_b64(data) in text) == (name != "graph.png"), name
+        assert f"<p class='note'>{name}</p>" not in text and f"alt='{name}'" not in text
+    alts = re.findall(r"<img alt='([^']*)'", text)
+    assert alts and not [a for a in alts if a.endswith(".png")], alts
+    assert "--full-graph" in text
+    rc = main(["report", "--results", str(root), "--out", str(tmp_path / "f.html"),
+               "--full-graph"])  # fmt: skip
+    assert rc == 0
+    full = (tmp_path / "f.html").read_text()
+    assert all(_b64(data) in full for data in pngs.values())
+    assert f"alt='{report.GRAPH_FIGURES['graph.png']}'" in full.replace("&gt;", ">")
+
+
+def test_results_table_has_headers_in_words_and_no_inf(tmp_path):
+    """Runs that never reach the accuracy threshold: the table says 'never', not inf or nan;
+    headers are words, not column names; mean ± SD against a direct computation."""
+    finals = {0: 0.61, 1: 0.47}
+    for seed, last in finals.items():
+        d = tmp_path / "train" / "subclass" / "eprop" / f"seed{seed}"
+        d.mkdir(parents=True)
+        rows = "".join(
+            f"{it},validation,{0.69 if it < 40 else last},0.5\n" for it in range(0, 50, 10)
+        )
+        d.joinpath("metrics.csv").write_text("iteration,split,loss,accuracy\n" + rows)
+    text = report.build_report(tmp_path, out=tmp_path / "r.html").read_text()
+    section = text[text.index("id='results'") : text.index("id='provenance'")]
+    table = section[section.index("<table>") :]
+    assert not re.search(r"\binf\b|\bnan\b|NaN", table), table
+    for raw in ("final_loss_mean", "smoothed_iters_median", "n_reached", "n_seeds", "condition"):
+        assert raw not in section
+    heads = re.findall(r"<th class='l'>([^<]*)</th>", table)
+    assert "final validation loss" in heads and "label level" in heads
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
+    sd = np.std(list(finals.values()), ddof=1)
+    assert f"{np.mean(list(finals.values())):.3g} ± {sd:.2g}" in cells
+    assert cells.count("never") == 2  # neither our mean crossing nor the smoothed median
