@@ -325,6 +325,33 @@ def _warned(*words: str) -> Callable[[Path, str, str], None]:
     return check
 
 
+def _low_quality(d: Path) -> None:
+    """meta.csv's cells of the most frequent type relabelled 'low quality' (as the M1 Patch-seq
+    'RNA family' marks cells that failed quality control), written as lq.csv."""
+    meta = pd.read_csv(d / "meta.csv", dtype=str)
+    top = meta["cell_type"].value_counts().index[0]
+    meta.loc[meta["cell_type"] == top, "cell_type"] = "low quality"
+    meta.to_csv(d / "lq.csv", index=False)
+
+
+def _left_out_first(out: str) -> Callable[[Path, str, str], None]:
+    """'low quality' is left out at once, with one warning naming it, and never appears in the
+    output (the table's rows, or the structure's types) nor as a 'non-neuronal' type later."""
+
+    def check(d: Path, o: str, err: str) -> None:  # noqa: ARG001
+        warned = [ln for ln in err.splitlines() if "'low quality'" in ln]
+        assert len(warned) == 1 and "quality control" in warned[0], err
+        assert "non-neuronal" not in warned[0]
+        if out.endswith(".csv"):
+            assert "low quality" not in pd.read_csv(d / out, index_col=0).index
+        else:
+            from neuromod_data.structure import CellTypeStructure
+
+            assert "low quality" not in CellTypeStructure.load(d / out / "structure.npz").names
+
+    return check
+
+
 def _config_device(value: str) -> Callable[[Path, str, str], None]:
     def check(d: Path, o: str, err: str) -> None:  # noqa: ARG001
         assert json.loads((d / "run" / "config.json").read_text())["device"] == value
@@ -738,6 +765,11 @@ CASES: list[Case] = [
     Case("results-publish-locked-other-host", ["results", "publish", "{d}/graph", "{d}/pub"], ("pub", "4242"),
          setup=_lock("pub", 4242, "elsewhere")),
     Case("train-refused-after-lock-leaves-no-folder", [*TR, "--l1", "1000", "--out", "{d}/new/deeper/run"], "--l1"),
+    # ------------------------------------- issue 24: a quality-control label is no cell type
+    Case("aggregate-low-quality-label", ["aggregate", "{d}/counts.csv", "--metadata", "{d}/lq.csv", "--groupby", "cell_type",
+                                         "--stat", "mean", "--out", "{d}/a.csv"], setup=_low_quality, safe=_left_out_first("a.csv")),
+    Case("graph-low-quality-label", ["graph", "{d}/counts.csv", "--metadata", "{d}/lq.csv", "--groupby", "cell_type",
+                                     "--no-figures", "--out", "{d}/g"], setup=_low_quality, safe=_left_out_first("g")),
     # ------------------------------------------------------------------------------ report
     Case("report-bad-yaml", ["report", "--results", "{d}/graph", "--out", "{d}/r.html", "--config", "{d}/c.yaml"], "c.yaml",
          setup=_w("c.yaml", "a: [1,\n")),

@@ -100,7 +100,8 @@ def clean_labels(obs: pd.DataFrame, record: dict, columns: Sequence[str] | None 
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            chk = check_labels(obs, col, warn=True)
+            # the reader keeps every label; quality-control labels are left out when types form
+            chk = check_labels(obs, col, warn=True, quality_control=False)
         for w in caught:
             warn(str(w.message), w.category)
         if chk.whitespace_fixed or chk.case_clashes:

@@ -8,7 +8,10 @@ Cleaning (:func:`check_labels`, :func:`clean_label`)
     space, so ``"Vip "`` and ``"Vip"`` are one type (warned, naming the spellings). Missing are only
     real missing values (``NaN``, ``None``) and labels that are empty after cleaning; a type
     literally named ``"NA"`` or ``"None"`` is a label like any other. Labels equal but for case are
-    reported and kept apart unless ``merge_case``.
+    reported and kept apart unless ``merge_case``. A label marking cells that failed quality
+    control (``"low quality"``, :data:`QUALITY_CONTROL_LABELS`) is no type: its cells are left out
+    at the first step that forms types (warned, naming the label), never carried along and
+    dropped later as a non-neuronal type.
 Type order (:func:`type_order`)
     Category order for a categorical column, else sorted by name.
 Levels (:func:`level_mapping`)
@@ -42,9 +45,11 @@ from neuromod_data.labels.classes import (
     CLASS_COLUMNS as CLASS_COLUMNS,
 )
 from neuromod_data.labels.clean import (
+    QUALITY_CONTROL_LABELS,
     LabelCheck,
     check_labels,
     clean_label,
+    is_quality_control_label,
     require_column,
     type_order,
 )
@@ -56,10 +61,12 @@ __all__ = [
     "GABA",
     "GLUT",
     "NONNEURONAL",
+    "QUALITY_CONTROL_LABELS",
     "LabelCheck",
     "check_labels",
     "class_sign",
     "clean_label",
+    "is_quality_control_label",
     "coarsen",
     "default_colors",
     "infer_class",

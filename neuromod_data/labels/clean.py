@@ -15,6 +15,27 @@ from anndata import AnnData
 from neuromod_data.errors import ColumnError, NeuromodWarning
 
 _WS = re.compile(r"\s+")
+_SEPARATORS = re.compile(r"[\s_-]+")
+
+#: Labels that mark cells which failed quality control rather than a cell type (the M1 Patch-seq
+#: "RNA family" has "low quality"), compared case-blind with runs of spaces, ``_`` and ``-`` as one
+#: space. Their cells are left out at the first step that forms types (aggregating, scoring,
+#: abundances, level maps), with a warning naming the label, so no later step meets them as a type
+#: (docs/design.md, "Label columns and cell types").
+QUALITY_CONTROL_LABELS = frozenset({"low quality"})
+
+
+def is_quality_control_label(label: str) -> bool:
+    """Whether ``label`` marks cells that failed quality control (:data:`QUALITY_CONTROL_LABELS`).
+
+    Examples
+    --------
+    >>> is_quality_control_label("Low_Quality"), is_quality_control_label("Sst")
+    (True, False)
+    """
+    return _SEPARATORS.sub(" ", str(label).casefold()).strip() in QUALITY_CONTROL_LABELS
+
+
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 
 
@@ -100,6 +121,10 @@ class LabelCheck:
         Groups of spellings that differ only in case (kept apart unless ``merge_case``).
     n_missing
         Cells without a label.
+    quality_control
+        Labels that mark cells which failed quality control (:data:`QUALITY_CONTROL_LABELS`) →
+        their number of cells; those cells count as unlabelled (code −1, label ``NaN``) but not
+        as missing.
     codes
         Per cell, the index of its label in ``categories`` (−1: missing).
     categories
@@ -116,6 +141,7 @@ class LabelCheck:
     n_missing: int = 0
     codes: np.ndarray | None = None
     categories: list[str] = field(default_factory=list)
+    quality_control: dict[str, int] = field(default_factory=dict)
 
 
 def check_labels(
@@ -124,13 +150,16 @@ def check_labels(
     *,
     merge_case: bool = False,
     warn: bool = True,
+    quality_control: bool = True,
 ) -> LabelCheck:
     """Validate and clean one label column (the module's cleaning rule).
 
     Every label is cleaned by :func:`clean_label` (warned once, naming the spellings); labels equal
     but for case are reported (and, with ``merge_case``, folded to their most frequent spelling).
     Missing are ``NaN`` / ``None`` and labels empty after cleaning; the strings ``"NA"`` and
-    ``"None"`` are labels.
+    ``"None"`` are labels. A label that marks cells which failed quality control (``"low
+    quality"``, :data:`QUALITY_CONTROL_LABELS`) is no type: its cells are left out (warned,
+    naming it).
 
     Parameters
     ----------
@@ -142,6 +171,9 @@ def check_labels(
         Fold case variants of one label into its most frequent spelling.
     warn
         Emit :class:`NeuromodWarning` for what was fixed or found.
+    quality_control
+        Leave out the cells of quality-control labels; ``False`` keeps them as labels (a reader
+        cleaning the columns it read keeps the data as it is).
 
     Returns
     -------
@@ -174,15 +206,22 @@ def check_labels(
     clean_counts: dict[str, int] = {}
     for c, n in zip(cleaned, n_by_unique):
         clean_counts[c] = clean_counts.get(c, 0) + int(n)
+    quality = {
+        c: n
+        for c, n in clean_counts.items()
+        if quality_control and c and is_quality_control_label(c)
+    }
     folds: dict[str, list[str]] = {}
     for c in clean_counts:
-        if c:
+        if c and c not in quality:
             folds.setdefault(c.casefold(), []).append(c)
     clashes = [sorted(v) for v in folds.values() if len(v) > 1]
     categories: list[str] = []
     cat_pos: dict[str, int] = {}
     u2c = np.full(len(uniq_str) + 1, -1, np.int64)  # last slot: pandas' missing code -1
     for i, c in enumerate(cleaned):
+        if c in quality:
+            continue  # not a type: the cell stays unlabelled (code -1)
         if merge_case and c and len(folds[c.casefold()]) > 1:
             c = max(folds[c.casefold()], key=lambda s: (clean_counts[s], s))
         if c:
@@ -195,7 +234,7 @@ def check_labels(
     labels = pd.Series(
         values[clean_codes], index=_obs(adata_or_obs).index, name=column, dtype=object
     )
-    n_missing = int((clean_codes < 0).sum())
+    n_missing = int((clean_codes < 0).sum()) - sum(quality.values())
     if warn and ws_fixed:
         shown = ", ".join(repr(s) for s in ws_fixed[:5]) + (" ..." if len(ws_fixed) > 5 else "")
         warnings.warn(
@@ -211,7 +250,15 @@ def check_labels(
             NeuromodWarning,
             stacklevel=2,
         )
-    return LabelCheck(labels, ws_fixed, clashes, n_missing, clean_codes, categories)
+    if warn and quality:
+        shown = ", ".join(f"{n} labelled {c!r}" for c, n in quality.items())
+        warnings.warn(
+            f"label column {column!r}: cells that failed quality control are left out, not "
+            f"a cell type: {shown}",
+            NeuromodWarning,
+            stacklevel=2,
+        )
+    return LabelCheck(labels, ws_fixed, clashes, n_missing, clean_codes, categories, quality)
 
 
 def type_order(column: pd.Series, labels: Iterable[str]) -> list[str]:

@@ -3,6 +3,8 @@ colour."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +159,58 @@ def test_type_annotations_read_the_cells_and_refuse_conflicts():
         type_annotations(obs, "cluster")
     with pytest.raises(CellTypeError, match="'Vip'"):
         type_annotations(obs, "cluster", types=["Vip"])
+
+
+# ------------------------------------------------- cells that failed quality control (issue 24)
+def test_quality_control_labels_are_no_type():
+    """'low quality' (any case, '_' or '-' for spaces) marks failed cells: no category, code -1,
+    label NaN, not counted as missing, one warning naming each spelling and its cells."""
+    obs = pd.DataFrame({"t": ["Vip", "low quality", "Low_Quality", None, "Sst", "low quality"]})
+    with pytest.warns(NeuromodWarning) as caught:
+        chk = check_labels(obs, "t")
+    assert chk.categories == ["Vip", "Sst"]
+    assert chk.codes.tolist() == [0, -1, -1, -1, 1, -1]
+    assert chk.labels.isna().tolist() == [False, True, True, True, False, True]
+    assert chk.n_missing == 1
+    assert chk.quality_control == {"low quality": 2, "Low_Quality": 1}
+    (text,) = [str(w.message) for w in caught if "quality control" in str(w.message)]
+    assert (
+        "'t'" in text and "2 labelled 'low quality'" in text and "1 labelled 'Low_Quality'" in text
+    )
+    # a reader cleaning the columns it read keeps them (types form later)
+    kept = check_labels(obs, "t", warn=False, quality_control=False)
+    assert kept.categories == ["Vip", "low quality", "Low_Quality", "Sst"]
+    # a type whose name merely contains the words stays a type
+    assert check_labels(pd.DataFrame({"t": ["low quality Vip"]}), "t").categories == [
+        "low quality Vip"
+    ]
+
+
+def test_low_quality_cells_are_left_out_at_aggregation_and_never_reach_the_structure(toy):
+    """toy_cortex with one subclass's cells relabelled 'low quality': aggregate leaves them out
+    (warned, naming the label; the other types' values are those without those cells), and the
+    structure built from its scores has no such type and no 'non-neuronal' warning about it."""
+    from neuromod_data.graph import graph_from_scores, to_structure
+    from neuromod_data.score import score_interactions
+
+    cells = toy.copy()
+    labels = cells.obs["subclass_label"].astype(str).to_numpy()
+    lq = labels == "Sst"
+    labels[lq] = "low quality"
+    cells.obs["subclass_label"] = labels
+    with pytest.warns(NeuromodWarning, match="quality control.*'low quality'"):
+        agg = aggregate(cells, "subclass_label", stats=["mean"])
+    assert "low quality" not in agg.obs_names
+    assert set(agg.obs_names) == set(labels[~lq])
+    X = np.asarray(cells.X.todense()) if hasattr(cells.X, "todense") else np.asarray(cells.X)
+    ref = pd.DataFrame(X, columns=cells.var_names)[~lq].groupby(labels[~lq]).mean()
+    np.testing.assert_allclose(
+        agg.to_df().loc[ref.index].to_numpy(), ref.to_numpy(), rtol=1e-5, atol=1e-6
+    )
+    with pytest.warns(NeuromodWarning, match="quality control"):
+        score_interactions(cells, "subclass_label", resource="neuropeptides")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = to_structure(graph_from_scores(cells, quantile=0.5))
+    assert "low quality" not in s.names
+    assert not [w for w in caught if "low quality" in str(w.message)]

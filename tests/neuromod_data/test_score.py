@@ -509,8 +509,13 @@ def test_m1_patchseq_counts_to_graph(m1, level):
     from neuromod_data.graph import graph_from_scores, graph_summary, to_structure
 
     cells = m1.copy()
-    with pytest.warns(MissingGenesWarning, match="Npy2r.*Trhr"):
+    with pytest.warns(MissingGenesWarning, match="Npy2r.*Trhr") as scored:
         score_interactions(cells, level, resource="neuropeptides", method="smith2019")
+    # "low quality" marks cells that failed quality control: left out when the types are formed
+    qc = (m1.obs[level].astype(object) == "low quality").to_numpy()
+    if level == "RNA family":
+        assert qc.sum() > 0
+        assert any("'low quality'" in str(w.message) for w in scored)
     params = cells.uns["neuromod_interactions_params"]
     assert params["missing_genes"] == ["Npy2r", "Trhr"]
     assert params["missing_interactions"] == ["Npy→Npy2r", "Trh→Trhr"]
@@ -518,19 +523,20 @@ def test_m1_patchseq_counts_to_graph(m1, level):
     t = cells.uns["neuromod_interactions"]
     types = cells.uns["neuromod_interactions_types"]
     k = len(types)
-    assert k == m1.obs[level].nunique() and len(t) == 35 * k * k
-    assert types["n_cells"].sum() == m1.obs[level].notna().sum()
+    assert k == m1.obs[level][~qc].nunique() and len(t) == 35 * k * k
+    assert types["n_cells"].sum() == m1.obs[level][~qc].notna().sum()
     # the 5 % trimmed mean of CPM per type, by pandas and scipy on the counts
     X = m1.X.toarray().astype(np.float64)
     cpm = pd.DataFrame(X / X.sum(1, keepdims=True) * 1e6, columns=m1.var_names)[["Sst", "Npy"]]
-    ref = cpm.groupby(m1.obs[level].astype(object).to_numpy()).agg(lambda v: trim_mean(v, 0.05))
+    ref = cpm[~qc].groupby(m1.obs[level].astype(object).to_numpy()[~qc])
+    ref = ref.agg(lambda v: trim_mean(v, 0.05))
     for gene in ("Sst", "Npy"):
         per = t[t.ligand == gene].drop_duplicates("source").set_index("source").ligand_means
         np.testing.assert_allclose(per.sort_index(), ref[gene].sort_index(), rtol=1e-10)
     sst = t[t.ligand == "Sst"].drop_duplicates("source").set_index("source").ligand_means
     assert sst.idxmax().startswith("Sst")
     g = graph_from_scores(cells, quantile=0.9)  # Smith's 90th percentile
-    assert set(g.nodes) == set(m1.obs[level].dropna().astype(str))
+    assert set(g.nodes) == set(m1.obs[level][~qc].dropna().astype(str))
     assert g.nodes[sst.idxmax()]["sign"] == -1
     summ = graph_summary(g)
     assert 0 < summ["edge_density"] <= 0.11
@@ -538,8 +544,8 @@ def test_m1_patchseq_counts_to_graph(m1, level):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         s = to_structure(g)
-    if level == "RNA family":  # "low quality" cells have no type at the RNA type level
-        assert any("low quality" in str(w.message) for w in caught)
+    # never met again as a "non-neuronal" type
+    assert not [w for w in caught if "low quality" in str(w.message)]
     assert "low quality" not in s.names and s.n_pairs == 35
     assert set(s.signs.tolist()) == {-1, 1}
 
