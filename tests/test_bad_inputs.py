@@ -442,6 +442,22 @@ PHE = ["physiology", "{d}/structure.npz", "--ephys", "{d}/e.csv", "--ephys-metad
        "--label", "subclass_label", "--min-cells", "2", "--no-figures"]  # fmt: skip
 
 
+PHC = [*PHE, "--method", "map", "--connectivity", "{d}/c.csv", "--layer", "layer"]
+
+
+def _nan_pair_warned(d: Path, o: str, err: str) -> None:  # noqa: ARG001
+    """A pair without a probability counts as no connection, said in one warning naming the
+    table; the output is written."""
+    lines = [ln for ln in err.splitlines() if "no probability" in ln]
+    assert len(lines) == 1 and "c.csv" in lines[0] and "no connection" in lines[0], err
+    assert (d / "p" / "structure.npz").is_file()
+
+
+def _conn(text: str) -> Callable[[Path], None]:
+    """The ephys tables of the units cases and a connectivity table ``c.csv``."""
+    return _all(_ephys("none"), _w("c.csv", text))
+
+
 CASES: list[Case] = [
     # -------------------------------------------------------------------- the command itself
     Case("no-command", [], "COMMAND"),
@@ -832,6 +848,28 @@ CASES: list[Case] = [
     Case("physiology-connectivity-layer-45", [*PHE, "--method", "map", "--connectivity", "{d}/c.csv", "--layer", "layer",
                                               "--out", "{d}/p"],
          ("c.csv", "'E45'"), setup=_all(_ephys("none"), _w("c.csv", "pre,post,p_connect,psp_mV\nE23,E23,0.1,0.5\nE45,E23,0.2,0.4\n"))),
+    # ------------------------------------------------ issue 24: connectivity tables
+    Case("physiology-connectivity-no-pre-column", [*PHC, "--out", "{d}/p"], ("c.csv", "'pre'"),
+         setup=_conn("source,post,p_connect,psp_mV\nE23,E23,0.1,0.5\n")),
+    Case("physiology-connectivity-probability-above-1", [*PHC, "--out", "{d}/p"], ("c.csv", "p_connect"),
+         setup=_conn("pre,post,p_connect,psp_mV\nE23,E23,1.5,0.5\n")),
+    Case("physiology-connectivity-probability-negative", [*PHC, "--out", "{d}/p"], ("c.csv", "p_connect"),
+         setup=_conn("pre,post,p_connect,psp_mV\nE23,E23,-0.1,0.5\n")),
+    Case("physiology-connectivity-probability-text", [*PHC, "--out", "{d}/p"], ("c.csv", "p_connect"),
+         setup=_conn("pre,post,p_connect,psp_mV\nE23,E23,often,0.5\n")),
+    Case("physiology-connectivity-probability-nan", [*PHC, "--unmapped", "sign", "--out", "{d}/p"], safe=_nan_pair_warned,
+         setup=_conn("pre,post,p_connect,psp_mV\nE23,E23,nan,0.5\nE23,PV23,0.2,0.4\nPV23,E23,0.3,0.4\nPV23,PV23,0.1,0.4\n")),
+    Case("physiology-connectivity-duplicate-pair", [*PHC, "--out", "{d}/p"], ("c.csv", "E2/3 → E2/3", "more than once"),
+         setup=_conn("pre,post,p_connect,psp_mV\nE23,E23,0.1,0.5\nE23,E23,0.3,0.5\n")),
+    Case("physiology-connectivity-header-only", [*PHC, "--out", "{d}/p"], "c.csv", setup=_conn("pre,post,p_connect,psp_mV\n")),
+    Case("physiology-connectivity-probability-column-absent", [*PHC, "--probability", "prob", "--out", "{d}/p"],
+         ("c.csv", "prob"), setup=_conn("pre,post,p_connect,psp_mV\nE23,E23,0.1,0.5\n")),
+    Case("physiology-connectivity-missing", [*PHC, "--out", "{d}/p"], "c.csv", setup=_ephys("none")),
+    Case("physiology-connectivity-png", [*PHC, "--out", "{d}/p"], "c.csv",
+         setup=_all(_ephys("none"), _w("c.csv", b"\x89PNG\r\n\x1a\n" + bytes(64)))),
+    Case("physiology-connectivity-layer-column-absent", [*PHE, "--method", "map", "--connectivity", "{d}/c.csv",
+                                                         "--layer", "nope", "--out", "{d}/p"],
+         ("nope",), setup=_conn("pre,post,p_connect,psp_mV\nE23,E23,0.1,0.5\n")),
 ]  # fmt: skip
 
 
