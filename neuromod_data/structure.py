@@ -431,6 +431,16 @@ class CellTypeStructure:
     def load(cls, path: str | os.PathLike) -> CellTypeStructure:
         """Read a structure written by :meth:`save` (format version 1 or 2)."""
         p = require_file(path, "structure file")
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+        if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+            # np.load reads anything that is no zip or .npy as a pickle and, refused, suggests
+            # loading it unsafely: name what the file is instead
+            kind = "a PNG image" if head == b"\x89PNG" else "not a .npz (zip) archive"
+            raise FormatError(
+                f"{p} is not a neuromod structure file (a .npz archive written by "
+                f"neuromod graph or CellTypeStructure.save): it is {kind}"
+            )
         try:
             with np.load(p, allow_pickle=False) as z:
                 version = int(z["format_version"])

@@ -848,6 +848,11 @@ CASES: list[Case] = [
     Case("physiology-connectivity-layer-45", [*PHE, "--method", "map", "--connectivity", "{d}/c.csv", "--layer", "layer",
                                               "--out", "{d}/p"],
          ("c.csv", "'E45'"), setup=_all(_ephys("none"), _w("c.csv", "pre,post,p_connect,psp_mV\nE23,E23,0.1,0.5\nE45,E23,0.2,0.4\n"))),
+    # ------------------------------------------------ issue 24: wrong blame
+    Case("train-structure-png", [*TR, "--structure", "{d}/s.png", "--out", "{d}/run"], ("s.png", "PNG image", "not a neuromod structure"),
+         setup=_w("s.png", b"\x89PNG\r\n\x1a\n" + bytes(64))),
+    Case("physiology-structure-text", ["physiology", "{d}/s.npz", *PH[2:], "--out", "{d}/p"], ("s.npz", "not a .npz"),
+         setup=_w("s.npz", "names,signs\nVip,-1\n")),
     # ------------------------------------------------ issue 24: connectivity tables
     Case("physiology-connectivity-no-pre-column", [*PHC, "--out", "{d}/p"], ("c.csv", "'pre'"),
          setup=_conn("source,post,p_connect,psp_mV\nE23,E23,0.1,0.5\n")),
