@@ -164,6 +164,16 @@ class IntrinsicParameters:
                 raise CellTypeError(f"intrinsic {what} has shape {arr.shape}, expected {shape}")
         if bounds.shape != (len(params), 2) or np.any(bounds[:, 0] > bounds[:, 1]):
             raise CellTypeError(f"intrinsic bounds must be (P={len(params)}, 2) with lower ≤ upper")
+        # a file's own bounds may be narrower than the package's, never wider: outside them the
+        # model's equations break (τ_m → 0 divides by zero in the PSP gain, v_th → 0 in ψ)
+        for j, name in enumerate(params):
+            lo, hi = BOUNDS[name]
+            if bounds[j, 0] < lo - 1e-12 or bounds[j, 1] > hi + 1e-12:
+                raise CellTypeError(
+                    f"intrinsic bounds of {name!r} are [{bounds[j, 0]:g}, {bounds[j, 1]:g}], wider "
+                    f"than the package's [{lo:g}, {hi:g}] (a file edited or written elsewhere?); "
+                    "derive the parameters again with `neuromod physiology`"
+                )
         if not np.all(np.isfinite(med)):
             bad = sorted({types[i] for i in np.argwhere(~np.isfinite(med))[:, 0]})
             raise CellTypeError(f"intrinsic parameters are not finite for types {bad}")

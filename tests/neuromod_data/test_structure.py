@@ -331,3 +331,23 @@ def test_heterogeneous_draws_reproduce_each_types_median_and_spread():
             assert abs(np.median(logx) - np.log(centre)) < 5 * 1.2533 * sigma / np.sqrt(m)
             mad = 1.4826 * np.median(np.abs(logx - np.median(logx)))
             assert abs(mad - sigma) < 5 * 1.1664 * sigma / np.sqrt(m), (t, name)
+
+
+def test_stored_bounds_wider_than_the_package_are_refused(tmp_path):
+    # a file whose bounds were widened (τ_m down to 0) would let a median of 0 through, which
+    # divides by zero in the network (1 / (1 − exp(−dt/τ_m))); narrower bounds are fine
+    s = CellTypeStructure.ei().with_intrinsic(IntrinsicParameters.constant(("E", "I")))
+    path = s.save(tmp_path / "s.npz")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = dict(z)
+    j = list(arrays["intrinsic_params"]).index("tau_m")
+    narrow = arrays["intrinsic_bounds"].copy()
+    narrow[j] = (5.0, 50.0)
+    np.savez(tmp_path / "narrow.npz", **{**arrays, "intrinsic_bounds": narrow})
+    assert CellTypeStructure.load(tmp_path / "narrow.npz").intrinsic.bounds[j, 0] == 5.0
+    wide = arrays["intrinsic_bounds"].copy()
+    wide[j, 0] = 0.0
+    np.savez(tmp_path / "wide.npz", **{**arrays, "intrinsic_bounds": wide})
+    with pytest.raises((CellTypeError, FormatError), match=r"'tau_m' are \[0, 100\], wider than"):
+        CellTypeStructure.load(tmp_path / "wide.npz")
+    assert BOUNDS["tau_m"] == (2.0, 100.0)
