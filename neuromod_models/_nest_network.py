@@ -136,6 +136,8 @@ def simulate(data: dict[str, np.ndarray], x: np.ndarray, *, threads: int = 1) ->
     counts = np.rint(x).astype(np.int64)
     for i, gen in enumerate(net["inputs"]):
         steps = np.flatnonzero(counts[:, i] > 0)
+        if not len(steps):  # NEST refuses an empty list of multiplicities
+            continue
         gen.set(
             spike_times=((steps + STEP_OFFSET - 1) * dt).tolist(),
             spike_multiplicities=counts[steps, i].tolist(),

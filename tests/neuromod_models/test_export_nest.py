@@ -36,6 +36,7 @@ def mixed(tmp_path_factory):
     with torch.no_grad():  # a few cut synapses and trained-looking magnitudes
         net.theta_rec.mul_(torch.linspace(-0.5, 2.0, net.theta_rec.numel()))
     x = torch.poisson(torch.full((400, 8), 0.25), generator=torch.Generator().manual_seed(2))
+    x[:, 5] = 0  # a silent channel
     return save_model(tmp / "model.npz", net), x.numpy()
 
 
