@@ -25,10 +25,14 @@ def test_quickstart_notebook_executes(tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    # heatmap, graph, structure figure, learning curves
-    assert len(images) >= 4
+    # heatmap, graph, structure figure, learning curves, the loaded model's raster
+    assert len(images) >= 5
     text = "\n".join(
         o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in outputs
     )
     assert "CellTypeStructure(" in text  # the hand-off object is shown
     assert "mdgl-data" in text
+    # the last cell loads the saved model (asserting its spikes equal the trained network's) and
+    # shows the raster
+    assert "load_model" in nb.cells[-1].source
+    assert any("image/png" in o.get("data", {}) for o in nb.cells[-1].outputs)
