@@ -73,15 +73,15 @@ def nir_graph(model: str | os.PathLike | ModelContents):
     DependencyError
         ``nir`` is not installed.
     """
-    nir = _import_nir()
     m = model if isinstance(model, ModelContents) else read_model(model)
     a, cfg = m.arrays, m.config
     n_adapt = int((a["beta"] > 0).sum())
-    if n_adapt:
+    if n_adapt:  # said before nir is needed: no install would make it exportable
         raise UsageError(
             f"{m.path}: {n_adapt} of {len(a['beta'])} neurons adapt (β > 0) and NIR has no "
             "adaptive-threshold primitive; export it with --to sonata or --to nest instead"
         )
+    nir = _import_nir()
     dt = float(cfg.get("dt", 1.0))
     n, n_in = a["in_mask"].shape
     alpha = a["alpha"].astype(np.float64)
@@ -174,8 +174,8 @@ def export_nir(
     >>> g.nodes["w_rec"].weight.shape, type(g.nodes["lif"]).__name__
     ((10, 10), 'LIF')
     """
-    nir = _import_nir()
     graph = nir_graph(model)
+    nir = _import_nir()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{_name_ok(name)}.nir"
