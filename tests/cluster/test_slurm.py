@@ -10,6 +10,8 @@ Marked `slurm` and skipped unless `sinfo` answers: start a one-node cluster on t
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import signal
@@ -118,6 +120,26 @@ def test_smoke_grid_through_slurm_matches_local_run(tmp_path):
     assert sacct_states(jobids) == {j: "COMPLETED" for j in jobids}
 
 
+def _iterations_lasting(seconds: float, out: Path) -> int:
+    """Iterations of the test's pattern-generation run (e-prop, B = 1, validation every 50) that
+    take about ``seconds`` here: 1,000 of them timed twice by ``neuromod train`` itself (the
+    training loop, ``metrics.json``), the faster time taken (the first compiles the kernels on a
+    fresh clone; other work may slow either), at least 10,000."""
+    rates = []
+    for attempt in range(2):
+        subprocess.run(
+            [sys.executable, "-m", "neuromod_data.cli", "train", "--task", "pattern_generation",
+             "--rule", "eprop", "--iterations", "1000", "--batch-size", "1",
+             "--validate-every", "50", "--seed", "0", "--no-progress",
+             "--out", str(out / str(attempt))],
+            cwd=ROOT, capture_output=True, check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "NEUROMOD_THREADS": "1"},
+        )  # fmt: skip
+        metrics = json.loads((out / str(attempt) / "metrics.json").read_text())
+        rates.append(metrics["seconds_per_iteration"])
+    return max(10000, int(round(seconds / min(rates), -3)))
+
+
 def _squeue() -> list[tuple[str, str, str]]:
     out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], capture_output=True, text=True).stdout
     return [tuple(line.split("|", 2)) for line in out.splitlines() if line]
@@ -136,7 +158,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def test_cancelled_and_timed_out_training_jobs_resume_from_their_checkpoints(tmp_path):
     """Two training runs with one minute of time limit on their first attempt (the retry that the
-    profile's `retries: 1` makes has ten). Seed 1 hits the limit (TIMEOUT): Snakemake resubmits it
+    profile's `retries: 1` makes has thirty). Seed 1 hits the limit (TIMEOUT): Snakemake resubmits it
     and it resumes from its checkpoint. Seed 0 is cancelled (scancel) once it has a checkpoint:
     sacct reports "CANCELLED by <uid>", which snakemake-executor-plugin-slurm 2.8.0 does not take
     for a failure (it compares the state with "CANCELLED"), so Snakemake would wait for it forever;
@@ -144,7 +166,11 @@ def test_cancelled_and_timed_out_training_jobs_resume_from_their_checkpoints(tmp
     (workflows/README.md, "Recovering an interrupted run"; here with the profile's time limit),
     resumes it from its checkpoint. Every
     iteration of both is trained exactly once."""
-    iterations = 10000  # pattern generation at B = 1: about 0.02 s each here, > 1 min per run
+    # long enough to outlast the one-minute limit on this machine, short enough for the retry's
+    # thirty minutes: pattern generation at B = 1 takes 0.004-0.02 s per iteration depending on
+    # the machine and its load (two jobs on two cores here ran 3x slower than one alone, and a
+    # loaded calibration 2.3x slower than an idle one), so measure it here and aim at 2.5 minutes
+    iterations = _iterations_lasting(150.0, tmp_path / "calibration")
     cfg_path, rc = smoke_config(
         tmp_path, "interrupted",
         pattern_generation={"iterations": iterations, "validate_every": 50},
@@ -156,7 +182,7 @@ def test_cancelled_and_timed_out_training_jobs_resume_from_their_checkpoints(tmp
     cfg_path.write_text(yaml.safe_dump(cfg))
     seed0, seed1 = grid.jobs(rc)
     cmd = snakemake_cmd(
-        cfg_path, "--set-resources", "repro_train:runtime=max(1, 10 * (attempt - 1))",
+        cfg_path, "--set-resources", "repro_train:runtime=max(1, 30 * (attempt - 1))",
         "--", *grid.targets(rc), slurm=True,
     )  # fmt: skip
     first = tmp_path / "first.log"
@@ -181,7 +207,7 @@ def test_cancelled_and_timed_out_training_jobs_resume_from_their_checkpoints(tmp
             assert cancelled, f"seed 0 never ran with a checkpoint:\n{first.read_text()[-4000:]}"
             # seed 1: timed out, resubmitted, resumed and finished (as Snakemake sees it: its
             # record on disk comes earlier, while the job still runs) while seed 0 stays cancelled
-            deadline = time.monotonic() + 900
+            deadline = time.monotonic() + 1800
             while time.monotonic() < deadline and proc.poll() is None:
                 if "(Rule: repro_train)" in first.read_text():
                     break
@@ -190,7 +216,7 @@ def test_cancelled_and_timed_out_training_jobs_resume_from_their_checkpoints(tmp
         finally:
             _stop(proc)
     # the same command again, without the one-minute limit: seed 0 resumes
-    second = run(snakemake_cmd(cfg_path, "--", *grid.targets(rc), slurm=True))
+    second = run(snakemake_cmd(cfg_path, "--", *grid.targets(rc), slurm=True), timeout=1800)
     out = first.read_text() + second
     states = sacct_states(SUBMITTED.findall(out))
     assert states[cancelled].startswith("CANCELLED"), states
