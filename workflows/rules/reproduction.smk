@@ -143,6 +143,8 @@ rule repro_structure:
         outdir=lambda wc, output: Path(output[0]).parent,
     log:
         f"{REPRO_R}/logs/structures/{{dataset}}.log",
+    benchmark:
+        f"{REPRO_R}/benchmarks/structures/{{dataset}}.tsv"
     shell:
         "neuromod graph {input.data:q} {params.args} --out {params.outdir:q} > {log:q} 2>&1"
 
@@ -162,6 +164,8 @@ rule repro_physiology:
         outdir=lambda wc, output: Path(output[0]).parent,
     log:
         f"{REPRO_R}/logs/physiology/{{dataset}}.log",
+    benchmark:
+        f"{REPRO_R}/benchmarks/physiology/{{dataset}}.tsv"
     shell:
         "neuromod physiology {input.structure:q} {params.args} --out {params.outdir:q} > {log:q} 2>&1"
 
