@@ -13,7 +13,7 @@ section, one ``neuromod align`` job per structure of it. A job's time comes only
   published run take the seconds per iteration of ``experiments/timings.json`` (default settings),
   and the training jobs of the grid named in ``benchmarks/results/cluster.md`` its measured
   payload;
-- alignment: the published alignments (``experiments/alignment/*/config.json``, ``seconds``) run
+- alignment: the published alignments (``experiments/alignment/**/config.json``, ``seconds``) run
   with the same settings;
 - everything else (structures): no measurement exists; such jobs count 0 s and the table says how
   many there are.
@@ -235,12 +235,13 @@ def cluster_measurements(path: Path) -> dict[str, Any]:
 
 
 def published_alignments(root: Path) -> list[dict[str, Any]]:
-    """Settings and ``seconds`` of every published alignment (``*/config.json``)."""
+    """Settings and ``seconds`` of every published alignment (``**/config.json``: one folder per
+    structure, or per structure and task as stage 2 keeps them)."""
     out = []
-    for path in sorted(root.glob("*/config.json")):
+    for path in sorted(root.glob("**/config.json")):
         c = json.loads(path.read_text())
         if c.get("seconds"):
-            out.append({**c, "folder": path.parent.name})
+            out.append({**c, "folder": path.parent.relative_to(root).as_posix()})
     return out
 
 
@@ -483,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             " upper bounds of CPU time. A job takes the median seconds per iteration of its kind among"
             " the runs of its own grid, else of the other grids (the code and the load differed between"
             " grids: the second table lists each grid's rates);",
-            f"- alignment: {len(alignments)} published alignments (`experiments/alignment/*/config.json`,"
+            f"- alignment: {len(alignments)} published alignments (`experiments/alignment/**/config.json`,"
             " wall `seconds`, the same machine and load), for `align:` sections with the same settings;",
             "- scheduler overhead per job: the mean in-job overhead of the SLURM training jobs of"
             f" [cluster.md](cluster.md) ({len(cluster['overheads'])} jobs, {cluster['date'] or 'undated'}:"
