@@ -27,6 +27,7 @@ from neuromod_data.errors import (
     DataValueError,
     FormatError,
     InputFileError,
+    NeuromodError,
     NeuromodWarning,
 )
 from neuromod_data.structure import PARAMETERS
@@ -327,6 +328,21 @@ def test_tab_separated_metadata_is_read(tmp_path):
     meta.to_csv(tmp_path / "meta.csv", sep="\t", index=False)  # .csv, TAB inside, like the M1 file
     cells = read_ephys(feats, tmp_path / "meta.csv", labels=["RNA family"])
     assert cells["RNA family"].tolist() == ["Sst", "Sst", "Pvalb"]
+
+
+def test_tab_separated_metadata_with_commas_in_its_header(tmp_path):
+    # the header holds commas too (as "Soma depth (µm, from pia)" would): still read on TABs, and
+    # a missing column is named against the file's real columns, not comma-split pieces
+    feats, meta = _tables()
+    meta = meta.assign(**{"Soma depth (um, from pia)": [100.0, 200.0, 300.0]})
+    meta.to_csv(tmp_path / "meta.csv", sep="\t", index=False)
+    cells = read_ephys(feats, tmp_path / "meta.csv", labels=["RNA family"])
+    assert cells["RNA family"].tolist() == ["Sst", "Sst", "Pvalb"]
+    with pytest.raises(NeuromodError) as err:
+        read_ephys(feats, tmp_path / "meta.csv", labels=["RNA typo"])
+    text = str(err.value)
+    assert "meta.csv" in text and "'RNA typo'" in text and "Soma depth (um, from pia)" in text
+    assert "'Soma depth (um'" not in text
 
 
 def test_repeated_feature_column_is_named(tmp_path):
