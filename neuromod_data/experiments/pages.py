@@ -34,6 +34,7 @@ from neuromod_data.experiments.page_grids import (
 )
 from neuromod_data.experiments.page_provenance import _code_versions, _provenance_section
 from neuromod_data.experiments.page_provenance import arithmetic_version as arithmetic_version
+from neuromod_data.experiments.page_stage2 import stage2_section
 from neuromod_data.experiments.page_stats import _neurons, _statistics_section
 from neuromod_data.experiments.page_tables import (
     AUTHORS,
@@ -243,6 +244,8 @@ def build_page(
         return [f"![{design.grid}: interaction plot]({_relpath(path, out.parent)})", ""]
 
     L += _factorial_section(groups, opts, configs, designs=factorials, figure=factorial_figure)
+    # --- the gate question's stage 2 grid: arms against the data gate, and the pilot's plan
+    L += stage2_section(groups, opts)
 
     # --- figures
     L += ["## Learning curves", ""]
