@@ -31,6 +31,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import yaml
+from _machine import cpu_model  # benchmarks/, the script's own folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "workflows" / "config" / "reproduction_smoke.yaml"
@@ -111,14 +112,7 @@ def payload(rc: dict, wildcards: str) -> float | None:
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     slurm = subprocess.run(["sinfo", "--version"], capture_output=True, text=True).stdout.strip()
     return (f"{os.cpu_count()} cores, {cpu}, {mem:.1f} GiB RAM, {platform.system()} "

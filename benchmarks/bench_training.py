@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from _machine import cpu_model  # benchmarks/, the script's own folder
+
 HERE = Path(__file__).resolve().parent
 CASES = {
     "ours_bptt": "ours, BPTT (fused, hand-written backward)",
@@ -382,14 +384,7 @@ class _Resumable:
 
 
 def _machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         import psutil
 

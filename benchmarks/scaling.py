@@ -34,7 +34,6 @@ import ast
 import datetime as dt
 import heapq
 import json
-import os
 import platform
 import re
 import statistics
@@ -43,6 +42,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from _machine import describe  # benchmarks/, the script's own folder
 
 ROOT = Path(__file__).resolve().parents[1]
 CORES = (1, 16, 128)
@@ -359,15 +360,7 @@ def _hours(s: float) -> str:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Linux {platform.release()}, Python {platform.python_version()}"
+    return f"{describe()}, Python {platform.python_version()}"
 
 
 def grid_row(

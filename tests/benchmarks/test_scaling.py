@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# the script imports its neighbour benchmarks/_machine.py, as it does when run from there
+sys.path.insert(0, str(ROOT / "benchmarks"))
 _spec = importlib.util.spec_from_file_location("scaling", ROOT / "benchmarks" / "scaling.py")
 scaling = importlib.util.module_from_spec(_spec)
 sys.modules["scaling"] = scaling
