@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from neuromod_data.experiments.stats import _pairs
+from neuromod_data.experiments.stats import complete_pairs
 
 __all__ = ["paired_power", "pairs_needed", "plan_from_pilot"]
 
@@ -82,7 +82,7 @@ def plan_from_pilot(
     """
     from neuromod_data.experiments.stats import detectable_effect_paired
 
-    x, y = _pairs(a, b)
+    x, y = complete_pairs(a, b)
     n = int(x.size)
     if n < 2:
         raise ValueError(f"a pilot needs at least 2 pairs with both values, got {n}")

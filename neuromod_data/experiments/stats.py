@@ -39,6 +39,7 @@ import numpy as np
 
 __all__ = [
     "compare",
+    "complete_pairs",
     "detectable_effect",
     "detectable_effect_paired",
     "hedges_g",
@@ -285,8 +286,15 @@ def versus_published(
 
 
 # ----------------------------------------------------------------------------- shared seeds
-def _pairs(a: Iterable[float | None], b: Iterable[float | None]) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs (a_i, b_i) where both values are there (not None, not NaN)."""
+def complete_pairs(a: Iterable[float | None], b: Iterable[float | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (a_i, b_i) where both values are there (not None, not NaN).
+
+    Examples
+    --------
+    >>> x, y = complete_pairs([0.5, None, 0.4, 0.3], [0.6, 0.2, float("nan"), 0.1])
+    >>> x.tolist(), y.tolist()
+    ([0.5, 0.3], [0.6, 0.1])
+    """
     la, lb = list(a), list(b)
     if len(la) != len(lb):
         raise ValueError(f"paired values need equal lengths, got {len(la)} and {len(lb)}")
@@ -349,7 +357,7 @@ def tost_paired(
     """
     from scipy import stats
 
-    x, y = _pairs(a, b)
+    x, y = complete_pairs(a, b)
     out = {"p_lower": math.nan, "p_upper": math.nan, "p": math.nan}
     if x.size < 2 or np.var(x - y) == 0:
         return out
@@ -424,7 +432,7 @@ def paired(
     """
     from scipy import stats
 
-    x, y = _pairs(a, b)
+    x, y = complete_pairs(a, b)
     d = x - y
     n = int(d.size)
     nan = math.nan
