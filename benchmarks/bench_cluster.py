@@ -218,8 +218,28 @@ def main() -> None:
         "(Snakemake's `--groups`).",
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
+    out = Path(args.out)
+    kept = hand_measured(out.read_text()) if out.exists() else ""
+    out.write_text("\n".join(lines) + kept)
     print("\n".join(lines))
+
+
+def hand_measured(text: str) -> str:
+    """The sections of an existing table whose heading says they were measured by hand: this
+    script cannot regenerate them, so rewriting the table keeps them (from the first such
+    heading to the end)."""
+    marker = "(measured by hand"
+    at = next(
+        (
+            i
+            for i, line in enumerate(text.splitlines(keepends=True))
+            if line.startswith("## ") and marker in line
+        ),
+        None,
+    )
+    if at is None:
+        return ""
+    return "\n" + "".join(text.splitlines(keepends=True)[at:])
 
 
 if __name__ == "__main__":

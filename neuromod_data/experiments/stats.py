@@ -286,7 +286,9 @@ def versus_published(
 
 
 # ----------------------------------------------------------------------------- shared seeds
-def complete_pairs(a: Iterable[float | None], b: Iterable[float | None]) -> tuple[np.ndarray, np.ndarray]:
+def complete_pairs(
+    a: Iterable[float | None], b: Iterable[float | None]
+) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (a_i, b_i) where both values are there (not None, not NaN).
 
     Examples
