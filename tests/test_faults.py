@@ -46,6 +46,13 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
 
 
+def _sigint_default() -> None:
+    """Run in each child before it starts: SIGINT at its default, as a terminal's Ctrl-C finds a
+    command. A shell without job control starts background jobs (``nohup pytest ... &``) with
+    SIGINT ignored, children inherit that, and an ignored Ctrl-C is no test of our handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "neuromod_data.cli", *args],
@@ -53,6 +60,7 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=_sigint_default,
         **kw,
     )
 
@@ -90,7 +98,7 @@ def test_second_writer_of_one_folder_is_refused(d):
         assert _wait_for(lambda: (run / "checkpoint.pt").exists(), first), first.communicate()
         second = subprocess.run(
             [sys.executable, "-m", "neuromod_data.cli", *_train_argv(d, run)],
-            capture_output=True, text=True, timeout=60, env=_env(),
+            capture_output=True, text=True, timeout=60, env=_env(), preexec_fn=_sigint_default,
         )  # fmt: skip
         assert second.returncode == 2, second.stderr
         line = check_one_line(second.stderr, str(run), str(first.pid))
@@ -160,7 +168,7 @@ def test_signal_inside_a_numba_kernel_call_is_a_clean_interrupt(d, sig, rc, word
     argv = ["train", "--task", "evidence_accumulation", "--rule", "eprop", "--config",
             str(d / "tiny.yaml"), "--iterations", "3", "--no-progress", "--out", str(d / "run")]  # fmt: skip
     res = subprocess.run([sys.executable, "-c", _IN_KERNEL, sig, *argv], capture_output=True,
-                         text=True, timeout=300, env=_env())  # fmt: skip
+                         text=True, timeout=300, env=_env(), preexec_fn=_sigint_default)  # fmt: skip
     assert res.returncode == rc, f"rc {res.returncode}\n{res.stderr}"
     check_one_line(res.stderr, word, "resume", after_warnings=True)
 
@@ -253,7 +261,7 @@ def test_ctrl_c_at_each_point_of_the_start_is_a_clean_interrupt(d, point):
     the command line and the subcommands load. Exit 130 and one line each time, never a
     traceback, and the command does not run."""
     res = subprocess.run([sys.executable, "-c", _AT_START, point, "info", str(d / "tiny.yaml")],
-                         capture_output=True, text=True, timeout=120, env=_env())  # fmt: skip
+                         capture_output=True, text=True, timeout=120, env=_env(), preexec_fn=_sigint_default)  # fmt: skip
     assert res.returncode == 130, f"rc {res.returncode}\n{res.stderr}"
     check_one_line(res.stderr, "interrupted")
     assert res.stdout == ""
@@ -303,7 +311,7 @@ def test_command_refused_while_another_process_holds_its_output(d, command):
     naming the folder and that process's PID) before reading any input."""
     out = d / "o"
     holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE,
-                              text=True, env=_env())  # fmt: skip
+                              text=True, env=_env(), preexec_fn=_sigint_default)  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
         if command == "graph":
@@ -312,7 +320,7 @@ def test_command_refused_while_another_process_holds_its_output(d, command):
             argv = ["physiology", str(d / "structure.npz"), "--ephys", str(d / "f.csv"),
                     "--ephys-metadata", str(d / "m.csv"), "--out", str(out)]  # fmt: skip
         res = subprocess.run([sys.executable, "-m", "neuromod_data.cli", *argv],
-                             capture_output=True, text=True, timeout=120, env=_env())  # fmt: skip
+                             capture_output=True, text=True, timeout=120, env=_env(), preexec_fn=_sigint_default)  # fmt: skip
         assert res.returncode == 2, res.stderr
         check_one_line(res.stderr, str(out), str(holder.pid))
         assert not out.exists()
