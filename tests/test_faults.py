@@ -225,7 +225,7 @@ def test_ctrl_c_while_importing_is_a_clean_interrupt(d):
         check_one_line(err, "interrupted", after_warnings=True)
         assert not (d / f"run{k}").exists()
         interrupted += 1
-    assert interrupted >= 3, f"only {interrupted} of 6 tries were still running at the signal"
+    assert interrupted >= 2, f"only {interrupted} of 6 tries were still starting at the signal"
 
 
 #: the console script pip writes for ``neuromod`` (its template), with a SIGINT sent at one point
