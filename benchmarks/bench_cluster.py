@@ -228,18 +228,11 @@ def hand_measured(text: str) -> str:
     """The sections of an existing table whose heading says they were measured by hand: this
     script cannot regenerate them, so rewriting the table keeps them (from the first such
     heading to the end)."""
-    marker = "(measured by hand"
-    at = next(
-        (
-            i
-            for i, line in enumerate(text.splitlines(keepends=True))
-            if line.startswith("## ") and marker in line
-        ),
-        None,
-    )
-    if at is None:
-        return ""
-    return "\n" + "".join(text.splitlines(keepends=True)[at:])
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("## ") and "(measured by hand" in line:
+            return "\n" + "".join(lines[i:])
+    return ""
 
 
 if __name__ == "__main__":

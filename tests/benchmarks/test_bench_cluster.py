@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from _load import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-_spec = importlib.util.spec_from_file_location(
-    "bench_cluster", ROOT / "benchmarks" / "bench_cluster.py"
-)
-bench_cluster = importlib.util.module_from_spec(_spec)
-sys.modules["bench_cluster"] = bench_cluster
-_spec.loader.exec_module(bench_cluster)
+bench_cluster = load_script("bench_cluster")
 
 
 def test_hand_measured_sections_are_kept_to_the_end() -> None:

@@ -3,19 +3,10 @@ which measurement each job of a grid takes."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from _load import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-# the script imports its neighbour benchmarks/_machine.py, as it does when run from there
-sys.path.insert(0, str(ROOT / "benchmarks"))
-_spec = importlib.util.spec_from_file_location("scaling", ROOT / "benchmarks" / "scaling.py")
-scaling = importlib.util.module_from_spec(_spec)
-sys.modules["scaling"] = scaling
-_spec.loader.exec_module(scaling)
+scaling = load_script("scaling")
 
 # one structure s (3 s) that three training jobs (4 s each) wait for, and an unrelated job u (5 s)
 SECONDS = {"s": 3.0, "t1": 4.0, "t2": 4.0, "t3": 4.0, "u": 5.0}
