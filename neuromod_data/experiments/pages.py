@@ -34,7 +34,7 @@ from neuromod_data.experiments.page_grids import (
 )
 from neuromod_data.experiments.page_provenance import _code_versions, _provenance_section
 from neuromod_data.experiments.page_provenance import arithmetic_version as arithmetic_version
-from neuromod_data.experiments.page_stage2 import stage2_section
+from neuromod_data.experiments.page_stage2 import alignment_seconds, stage2_section
 from neuromod_data.experiments.page_stats import _neurons, _statistics_section
 from neuromod_data.experiments.page_tables import (
     AUTHORS,
@@ -114,6 +114,10 @@ def build_page(
         The 2 × 2 designs whose main effects and interaction get their own section
         (:mod:`~neuromod_data.experiments.page_factorial`; by default issue 21's
         ``m1_factorial``); a design without runs is left out.
+
+    The stage-2 gate grid's section counts the stage's alignment in its budget: the seconds in
+    ``<runs>/../alignment/stage2/<task>/config.json`` beside the first runs folder that has them
+    (:func:`~neuromod_data.experiments.page_stage2.alignment_seconds`).
     """
     out, figures = Path(out), Path(figures)
     given = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
@@ -245,7 +249,7 @@ def build_page(
 
     L += _factorial_section(groups, opts, configs, designs=factorials, figure=factorial_figure)
     # --- the gate question's stage 2 grid: arms against the data gate, and the pilot's plan
-    L += stage2_section(groups, opts)
+    L += stage2_section(groups, opts, alignment=alignment_seconds(roots))
 
     # --- figures
     L += ["## Learning curves", ""]
