@@ -143,11 +143,12 @@ def _budget(values: pd.DataFrame, alignment: float | None) -> dict[str, float]:
 def _plan(values: pd.DataFrame, alignment: float | None) -> tuple[list[str], int | None]:
     """The pre-registered sample size from the pilot (or what is still missing for it), and the
     seeds the grid stops at (None while the pilot is not complete)."""
-    plans = {}
+    plans, pairs = {}, {}
     for task in TASKS:
         a, b = _paired_lists(
             _column(values, task, "label-permuted", "auc"), _column(values, task, "data", "auc")
         )
+        pairs[task] = len(a)
         if len(a) >= 2:
             plans[task] = plan_from_pilot(a, b, DIFFERENCE)
     b = _budget(values, alignment)
@@ -159,10 +160,9 @@ def _plan(values: pd.DataFrame, alignment: float | None) -> tuple[list[str], int
         f"thread each); a seed of all {len(TASKS) * len(ARMS)} runs costs {b['seed_h']:.2f}."
     )
     if len(plans) < len(TASKS) or min(p["n_pilot"] for p in plans.values()) < PILOT_SEEDS:
-        have = {t: (plans[t]["n_pilot"] if t in plans else 0) for t in TASKS}
         return [
             "**Pilot: not complete** — paired seeds of label-permuted and data so far: "
-            + ", ".join(f"{t} {n}" for t, n in have.items())
+            + ", ".join(f"{t} {n}" for t, n in pairs.items())
             + f" of the {PILOT_SEEDS} the preregistration sizes the grid from; no sample size "
             "and no conclusion yet. " + cost,
             "",

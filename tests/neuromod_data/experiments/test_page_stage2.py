@@ -143,6 +143,8 @@ def test_without_its_alignment_the_budget_says_so(tmp_path, make_run):
     _write(root, make_run, range(1), np.random.default_rng(3), seconds=secs)
     sec = _section(pages.build_page(root, tmp_path / "r.md", tmp_path / "f"))
     assert "(alignment 0.00, not found, 12 runs 0.15;" in sec
+    # one pair per task so far: counted, too few for a plan
+    assert "so far: evidence_accumulation 1, delayed_match 1 of the 3" in sec
 
 
 def test_a_finished_grid_is_judged_against_the_preregistration(tmp_path, make_run):
