@@ -125,7 +125,7 @@ def _budget(values: pd.DataFrame, alignment: float | None) -> dict[str, float]:
     seed_h = sum(per_run.values()) * len(ARMS)
     left = BUDGET_HOURS - align_h - runs_h
     # a seed counts once all its runs are in: what the started seeds still miss is reserved
-    started = sorted(int(x) for x in values["seed"].unique())
+    started = set(values["seed"])
     have = set(zip(values["task"], values["arm"], values["seed"], strict=True))
     pending_h = sum(
         per_run[t] for s in started for t in TASKS for a, _, _ in ARMS if (t, a, s) not in have
@@ -135,7 +135,6 @@ def _budget(values: pd.DataFrame, alignment: float | None) -> dict[str, float]:
         "align_h": align_h,
         "runs_h": runs_h,
         "seed_h": seed_h,
-        "left_h": left,
         "affordable": len(started) + max(more, 0),
     }
 
