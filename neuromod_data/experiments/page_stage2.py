@@ -143,9 +143,11 @@ def _plan(values: pd.DataFrame, alignment: float | None) -> tuple[list[str], int
     """The pre-registered sample size from the pilot (or what is still missing for it), and the
     seeds the grid stops at (None while the pilot is not complete)."""
     plans, pairs = {}, {}
+    # the preregistered pilot is seeds 0 to PILOT_SEEDS - 1; later seeds must not resize the grid
+    pilot = values[values["seed"].isin(range(PILOT_SEEDS))]
     for task in TASKS:
         a, b = _paired_lists(
-            _column(values, task, "label-permuted", "auc"), _column(values, task, "data", "auc")
+            _column(pilot, task, "label-permuted", "auc"), _column(pilot, task, "data", "auc")
         )
         pairs[task] = len(a)
         if len(a) >= 2:

@@ -182,3 +182,18 @@ def test_a_finished_grid_is_judged_against_the_preregistration(tmp_path, make_ru
         holm["label-permuted"] < 0.05 and "**a difference** (the data gate's loss is lower)" in line
     )
     assert sum(x.startswith("- ") for x in verdicts.splitlines()) == 8  # 2 controls × 2 tasks × 2
+
+
+def test_later_seeds_do_not_resize_the_grid(tmp_path, make_run):
+    root = tmp_path / "runs"
+    secs = {"evidence_accumulation": 600.0, "delayed_match": 300.0}
+    rng = np.random.default_rng(5)
+    _write(root, make_run, range(3), rng, seconds=secs, noise=0.02)
+    # seeds 3 and 4 differ far more between arms: the plan is still the pilot's (seeds 0-2)
+    _write(root, make_run, range(3, 5), rng, seconds=secs, noise=0.2)
+    sec = _section(pages.build_page(root, tmp_path / "r.md", tmp_path / "f"))
+    pilot, everything = _sds(root, range(3)), _sds(root, range(5))
+    worst = max(pilot, key=pilot.get)
+    assert max(everything.values()) > 2 * pilot[worst]  # the later seeds would change the plan
+    assert f"{pilot[worst]:.4f} ({worst}" in sec
+    assert f"needs **{pairs_needed(pilot[worst], 0.015)} seeds**" in sec
